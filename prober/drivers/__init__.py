@@ -1,0 +1,1 @@
+"""Drivers: how journeys reach a target (a browser, an HTTP client)."""

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from prober.drivers.chromium import find_chromium, launch_args
+from tests.sandbox_process import SandboxProcess, login, start_sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """One platform with faults enabled for the whole session; tests clear faults after use."""
+    process = start_sandbox(
+        tmp_path_factory.mktemp("sandbox"), "--faults", "--seed", "7", "--upstream-timeout", "1"
+    )
+    yield process
+    assert process.stop() == 0, process.output.read_text()
+
+
+@pytest.fixture(scope="session")
+def token(sandbox: SandboxProcess) -> str:
+    return login(sandbox.url)
+
+
+@pytest.fixture
+def api(sandbox: SandboxProcess, token: str) -> Iterator[httpx.Client]:
+    """An authenticated client; every fault the test injected is cleared afterwards."""
+    with httpx.Client(
+        base_url=sandbox.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
+        yield client
+        client.delete("/_sandbox/faults").raise_for_status()
+
+
+@pytest.fixture
+def anon(sandbox: SandboxProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches the Chromium the prober itself would find (DESIGN §10)."""
+    chromium = find_chromium()
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(chromium.path),
+        "args": launch_args(),
+    }
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
