@@ -1,0 +1,45 @@
+# The two commands of the README, plus the steps they are made of. Every target installs what it
+# needs first, idempotently, so each works on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: test lint typecheck pytest browser sandbox demo clean
+
+test: lint typecheck pytest
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cuj-prober needs Python >= 3.11: run make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+browser: $(STAMP)
+	PYTHON=$(BIN)/python scripts/install-browser
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy prober tests
+
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+pytest: $(STAMP) browser
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$rc
+
+# The reference workflow platform on 127.0.0.1:8000 with the fault API enabled.
+sandbox: $(STAMP)
+	$(BIN)/prober sandbox --faults
+
+# The main job. Until the journeys land (issues 3-4) it is the platform the journeys will probe.
+demo: sandbox
+
+clean:
+	rm -rf $(VENV) .prober .pytest_cache .mypy_cache .ruff_cache *.egg-info
