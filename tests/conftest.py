@@ -7,7 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from prober.drivers.browser import BrowserDriver
 from prober.drivers.chromium import find_chromium, launch_args
+from tests.loop_thread import LoopThread
 from tests.sandbox_process import SandboxProcess, login, start_sandbox
 
 
@@ -56,3 +58,19 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def loop() -> Iterator[LoopThread]:
+    """The event loop async runtime code runs on (one per session, like one prober process)."""
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture(scope="session")
+def driver(loop: LoopThread) -> Iterator[BrowserDriver]:
+    """One Chromium for all runtime tests, launched on first use."""
+    browser = BrowserDriver()
+    yield browser
+    loop.run(browser.close())

@@ -19,6 +19,7 @@ TRACE_HEADERS = (
     "x-datadog-parent-id",
     "x-datadog-origin",
     "x-datadog-sampling-priority",
+    "x-datadog-tags",
     "x-cuj-probe",
     "user-agent",
 )

@@ -1,0 +1,78 @@
+"""Failure artifacts under `<root>/<journey>/<run_id>/`, redacted, with retention.
+
+Names carry the attempt and the trace id, so an artifact found on disk leads to the APM trace.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prober.redact import Redactor
+
+
+class ArtifactStore:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        keep_runs: int = 20,
+        max_age_s: float = 7 * 86400,
+        on_success: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = root
+        self.keep_runs = keep_runs
+        self.max_age_s = max_age_s
+        self.on_success = on_success
+        self._clock = clock
+
+    def directory(self, journey: str, run_id: str) -> Path:
+        path = self.root / journey / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @staticmethod
+    def stem(attempt: int, trace_id: str) -> str:
+        return f"attempt{attempt}-{trace_id}"
+
+    def write_json(self, path: Path, data: Any, redactor: Redactor) -> Path:
+        text = redactor.text(json.dumps(data, indent=2, default=str))
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def scrub_zip(self, path: Path, redactor: Redactor) -> None:
+        """Rewrite a Playwright trace with every entry redacted (headers, bodies, secrets)."""
+        tmp = path.with_suffix(".scrubbing")
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                dst.writestr(info, redactor.data(src.read(info)))
+        tmp.replace(path)
+
+    def scrub_file(self, path: Path, redactor: Redactor) -> None:
+        path.write_bytes(redactor.data(path.read_bytes()))
+
+    def prune(self, journey: str) -> int:
+        """Delete run folders beyond `keep_runs` (newest kept) or older than `max_age_s`."""
+        folder = self.root / journey
+        if not folder.is_dir():
+            return 0
+        runs = sorted(
+            (p for p in folder.iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        now = self._clock()
+        removed = 0
+        for index, run in enumerate(runs):
+            if index >= self.keep_runs or now - run.stat().st_mtime > self.max_age_s:
+                shutil.rmtree(run, ignore_errors=True)
+                removed += 1
+        return removed

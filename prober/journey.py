@@ -1,0 +1,203 @@
+"""Declaring a journey: one Critical User Journey and its ordered, named async steps.
+
+    from prober import Journey, StepContext
+
+    canvas = Journey(
+        "workflow_canvas_load", cuj="workflow_canvas_load", service="frontend-monolith",
+        team="web", channel="browser", interval="60s", timeout="30s",
+        latency_threshold="5s", slo_target=0.995, runbook="https://...",
+    )
+
+    @canvas.step("open canvas", service="frontend-monolith")
+    async def open_canvas(ctx: StepContext) -> None: ...
+
+Declarations do no I/O. A mistake raises JourneyDefinitionError naming the file, the journey
+and the field, at import time, so the loader reports it and skips only that module.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from prober.durations import parse_duration
+from prober.errors import JourneyDefinitionError
+
+if TYPE_CHECKING:
+    from prober.context import StepContext
+
+StepFn = Callable[["StepContext"], Awaitable[None]]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+_SERVICE = re.compile(r"^[a-z0-9][a-z0-9_.:/-]{0,99}$")
+MAX_RETRIES = 5
+
+
+class Channel(StrEnum):
+    BROWSER = "browser"
+    API = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    service: str
+    fn: StepFn
+    timeout_s: float | None = None
+    soft: bool = False  # a soft step's failure is recorded but does not skip the rest
+
+
+class Journey:
+    """One CUJ. Create it at module level; add steps with the `step` decorator."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        cuj: str,
+        service: str,
+        team: str,
+        channel: Channel | str,
+        interval: float | str = "60s",
+        timeout: float | str = "30s",
+        retries: int = 1,
+        latency_threshold: float | str | None = None,
+        slo_target: float = 0.995,
+        description: str = "",
+        runbook: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.source = _caller_file()
+        self.name = name
+        self._check(_NAME.match(name) is not None, "name", f"{name!r} must match {_NAME.pattern}")
+        self.cuj = cuj
+        self._check(_NAME.match(cuj) is not None, "cuj", f"{cuj!r} must match {_NAME.pattern}")
+        self.service = self._service("service", service)
+        self.team = self._service("team", team)
+        try:
+            self.channel = Channel(channel)
+        except ValueError:
+            self._fail("channel", f"{channel!r} is not one of: browser, api")
+        self.interval_s = self._duration("interval", interval)
+        self.timeout_s = self._duration("timeout", timeout)
+        self._check(self.timeout_s > 0, "timeout", "must be more than 0s")
+        self._check(
+            self.interval_s >= self.timeout_s,
+            "interval",
+            f"{self.interval_s:g}s is shorter than timeout {self.timeout_s:g}s; runs would "
+            "overlap. Make the interval at least the timeout",
+        )
+        self._check(
+            isinstance(retries, int) and not isinstance(retries, bool),
+            "retries",
+            f"{retries!r} is not a whole number",
+        )
+        self._check(0 <= retries <= MAX_RETRIES, "retries", f"{retries} is not in 0..{MAX_RETRIES}")
+        self.retries = retries
+        threshold = self.timeout_s if latency_threshold is None else latency_threshold
+        self.latency_threshold_s = self._duration("latency_threshold", threshold)
+        self._check(
+            0 < self.latency_threshold_s <= self.timeout_s,
+            "latency_threshold",
+            f"{self.latency_threshold_s:g}s must be more than 0 and at most the timeout "
+            f"({self.timeout_s:g}s)",
+        )
+        self._check(
+            isinstance(slo_target, float | int) and 0.5 <= slo_target < 1,
+            "slo_target",
+            f"{slo_target!r} must be a fraction in [0.5, 1), e.g. 0.995",
+        )
+        self.slo_target = float(slo_target)
+        self.description = description
+        self.runbook = runbook
+        self.tags = dict(tags or {})
+        self.steps: list[Step] = []
+
+    # --- declaring steps ----------------------------------------------------------------------
+
+    def step(
+        self,
+        name: str,
+        *,
+        service: str | None = None,
+        timeout: float | str | None = None,
+        soft: bool = False,
+    ) -> Callable[[StepFn], StepFn]:
+        """Register the decorated `async def fn(ctx)` as the next step."""
+
+        def register(fn: StepFn) -> StepFn:
+            self.add_step(name, fn, service=service, timeout=timeout, soft=soft)
+            return fn
+
+        return register
+
+    def add_step(
+        self,
+        name: str,
+        fn: StepFn,
+        *,
+        service: str | None = None,
+        timeout: float | str | None = None,
+        soft: bool = False,
+    ) -> Step:
+        field = f"step {name!r}"
+        self._check(bool(name and name.strip()), "step", "a step needs a name")
+        self._check(all(s.name != name for s in self.steps), field, "is declared twice; rename one")
+        self._check(
+            inspect.iscoroutinefunction(fn),
+            field,
+            f"{getattr(fn, '__name__', fn)} is not async def",
+        )
+        step_service = self._service(f"{field} service", service or self.service)
+        timeout_s = None if timeout is None else self._duration(f"{field} timeout", timeout)
+        if timeout_s is not None:
+            self._check(
+                0 < timeout_s <= self.timeout_s,
+                f"{field} timeout",
+                f"{timeout_s:g}s must be more than 0 and at most the journey's {self.timeout_s:g}s",
+            )
+        step = Step(name, step_service, fn, timeout_s, soft)
+        self.steps.append(step)
+        return step
+
+    # --- validation helpers -------------------------------------------------------------------
+
+    def _fail(self, field: str, problem: str) -> Any:
+        raise JourneyDefinitionError(
+            f"{self.source}: journey {getattr(self, 'name', '?')!r}: {field}: {problem}"
+        )
+
+    def _check(self, ok: bool, field: str, problem: str) -> None:
+        if not ok:
+            self._fail(field, problem)
+
+    def _service(self, field: str, value: str) -> str:
+        self._check(
+            isinstance(value, str) and _SERVICE.match(value) is not None,
+            field,
+            f"{value!r} must be lower case [a-z0-9_.:/-], as Datadog tags are",
+        )
+        return value
+
+    def _duration(self, field: str, value: float | str) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            return float(self._fail(field, str(exc)))
+
+    def validate_complete(self) -> None:
+        """Checks that need the whole module: called by the loader after import."""
+        self._check(bool(self.steps), "steps", "the journey declares no steps")
+
+    def __repr__(self) -> str:
+        return f"Journey({self.name!r}, channel={self.channel}, steps={len(self.steps)})"
+
+
+def _caller_file() -> str:
+    frame = sys._getframe(2)
+    return frame.f_code.co_filename

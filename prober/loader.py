@@ -1,0 +1,113 @@
+"""Loading journey packs: import each module, collect its Journey objects, report the broken.
+
+A module that fails to import or declares an invalid journey is reported with its file and
+skipped; the others load. Two journeys with one name are both reported; the first one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from prober.errors import JourneyDefinitionError
+from prober.journey import Journey
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProblem:
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            self.message
+            if self.message.startswith(self.source)
+            else f"{self.source}: {self.message}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    journeys: tuple[Journey, ...]
+    problems: tuple[LoadProblem, ...]
+
+    def by_name(self) -> dict[str, Journey]:
+        return {j.name: j for j in self.journeys}
+
+
+def _modules(path: Path) -> Iterable[Path]:
+    if path.is_file():
+        yield path
+    else:
+        yield from sorted(p for p in path.rglob("*.py") if not p.name.startswith("_"))
+
+
+def _import(file: Path) -> ModuleType:
+    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:10]
+    name = f"prober_journeys_{digest}_{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadReport:
+    journeys: dict[str, Journey] = {}
+    problems: list[LoadProblem] = []
+    for raw in paths:
+        path = Path(raw)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        if not path.exists():
+            problems.append(
+                LoadProblem(str(path), "journey pack not found; fix the path in `journeys`")
+            )
+            continue
+        for file in _modules(path):
+            try:
+                module = _import(file)
+            except JourneyDefinitionError as exc:
+                problems.append(LoadProblem(str(file), str(exc)))
+                continue
+            except SyntaxError as exc:
+                problems.append(
+                    LoadProblem(str(file), f"line {exc.lineno}: syntax error: {exc.msg}")
+                )
+                continue
+            except (Exception, SystemExit) as exc:
+                problems.append(
+                    LoadProblem(str(file), f"import failed: {type(exc).__name__}: {exc}")
+                )
+                continue
+            for value in vars(module).values():
+                if not isinstance(value, Journey):
+                    continue
+                try:
+                    value.validate_complete()
+                except JourneyDefinitionError as exc:
+                    problems.append(LoadProblem(str(file), str(exc)))
+                    continue
+                if value.name in journeys and journeys[value.name] is not value:
+                    first = journeys[value.name].source
+                    problems.append(
+                        LoadProblem(
+                            str(file),
+                            f"journey {value.name!r} is also declared in {first}; "
+                            "journey names must be unique - rename one",
+                        )
+                    )
+                    continue
+                journeys[value.name] = value
+    return LoadReport(tuple(journeys.values()), tuple(problems))

@@ -1,0 +1,67 @@
+"""Keeping secrets out of everything the prober writes: logs, results, artifacts.
+
+Three nets: headers by name (authorization, cookie, ...), JSON fields by name (password,
+token, ...), and the known secret values themselves - anywhere when they are long enough to be
+unambiguous, as whole JSON strings when short (a short password like "prober" also occurs in
+ordinary text).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+MASK = "[REDACTED]"
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
+)
+_SENSITIVE_FIELDS = r"password|passwd|secret|token|access_token|refresh_token|api_key|apikey"
+_FIELD = re.compile(rf'("(?:{_SENSITIVE_FIELDS})"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
+_HEADER_ENTRY = re.compile(
+    r'("name"\s*:\s*"(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key)"\s*,'
+    r'\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"',
+    re.IGNORECASE,
+)
+MIN_FREE_TEXT_SECRET = 8
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        if secret:
+            self._secrets.add(secret)
+            if secret.lower().startswith(("bearer ", "basic ")):
+                self._secrets.add(secret.split(" ", 1)[1])
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {
+            k: MASK if k.lower() in SENSITIVE_HEADERS else self.text(v) for k, v in headers.items()
+        }
+
+    def text(self, text: str) -> str:
+        text = _FIELD.sub(rf'\1"{MASK}"', text)
+        text = _HEADER_ENTRY.sub(rf'\1"{MASK}"', text)
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if len(secret) >= MIN_FREE_TEXT_SECRET:
+                text = text.replace(secret, MASK)
+            else:
+                text = text.replace(f'"{secret}"', f'"{MASK}"')
+        return text
+
+    def data(self, raw: bytes) -> bytes:
+        """The same for bytes of unknown encoding (trace resources, network bodies)."""
+        try:
+            return self.text(raw.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            for secret in self._secrets:
+                if len(secret) >= MIN_FREE_TEXT_SECRET:
+                    raw = raw.replace(secret.encode("utf-8"), MASK.encode())
+            return raw

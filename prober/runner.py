@@ -1,0 +1,329 @@
+"""Running a journey: steps in order under deadlines, retries, cleanups, artifacts -> a result.
+
+`Runner.run()` never raises for a failing journey; every outcome, the prober's own breakage
+included, comes back as a `JourneyResult`. Only cancellation propagates, after cleanups ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from playwright.async_api import Error as PlaywrightError
+
+from prober.artifacts import ArtifactStore
+from prober.classify import PROBER_SERVICE, classify
+from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
+from prober.drivers.browser import BrowserDriver, BrowserSession
+from prober.drivers.http import HttpDriver
+from prober.errors import ProbeError
+from prober.journey import Channel, Journey, Step
+from prober.observe import Exchange, Observer
+from prober.redact import Redactor
+from prober.result import (
+    AttemptResult,
+    ErrorType,
+    Failure,
+    JourneyResult,
+    Status,
+    StepResult,
+    StepStatus,
+    Trigger,
+)
+from prober.target import Target
+from prober.trace import TraceContext
+
+log = logging.getLogger(__name__)
+SETUP_STEP = "setup"
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass
+class _Attempt:
+    """Mutable bookkeeping of one attempt; frozen into an AttemptResult at the end."""
+
+    journey: Journey
+    target: Target
+    number: int
+    trace: TraceContext
+    observer: Observer
+    redactor: Redactor
+    cleanups: CleanupStack = field(default_factory=CleanupStack)
+    steps: list[StepResult] = field(default_factory=list)
+    failure: Failure | None = None
+    failed_step: str | None = None
+    artifacts: list[str] = field(default_factory=list)
+    cleanup_failures: list[str] = field(default_factory=list)
+
+    def fail(self, step: str, failure: Failure) -> None:
+        if self.failure is None:
+            self.failure, self.failed_step = failure, step
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        http: HttpDriver | None = None,
+        browser: BrowserDriver | None = None,
+        artifacts: ArtifactStore | None = None,
+        cleanup_timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http or HttpDriver()
+        self._browser = browser
+        self._artifacts = artifacts
+        self._cleanup_timeout_s = cleanup_timeout_s
+        self._clock = clock
+        self._wall = wall_clock
+
+    async def run(
+        self,
+        journey: Journey,
+        target: Target,
+        trigger: Trigger = Trigger.MANUAL,
+        *,
+        retries: int | None = None,
+        run_id: str | None = None,
+    ) -> JourneyResult:
+        """Run `journey` against `target`; a failed attempt is retried in a fresh context."""
+        run_id = run_id or new_run_id()
+        allowed = journey.retries if retries is None else retries
+        attempts: list[AttemptResult] = []
+        for number in range(1, allowed + 2):
+            attempt = await self._attempt(journey, target, trigger, run_id, number)
+            attempts.append(attempt)
+            if attempt.status is Status.SUCCESS:
+                break
+        return JourneyResult(
+            journey=journey.name,
+            cuj=journey.cuj,
+            service=journey.service,
+            team=journey.team,
+            channel=str(journey.channel),
+            target=target.name,
+            trigger=trigger,
+            run_id=run_id,
+            latency_threshold_s=journey.latency_threshold_s,
+            attempts=tuple(attempts),
+        )
+
+    async def _attempt(
+        self, journey: Journey, target: Target, trigger: Trigger, run_id: str, number: int
+    ) -> AttemptResult:
+        trace = TraceContext.new()
+        observer = Observer(target, self._clock)
+        state = _Attempt(journey, target, number, trace, observer, Redactor(target.secrets()))
+        probe = f"{journey.name}/{run_id}"
+        started_wall, started = self._wall(), self._clock()
+        api = self._http.client(target, state.observer, trace, probe, state.redactor)
+        session: BrowserSession | None = None
+        try:
+            try:
+                if journey.channel is Channel.BROWSER:
+                    session = await self._open_browser(target, state, trace, probe)
+            except ProbeError as exc:
+                state.fail(SETUP_STEP, Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, str(exc)))
+            run = RunInfo(journey.name, run_id, trace.trace_id, number, str(trigger))
+            ctx = StepContext(
+                target=target,
+                run=run,
+                api=api,
+                cleanups=state.cleanups,
+                page=None if session is None else session.page,
+            )
+            deadline = started + journey.timeout_s
+            for step in journey.steps:
+                if state.failure is not None and not _continues(state, journey):
+                    state.steps.append(StepResult(step.name, step.service, StepStatus.SKIPPED, 0.0))
+                    continue
+                state.steps.append(await self._step(step, ctx, state, deadline, session))
+            # What a customer waited for: the steps, not our artifacts or cleanup.
+            duration = self._clock() - started
+            await self._save_artifacts(state, run_id, session)
+        finally:
+            # Shielded from a second cancellation: a cancelled run still removes its test data.
+            await asyncio.shield(self._finish(state, api, session))
+        status = Status.SUCCESS
+        if state.failure is not None:
+            probe_fault = state.failure.error_type is ErrorType.PROBE_ERROR
+            status = Status.PROBE_ERROR if probe_fault else Status.FAILURE
+        log.debug("attempt %d of %s/%s: %s", number, journey.name, run_id, status)
+        return AttemptResult(
+            attempt=number,
+            status=status,
+            trace_id=trace.trace_id,
+            started_at=started_wall,
+            duration_s=duration,
+            steps=tuple(state.steps),
+            failure=_redacted(state.failure, state.redactor),
+            failed_step=state.failed_step,
+            artifacts=tuple(state.artifacts),
+            cleanup_failures=tuple(state.cleanup_failures),
+        )
+
+    async def _open_browser(
+        self, target: Target, state: _Attempt, trace: TraceContext, probe: str
+    ) -> BrowserSession:
+        if self._browser is None:
+            raise ProbeError("this journey needs a browser and the runner has no browser driver")
+        return await self._browser.session(
+            target, state.observer, trace, probe, state.redactor, record_trace=self._tracing()
+        )
+
+    def _tracing(self) -> bool:
+        return self._artifacts is not None
+
+    async def _step(
+        self,
+        step: Step,
+        ctx: StepContext,
+        state: _Attempt,
+        deadline: float,
+        session: BrowserSession | None,
+    ) -> StepResult:
+        state.observer.begin_step(step.name)
+        ctx.step_name = step.name
+        start = self._clock()
+        remaining = deadline - start
+        limit = remaining if step.timeout_s is None else min(step.timeout_s, remaining)
+        timer = asyncio.timeout(max(limit, 0.0))
+        try:
+            async with timer:
+                await step.fn(ctx)
+        except TimeoutError as exc:
+            error: Exception = exc
+            hit_deadline = timer.expired()
+            if hit_deadline:
+                whose = "its" if limit < remaining else "the journey's"
+                error = TimeoutError(f"step {step.name!r} passed {whose} {limit:g}s deadline")
+        except Exception as exc:
+            error, hit_deadline = exc, False
+        else:
+            return StepResult(step.name, step.service, StepStatus.PASSED, self._clock() - start)
+        duration = self._clock() - start
+        if session is not None:
+            await session.settle()
+        failure = classify(error, step, state.observer.in_step(step.name), deadline=hit_deadline)
+        state.fail(step.name, failure)
+        return StepResult(
+            step.name,
+            step.service,
+            StepStatus.FAILED,
+            duration,
+            _redacted(failure, state.redactor),
+        )
+
+    async def _save_artifacts(
+        self, state: _Attempt, run_id: str, session: BrowserSession | None
+    ) -> None:
+        store = self._artifacts
+        if store is None or (state.failure is None and not store.on_success):
+            if session is not None and session.tracing:
+                with contextlib.suppress(PlaywrightError):
+                    await session.context.tracing.stop()
+            return
+        folder = store.directory(state.journey.name, run_id)
+        stem = store.stem(state.number, state.trace.trace_id)
+        written: list[str] = []
+        if session is not None:
+            shot = folder / f"{stem}-screenshot.png"
+            with contextlib.suppress(PlaywrightError):
+                await session.page.screenshot(path=shot, full_page=True, timeout=5_000)
+                written.append(str(shot))
+            trace_zip = folder / f"{stem}-trace.zip"
+            with contextlib.suppress(PlaywrightError):
+                await session.context.tracing.stop(path=trace_zip)
+                store.scrub_zip(trace_zip, state.redactor)
+                written.append(str(trace_zip))
+            console = [{"step": s, "text": t} for s, t in state.observer.console_errors]
+            written.append(
+                str(store.write_json(folder / f"{stem}-console.json", console, state.redactor))
+            )
+        network = [_exchange_json(e) for e in state.observer.exchanges]
+        written.append(
+            str(store.write_json(folder / f"{stem}-network.json", network, state.redactor))
+        )
+        state.artifacts.extend(written)
+        store.prune(state.journey.name)
+
+    async def _finish(
+        self, state: _Attempt, api: httpx.AsyncClient, session: BrowserSession | None
+    ) -> None:
+        """Cleanups under their own deadline, then close the context and client."""
+        await self._cleanup(state)
+        if session is not None:
+            await session.close()
+        await api.aclose()
+
+    async def _cleanup(self, state: _Attempt) -> None:
+        pending = list(reversed(state.cleanups.entries))
+        state.observer.begin_step("cleanup")
+        try:
+            async with asyncio.timeout(self._cleanup_timeout_s):
+                while pending:
+                    name, callback = pending[0]
+                    try:
+                        await call_cleanup(callback)
+                    except Exception as exc:
+                        detail = state.redactor.text(f"{type(exc).__name__}: {exc}")
+                        log.warning("cleanup %r of %s failed: %s", name, state.journey.name, detail)
+                        state.cleanup_failures.append(name)
+                    pending.pop(0)
+        except TimeoutError:
+            for name, _ in pending:
+                log.warning(
+                    "cleanup %r of %s did not finish within %gs",
+                    name,
+                    state.journey.name,
+                    self._cleanup_timeout_s,
+                )
+                state.cleanup_failures.append(name)
+
+
+def _continues(state: _Attempt, journey: Journey) -> bool:
+    """After a failure, only a soft step's failure lets the next steps run."""
+    soft = {s.name for s in journey.steps if s.soft}
+    return state.failed_step in soft and all(
+        r.status is not StepStatus.FAILED or r.name in soft for r in state.steps
+    )
+
+
+def _redacted(failure: Failure | None, redactor: Redactor) -> Failure | None:
+    if failure is None:
+        return None
+    return Failure(
+        failure.error_type,
+        failure.service,
+        redactor.text(failure.message),
+        None if failure.evidence is None else redactor.text(failure.evidence),
+        failure.exception,
+    )
+
+
+def _exchange_json(exchange: Exchange) -> dict[str, Any]:
+    return {
+        "step": exchange.step,
+        "method": exchange.method,
+        "url": exchange.url,
+        "owner": exchange.owner,
+        "status": exchange.status,
+        "responder": exchange.responder,
+        "reported_service": exchange.reported_service,
+        "upstream": exchange.upstream,
+        "message": exchange.message,
+        "failure": exchange.failure,
+        "pending": exchange.pending,
+        "duration_s": None if exchange.ended is None else exchange.ended - exchange.started,
+    }
