@@ -151,7 +151,7 @@ class Journey:
         self._check(
             inspect.iscoroutinefunction(fn),
             field,
-            f"{getattr(fn, '__name__', fn)} is not async def",
+            f"{getattr(fn, '__name__', fn)} is not an async def",
         )
         step_service = self._service(f"{field} service", service or self.service)
         timeout_s = None if timeout is None else self._duration(f"{field} timeout", timeout)
