@@ -92,6 +92,9 @@ BASE_RULES: dict[type[BaseException], Rule] = {
 _NET_ERROR = re.compile(r"net::ERR_([A-Z0-9_]+)")
 _NET_TIMEOUT = {"TIMED_OUT"}
 _NET_IGNORED = {"ABORTED", "BLOCKED_BY_CLIENT", "BLOCKED_BY_RESPONSE"}
+# A request still open when the step failed counts as "no answer" only after this long; a poll
+# that started a moment before is not a hang.
+PENDING_EVIDENCE_S = 1.0
 # Requests the browser makes on its own; their failure says nothing about the journey.
 _NOISE_PATHS = ("/favicon.ico",)
 
@@ -110,9 +113,12 @@ def classify(
     traffic: Sequence[Exchange],
     *,
     deadline: bool = False,
+    now: float | None = None,
 ) -> Failure:
-    """Decide why `step` failed. `deadline` means the runner's own step/journey timeout fired."""
+    """Decide why `step` failed. `deadline` means the runner's own step/journey timeout fired;
+    `now` (the observer's clock) lets a request count as hanging only once it is stale."""
     name = type(exc).__name__
+    traffic = [e for e in traffic if not e.pending or _stale(e, now)]
     message = _message(exc)
     if deadline:
         return _from_traffic(traffic, step, name, message) or _timeout(traffic, step, name, message)
@@ -142,6 +148,10 @@ def classify(
         return _timeout(traffic, step, name, message)
     blamed = exc.service if isinstance(exc, JourneyAssertion) and exc.service else step.service
     return Failure(ErrorType.ASSERTION, blamed, message, exception=name)
+
+
+def _stale(exchange: Exchange, now: float | None) -> bool:
+    return now is None or now - exchange.started >= PENDING_EVIDENCE_S
 
 
 def _message(exc: BaseException) -> str:

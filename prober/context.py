@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 
@@ -16,6 +17,17 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
 
 Cleanup = Callable[[], Awaitable[Any] | Any]
+T = TypeVar("T")
+# ctx.wait leaves this much of the step for reporting before the runner's deadline.
+WAIT_MARGIN_S = 1.0
+MIN_WAIT_S = 0.5
+
+
+def _gave_up(exc: Exception) -> bool:
+    """Whether `exc` means a wait ran out (not that something answered wrongly)."""
+    if isinstance(exc, AssertionError):
+        return True
+    return type(exc).__name__ == "TimeoutError" and type(exc).__module__.startswith("playwright")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,7 @@ class StepContext:
         api: httpx.AsyncClient,
         cleanups: CleanupStack,
         page: Page | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
         self.run = run
@@ -65,6 +78,43 @@ class StepContext:
         self._cleanups = cleanups
         self._page = page
         self.step_name: str | None = None
+        self.annotations: dict[str, Any] = {}
+        self.deadline: float | None = None  # monotonic time the current step must end by
+        self._clock = clock
+
+    @property
+    def remaining_s(self) -> float:
+        """Seconds left before the current step's deadline: budget waits from this."""
+        if self.deadline is None:
+            return float("inf")
+        return max(0.0, self.deadline - self._clock())
+
+    async def wait(
+        self, what: str, check: Callable[[float], Awaitable[T]], *, cap_s: float
+    ) -> T:
+        """Run `check(timeout_ms)`, a wait for the target to reach a state.
+
+        The wait is bounded by `cap_s` - how long a customer would wait before calling it
+        broken - or by the step's deadline less a margin, whichever is nearer. Giving up at the
+        cap is the check's own verdict (an `assertion`: the run is stuck, the canvas stays
+        empty); giving up because the deadline was nearer is a `timeout`, since the journey ran
+        out of time before the customer's patience did.
+        """
+        left_s = self.remaining_s - WAIT_MARGIN_S
+        deadline_bound = left_s < cap_s
+        limit_ms = max(MIN_WAIT_S, min(cap_s, left_s)) * 1000
+        try:
+            return await check(limit_ms)
+        except Exception as exc:
+            if deadline_bound and _gave_up(exc):
+                raise TimeoutError(
+                    f"the step's deadline came while waiting for {what}: {exc}"
+                ) from exc
+            raise
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Report a value with the run (e.g. how many leftovers a sweep removed)."""
+        self.annotations[key] = value
 
     @property
     def page(self) -> Page:

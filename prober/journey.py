@@ -73,6 +73,12 @@ class Journey:
         tags: dict[str, str] | None = None,
     ) -> None:
         self.source = _caller_file()
+        self._declared: dict[str, Any] = {
+            "cuj": cuj, "service": service, "team": team, "channel": channel,
+            "interval": interval, "timeout": timeout, "retries": retries,
+            "latency_threshold": latency_threshold, "slo_target": slo_target,
+            "description": description, "runbook": runbook, "tags": tags,
+        }  # fmt: skip
         self.name = name
         self._check(_NAME.match(name) is not None, "name", f"{name!r} must match {_NAME.pattern}")
         self.cuj = cuj
@@ -189,6 +195,23 @@ class Journey:
             return parse_duration(value)
         except ValueError as exc:
             return float(self._fail(field, str(exc)))
+
+    def replace(self, **changes: Any) -> Journey:
+        """A copy with some declared fields changed (config overrides), validated again."""
+        unknown = set(changes) - set(self._declared)
+        if unknown:
+            self._fail(", ".join(sorted(unknown)), "cannot be overridden; it is not a field")
+        declared = {**self._declared, **changes}
+        if "timeout" in changes and "latency_threshold" not in changes:
+            threshold = self._declared["latency_threshold"]
+            if threshold is not None and parse_duration(threshold) > parse_duration(
+                changes["timeout"]
+            ):
+                declared["latency_threshold"] = changes["timeout"]
+        copy = Journey(self.name, **declared)
+        copy.source = self.source
+        copy.steps = list(self.steps)
+        return copy
 
     def validate_complete(self) -> None:
         """Checks that need the whole module: called by the loader after import."""

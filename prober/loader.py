@@ -44,10 +44,35 @@ def _modules(path: Path) -> Iterable[Path]:
     if path.is_file():
         yield path
     else:
-        yield from sorted(p for p in path.rglob("*.py") if not p.name.startswith("_"))
+        yield from sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
 
 
-def _import(file: Path) -> ModuleType:
+def _pack_package(pack: Path) -> str | None:
+    """Import a pack with an __init__.py as a package, so its modules share helpers through
+    relative imports (`from ._platform import ...`); None for a plain folder of files."""
+    init = pack / "__init__.py"
+    if not init.is_file():
+        return None
+    name = f"prober_pack_{hashlib.sha1(str(pack.resolve()).encode()).hexdigest()[:10]}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(pack)]
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import the pack {pack}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+    return name
+
+
+def _import(file: Path, package: str | None) -> ModuleType:
+    if package is not None:
+        return importlib.import_module(f"{package}.{file.stem}")
     digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:10]
     name = f"prober_journeys_{digest}_{file.stem}"
     spec = importlib.util.spec_from_file_location(name, file)
@@ -75,9 +100,16 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
                 LoadProblem(str(path), "journey pack not found; fix the path in `journeys`")
             )
             continue
+        try:
+            package = _pack_package(path) if path.is_dir() else None
+        except (Exception, SystemExit) as exc:
+            problems.append(
+                LoadProblem(str(path), f"pack import failed: {type(exc).__name__}: {exc}")
+            )
+            continue
         for file in _modules(path):
             try:
-                module = _import(file)
+                module = _import(file, package)
             except JourneyDefinitionError as exc:
                 problems.append(LoadProblem(str(file), str(exc)))
                 continue

@@ -94,6 +94,7 @@ class AttemptResult:
     failed_step: str | None = None
     artifacts: tuple[str, ...] = ()
     cleanup_failures: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, Any], ...] = ()
 
     @property
     def error_type(self) -> ErrorType | None:
@@ -111,6 +112,7 @@ class AttemptResult:
             "duration_s": round(self.duration_s, 6),
             "artifacts": list(self.artifacts),
             "cleanup_failures": list(self.cleanup_failures),
+            "annotations": dict(self.annotations),
         }
 
 
@@ -200,6 +202,7 @@ class JourneyResult:
             "started_at": self.started_at,
             "attempts": [attempt.to_json() for attempt in self.attempts],
             "artifacts": list(self.artifacts),
+            "annotations": dict(self.final.annotations),
             "steps": [step.to_json() for step in self.steps],
         }
 

@@ -42,6 +42,7 @@ from prober.trace import TraceContext
 
 log = logging.getLogger(__name__)
 SETUP_STEP = "setup"
+PLAYWRIGHT_MARGIN_S = 0.5
 
 
 def new_run_id() -> str:
@@ -64,6 +65,7 @@ class _Attempt:
     failed_step: str | None = None
     artifacts: list[str] = field(default_factory=list)
     cleanup_failures: list[str] = field(default_factory=list)
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     def fail(self, step: str, failure: Failure) -> None:
         if self.failure is None:
@@ -135,6 +137,9 @@ class Runner:
                     session = await self._open_browser(target, state, trace, probe)
             except ProbeError as exc:
                 state.fail(SETUP_STEP, Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, str(exc)))
+            # Launching the shared browser is the prober's cost, not the customer's: the
+            # clock and the deadline start once the context is ready.
+            started = self._clock()
             run = RunInfo(journey.name, run_id, trace.trace_id, number, str(trigger))
             ctx = StepContext(
                 target=target,
@@ -142,6 +147,7 @@ class Runner:
                 api=api,
                 cleanups=state.cleanups,
                 page=None if session is None else session.page,
+                clock=self._clock,
             )
             deadline = started + journey.timeout_s
             for step in journey.steps:
@@ -171,6 +177,7 @@ class Runner:
             failed_step=state.failed_step,
             artifacts=tuple(state.artifacts),
             cleanup_failures=tuple(state.cleanup_failures),
+            annotations=tuple(state.annotations.items()),
         )
 
     async def _open_browser(
@@ -199,6 +206,12 @@ class Runner:
         remaining = deadline - start
         limit = remaining if step.timeout_s is None else min(step.timeout_s, remaining)
         timer = asyncio.timeout(max(limit, 0.0))
+        ctx.deadline = start + max(limit, 0.0)
+        ctx.annotations = state.annotations
+        if session is not None:
+            # Playwright's own waits end just before the step's deadline, so they fail with
+            # their precise message instead of being cut off.
+            session.page.set_default_timeout(max(100.0, (limit - PLAYWRIGHT_MARGIN_S) * 1000))
         try:
             async with timer:
                 await step.fn(ctx)
@@ -215,7 +228,13 @@ class Runner:
         duration = self._clock() - start
         if session is not None:
             await session.settle()
-        failure = classify(error, step, state.observer.in_step(step.name), deadline=hit_deadline)
+        failure = classify(
+            error,
+            step,
+            state.observer.in_step(step.name),
+            deadline=hit_deadline,
+            now=self._clock(),
+        )
         state.fail(step.name, failure)
         return StepResult(
             step.name,

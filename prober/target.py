@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -112,6 +113,11 @@ class Target:
     error_upstream_field: str = "error.upstream"
     request_timeout_s: float = 10.0
     verify_tls: bool = True
+    # Free-form parameters for journeys (fixture names, sweep age...), from the config.
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    def setting(self, key: str, default: str) -> str:
+        return str(self.settings.get(key, default))
 
     @property
     def origins(self) -> frozenset[str]:

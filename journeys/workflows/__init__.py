@@ -1,0 +1,5 @@
+"""Critical User Journeys of the reference workflow platform (DESIGN §9), `prober sandbox`.
+
+Every module here declares journeys with the public `prober` API only; `_platform.py` holds what
+they share about this platform (its pages' test ids, its API, the canvas fixture).
+"""
