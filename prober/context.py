@@ -89,9 +89,7 @@ class StepContext:
             return float("inf")
         return max(0.0, self.deadline - self._clock())
 
-    async def wait(
-        self, what: str, check: Callable[[float], Awaitable[T]], *, cap_s: float
-    ) -> T:
+    async def wait(self, what: str, check: Callable[[float], Awaitable[T]], *, cap_s: float) -> T:
         """Run `check(timeout_ms)`, a wait for the target to reach a state.
 
         The wait is bounded by `cap_s` - how long a customer would wait before calling it
