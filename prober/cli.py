@@ -63,7 +63,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SEC",
         help="the engine's deadline for its calls to other services (default 5)",
     )
+
+    listen = commands.add_parser(
+        "dogstatsd-listen",
+        help="print the DogStatsD datagrams that would reach an agent",
+        description="Receive DogStatsD datagrams on loopback and print them decoded.",
+    )
+    listen.add_argument("--port", type=_port, default=8125, help="UDP port (default 8125)")
+    listen.add_argument("--socket", type=Path, default=None, help="a unix datagram socket path")
     return parser
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from prober.listen import run
+
+    return run(args.port, args.socket)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -87,7 +101,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"sandbox": _sandbox}
+    handlers = {"sandbox": _sandbox, "dogstatsd-listen": _listen}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -95,6 +95,7 @@ class AttemptResult:
     artifacts: tuple[str, ...] = ()
     cleanup_failures: tuple[str, ...] = ()
     annotations: tuple[tuple[str, Any], ...] = ()
+    span_id: str = ""  # the attempt's root span, beside trace_id in logs
 
     @property
     def error_type(self) -> ErrorType | None:
@@ -108,6 +109,7 @@ class AttemptResult:
             "failed_step": self.failed_step,
             "failed_service": None if self.failure is None else self.failure.service,
             "trace_id": self.trace_id,
+            "span_id": self.span_id,
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 6),
             "artifacts": list(self.artifacts),

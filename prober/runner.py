@@ -178,6 +178,7 @@ class Runner:
             artifacts=tuple(state.artifacts),
             cleanup_failures=tuple(state.cleanup_failures),
             annotations=tuple(state.annotations.items()),
+            span_id=trace.span_id,
         )
 
     async def _open_browser(

@@ -1,0 +1,85 @@
+"""The metric contract (DESIGN §4): every metric, tag and value name, defined once.
+
+The DogStatsD sink emits exactly these; the SLO export builds its queries from them, so a query
+can never drift from what is emitted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from prober.result import JourneyResult, Status
+
+# Metrics
+RUNS = "cuj.journey.runs"  # count, 1 per finished run
+DURATION = "cuj.journey.duration"  # distribution, seconds
+STEP_DURATION = "cuj.journey.step.duration"  # distribution, seconds
+ATTEMPTS = "cuj.journey.attempts"  # count, 1 per attempt
+HEARTBEAT = "cuj.prober.heartbeat"  # gauge 1, every 15 s while the scheduler lives
+SKIPPED = "cuj.prober.runs.skipped"  # count
+CLEANUP_FAILED = "cuj.prober.cleanup.failed"  # count
+CAN_COMPLETE = "cuj.journey.can_complete"  # service check, per run
+
+# Common tag keys on journey metrics
+JOURNEY = "journey"
+CUJ = "cuj"
+ENV = "env"
+SERVICE = "service"
+TEAM = "team"
+CHANNEL = "channel"
+TRIGGER = "trigger"
+LOCATION = "location"
+TARGET = "target"
+# Per-metric tag keys
+STATUS = "status"
+ERROR_TYPE = "error_type"
+FAILED_STEP = "failed_step"
+FAILED_SERVICE = "failed_service"
+WITHIN_SLO = "within_slo"
+STEP = "step"
+STEP_SERVICE = "step_service"
+ATTEMPT = "attempt"
+REASON = "reason"
+PROBER_VERSION = "prober_version"
+
+NONE = "none"  # error_type, failed_step, failed_service on success
+SKIP_REASONS = ("overlap", "misfire", "shutdown")
+SCHEDULE_TRIGGER = "schedule"
+SUCCESS = str(Status.SUCCESS)
+PROBE_ERROR = str(Status.PROBE_ERROR)
+
+_INVALID = re.compile(r"[^a-z0-9_.:/-]+")
+MAX_TAG_LENGTH = 200
+
+
+def tag_value(value: object) -> str:
+    """A value Datadog keeps as written: lower case, [a-z0-9_.:/-], at most 200 characters."""
+    cleaned = _INVALID.sub("_", str(value).strip().lower()).strip("_")
+    return (cleaned or NONE)[:MAX_TAG_LENGTH]
+
+
+def tag(key: str, value: object) -> str:
+    return f"{key}:{tag_value(value)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the prober runs: the tags every point carries beyond the result's own."""
+
+    env: str
+    location: str
+
+
+def common_tags(result: JourneyResult, origin: Origin) -> list[str]:
+    return [
+        tag(JOURNEY, result.journey),
+        tag(CUJ, result.cuj),
+        tag(ENV, origin.env),
+        tag(SERVICE, result.service),
+        tag(TEAM, result.team),
+        tag(CHANNEL, result.channel),
+        tag(TRIGGER, result.trigger),
+        tag(LOCATION, origin.location),
+        tag(TARGET, result.target),
+    ]

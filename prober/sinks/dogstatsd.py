@@ -1,0 +1,267 @@
+"""DogStatsD: every finished run as the metrics of DESIGN §4, via the `datadog` package.
+
+Exactly one `env` and one `service` tag per point: the datadog client adds DD_ENV, DD_SERVICE
+and DATADOG_TAGS values as constant tags on its own, so those are removed from its constant
+tags and ours are set per point. An agent that is not there never stalls or crashes a run:
+sends are non-blocking, and the first failure is logged once, not once per packet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from datadog.dogstatsd.base import DogStatsd, TagList
+
+from prober import __version__
+from prober import metrics as m
+from prober.result import JourneyResult, Status, StepStatus
+
+log = logging.getLogger(__name__)
+DEFAULT_URL = "udp://127.0.0.1:8125"
+
+
+class DogStatsdConfigError(ValueError):
+    """The DogStatsD destination cannot be used; the message says which value and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    host: str | None = None
+    port: int | None = None
+    socket_path: str | None = None
+
+    def __str__(self) -> str:
+        if self.socket_path:
+            return f"unix://{self.socket_path}"
+        return f"udp://{self.host}:{self.port}"
+
+
+def parse_url(url: str) -> Destination:
+    parts = urlsplit(url)
+    if parts.scheme in ("unix", "unixgram"):
+        path = (parts.netloc + parts.path) if parts.netloc else parts.path
+        if not path:
+            raise DogStatsdConfigError(f"{url!r}: a unix:// URL needs a socket path")
+        return Destination(socket_path=path)
+    if parts.scheme == "udp":
+        try:
+            port = parts.port or 8125
+        except ValueError as exc:
+            raise DogStatsdConfigError(f"{url!r}: {exc}") from exc
+        return Destination(host=parts.hostname or "127.0.0.1", port=port)
+    raise DogStatsdConfigError(
+        f"{url!r}: DogStatsD URLs are udp://host:port or unix:///path/to/socket"
+    )
+
+
+def resolve_destination(configured: str | None, environ: Mapping[str, str]) -> Destination:
+    """Where metrics go: DD_DOGSTATSD_URL, else DD_AGENT_HOST/DD_DOGSTATSD_PORT, else the
+    configured `datadog.statsd_url`, else udp://127.0.0.1:8125. The agent's environment wins,
+    as it does for every Datadog library in a container."""
+    if environ.get("DD_DOGSTATSD_URL"):
+        return parse_url(environ["DD_DOGSTATSD_URL"])
+    host, port = environ.get("DD_AGENT_HOST"), environ.get("DD_DOGSTATSD_PORT")
+    if host or port:
+        try:
+            port_number = int(port) if port else 8125
+        except ValueError:
+            raise DogStatsdConfigError(f"DD_DOGSTATSD_PORT={port!r} is not a port number") from None
+        return Destination(host=host or "127.0.0.1", port=port_number)
+    return parse_url(configured or DEFAULT_URL)
+
+
+class _QuietSendErrors(logging.Filter):
+    """The datadog client warns on every dropped packet; the sink reports that once itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Error submitting packet")
+
+
+logging.getLogger("datadog.dogstatsd").addFilter(_QuietSendErrors())
+
+
+class _Client(DogStatsd):
+    """The datadog client, telling its owner the first time a packet could not be sent."""
+
+    def __init__(self, destination: Destination, **options: Any) -> None:
+        super().__init__(
+            host=destination.host,
+            port=destination.port,
+            socket_path=destination.socket_path,
+            **options,
+        )
+        self._destination = destination
+        self.dropped = 0
+
+    def _xmit_packet(
+        self, packet: str, is_telemetry: bool, queue_mode: bool = False
+    ) -> bool | None:
+        sent = super()._xmit_packet(packet, is_telemetry, queue_mode=queue_mode)
+        if sent is False:
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning(
+                    "the DogStatsD agent at %s is not taking metrics; they are dropped until "
+                    "it is back. Runs go on; this is reported once.",
+                    self._destination,
+                )
+        return sent
+
+
+class DogStatsdSink:
+    name = "dogstatsd"
+
+    def __init__(self, destination: Destination, origin: m.Origin) -> None:
+        self.destination = destination
+        self.origin = origin
+        self._client = _Client(
+            destination,
+            constant_tags=[],
+            disable_telemetry=True,
+            disable_buffering=True,  # each point leaves at once: nothing to lose at exit
+            socket_timeout=0,  # non-blocking: a full or absent agent never stalls a run
+            origin_detection_enabled=False,
+        )
+        # Our env and service tags are the only ones: drop what the client took from DD_*.
+        kept = [t for t in self._client.constant_tags if not t.startswith(("env:", "service:"))]
+        self._client.constant_tags = TagList(kept)
+        self._states: dict[tuple[str, str], bool] = {}
+        self._lock = threading.Lock()
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    def emit(self, result: JourneyResult) -> None:
+        common = m.common_tags(result, self.origin)
+        status = str(result.status)
+        failure = result.failure
+        self._client.increment(
+            m.RUNS,
+            tags=[
+                *common,
+                m.tag(m.STATUS, status),
+                m.tag(m.ERROR_TYPE, result.error_type or m.NONE),
+                m.tag(m.FAILED_STEP, result.failed_step or m.NONE),
+                m.tag(m.FAILED_SERVICE, result.failed_service or m.NONE),
+                m.tag(m.WITHIN_SLO, str(result.within_slo).lower()),
+            ],
+        )
+        self._client.distribution(
+            m.DURATION, result.duration_s, tags=[*common, m.tag(m.STATUS, status)]
+        )
+        for step in result.steps:
+            if step.status is StepStatus.SKIPPED:
+                continue
+            self._client.distribution(
+                m.STEP_DURATION,
+                step.duration_s,
+                tags=[
+                    *common,
+                    m.tag(m.STEP, step.name),
+                    m.tag(m.STEP_SERVICE, step.service),
+                    m.tag(m.STATUS, step.status),
+                ],
+            )
+        for attempt in result.attempts:
+            self._client.increment(
+                m.ATTEMPTS,
+                tags=[
+                    *common,
+                    m.tag(m.ATTEMPT, attempt.attempt),
+                    m.tag(m.STATUS, attempt.status),
+                    m.tag(m.ERROR_TYPE, attempt.error_type or m.NONE),
+                ],
+            )
+            for cleanup in attempt.cleanup_failures:
+                self._client.increment(m.CLEANUP_FAILED, tags=[*common, m.tag(m.STEP, cleanup)])
+        check = {
+            Status.SUCCESS: DogStatsd.OK,
+            Status.FAILURE: DogStatsd.CRITICAL,
+            Status.PROBE_ERROR: DogStatsd.UNKNOWN,
+        }[result.status]
+        self._client.service_check(
+            m.CAN_COMPLETE,
+            check,
+            tags=common,
+            message=_summary(result) if failure is not None else None,
+        )
+        self._event_on_change(result, common)
+
+    def _event_on_change(self, result: JourneyResult, common: list[str]) -> None:
+        """An event when a journey starts failing or recovers (prober faults change nothing)."""
+        if result.status is Status.PROBE_ERROR:
+            return
+        key = (result.journey, result.target)
+        failing = result.status is Status.FAILURE
+        with self._lock:
+            was_failing = self._states.get(key, False)
+            self._states[key] = failing
+        if failing == was_failing:
+            return
+        if failing:
+            title = f"CUJ {result.journey} is failing on {result.target}"
+            text = _summary(result)
+            alert = "error"
+        else:
+            title = f"CUJ {result.journey} recovered on {result.target}"
+            text = f"run {result.run_id} succeeded (trace {result.trace_id})"
+            alert = "success"
+        self._client.event(
+            title,
+            text,
+            alert_type=alert,
+            aggregation_key=f"cuj-{result.journey}-{result.target}",
+            source_type_name="cuj-prober",
+            tags=common,
+        )
+
+    # --- prober health ------------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        self._client.gauge(
+            m.HEARTBEAT,
+            1,
+            tags=[
+                m.tag(m.ENV, self.origin.env),
+                m.tag(m.LOCATION, self.origin.location),
+                m.tag(m.PROBER_VERSION, __version__),
+            ],
+        )
+
+    def skipped(self, journey: str, target: str, reason: str) -> None:
+        if reason not in m.SKIP_REASONS:
+            raise ValueError(f"skip reason {reason!r} is not one of {m.SKIP_REASONS}")
+        self._client.increment(
+            m.SKIPPED,
+            tags=[
+                m.tag(m.JOURNEY, journey),
+                m.tag(m.TARGET, target),
+                m.tag(m.ENV, self.origin.env),
+                m.tag(m.LOCATION, self.origin.location),
+                m.tag(m.REASON, reason),
+            ],
+        )
+
+    def close(self) -> None:
+        self._client.flush()
+        self._client.close_socket()
+
+
+def _summary(result: JourneyResult) -> str:
+    failure = result.failure
+    lines = [
+        f"run {result.run_id}: {result.error_type} in step {result.failed_step!r}, "
+        f"blame {result.failed_service}",
+        f"trace_id {result.trace_id}",
+    ]
+    if failure is not None:
+        lines.append(failure.message[:500])
+        if failure.evidence:
+            lines.append(f"evidence: {failure.evidence}")
+    if result.artifacts:
+        lines.append(f"artifacts: {result.artifacts[0].rsplit('/', 1)[0]}")
+    return "\n".join(lines)
