@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
@@ -47,37 +48,10 @@ def _modules(path: Path) -> Iterable[Path]:
         yield from sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
 
 
-def _pack_package(pack: Path) -> str | None:
-    """Import a pack with an __init__.py as a package, so its modules share helpers through
-    relative imports (`from ._platform import ...`); None for a plain folder of files."""
-    init = pack / "__init__.py"
-    if not init.is_file():
-        return None
-    name = f"prober_pack_{hashlib.sha1(str(pack.resolve()).encode()).hexdigest()[:10]}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, init, submodule_search_locations=[str(pack)]
-        )
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import the pack {pack}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-    return name
-
-
-def _import(file: Path, package: str | None) -> ModuleType:
-    if package is not None:
-        return importlib.import_module(f"{package}.{file.stem}")
-    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:10]
-    name = f"prober_journeys_{digest}_{file.stem}"
-    spec = importlib.util.spec_from_file_location(name, file)
+def _exec(name: str, spec: ModuleSpec | None, source: Path) -> ModuleType:
+    """Import `spec` as module `name`; a module that fails to import leaves no trace."""
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {file}")
+        raise ImportError(f"cannot import {source}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -86,6 +60,32 @@ def _import(file: Path, package: str | None) -> ModuleType:
         sys.modules.pop(name, None)
         raise
     return module
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+
+
+def _pack_package(pack: Path) -> str | None:
+    """Import a pack with an __init__.py as a package, so its modules share helpers through
+    relative imports (`from ._platform import ...`); None for a plain folder of files."""
+    init = pack / "__init__.py"
+    if not init.is_file():
+        return None
+    name = f"prober_pack_{_digest(pack)}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(pack)]
+        )
+        _exec(name, spec, init)
+    return name
+
+
+def _import(file: Path, package: str | None) -> ModuleType:
+    if package is not None:
+        return importlib.import_module(f"{package}.{file.stem}")
+    name = f"prober_journeys_{_digest(file)}_{file.stem}"
+    return _exec(name, importlib.util.spec_from_file_location(name, file), file)
 
 
 def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadReport:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from prober.redact import Redactor
 from prober.result import ErrorType
 from prober.target import Target
+from prober.trace import TraceContext
 
 
 @dataclass(slots=True)
@@ -119,3 +121,15 @@ class Observer:
 
     def in_step(self, name: str) -> list[Exchange]:
         return [e for e in self.exchanges if e.step == name]
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What both drivers need to instrument one attempt: where the target is, what to record
+    into, the trace to propagate, the probe marker, and the secrets to keep out of artifacts."""
+
+    target: Target
+    observer: Observer
+    trace: TraceContext
+    probe: str  # x-cuj-probe: <journey>/<run_id>
+    redactor: Redactor

@@ -25,7 +25,7 @@ from prober.drivers.browser import BrowserDriver, BrowserSession
 from prober.drivers.http import HttpDriver
 from prober.errors import ProbeError
 from prober.journey import Channel, Journey, Step
-from prober.observe import Exchange, Observer
+from prober.observe import Exchange, Observer, Wiring
 from prober.redact import Redactor
 from prober.result import (
     AttemptResult,
@@ -129,12 +129,13 @@ class Runner:
         state = _Attempt(journey, target, number, trace, observer, Redactor(target.secrets()))
         probe = f"{journey.name}/{run_id}"
         started_wall, started = self._wall(), self._clock()
-        api = self._http.client(target, state.observer, trace, probe, state.redactor)
+        wiring = Wiring(target, state.observer, trace, probe, state.redactor)
+        api = self._http.client(wiring)
         session: BrowserSession | None = None
         try:
             try:
                 if journey.channel is Channel.BROWSER:
-                    session = await self._open_browser(target, state, trace, probe)
+                    session = await self._open_browser(wiring)
             except ProbeError as exc:
                 state.fail(SETUP_STEP, Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, str(exc)))
             # Launching the shared browser is the prober's cost, not the customer's: the
@@ -181,14 +182,10 @@ class Runner:
             span_id=trace.span_id,
         )
 
-    async def _open_browser(
-        self, target: Target, state: _Attempt, trace: TraceContext, probe: str
-    ) -> BrowserSession:
+    async def _open_browser(self, wiring: Wiring) -> BrowserSession:
         if self._browser is None:
             raise ProbeError("this journey needs a browser and the runner has no browser driver")
-        return await self._browser.session(
-            target, state.observer, trace, probe, state.redactor, record_trace=self._tracing()
-        )
+        return await self._browser.session(wiring, record_trace=self._tracing())
 
     def _tracing(self) -> bool:
         return self._artifacts is not None

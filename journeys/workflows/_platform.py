@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from playwright.async_api import Response
@@ -110,24 +111,23 @@ async def sign_in(ctx: StepContext) -> None:
 
 async def open_canvas(ctx: StepContext, wf_id: str) -> dict[str, Any]:
     """Open the canvas; returns the workflow the page received from the API."""
-    page = ctx.page
-    async with page.expect_response(
-        lambda r: r.url.endswith(f"/api/workflows/{wf_id}") and r.request.method == "GET",
-        timeout=budget_ms(ctx),
-    ) as answer:
-        await page.goto(f"{ctx.target.base_url}/workflows/{wf_id}", timeout=budget_ms(ctx))
-    response = await answer.value
-    return await canvas_ready(ctx, response)
+    url = f"{ctx.target.base_url}/workflows/{wf_id}"
+    return await _load_canvas(ctx, wf_id, lambda: ctx.page.goto(url, timeout=budget_ms(ctx)))
 
 
 async def reload_canvas(ctx: StepContext, wf_id: str) -> dict[str, Any]:
     """Reload the open canvas; returns the workflow the page received from the API."""
-    page = ctx.page
-    async with page.expect_response(
+    return await _load_canvas(ctx, wf_id, lambda: ctx.page.reload(timeout=budget_ms(ctx)))
+
+
+async def _load_canvas(
+    ctx: StepContext, wf_id: str, navigate: Callable[[], Awaitable[Any]]
+) -> dict[str, Any]:
+    async with ctx.page.expect_response(
         lambda r: r.url.endswith(f"/api/workflows/{wf_id}") and r.request.method == "GET",
         timeout=budget_ms(ctx),
     ) as answer:
-        await page.reload(timeout=budget_ms(ctx))
+        await navigate()
     return await canvas_ready(ctx, await answer.value)
 
 

@@ -28,10 +28,8 @@ from playwright.async_api import Error as PlaywrightError
 from prober.classify import browser_failure_kind
 from prober.drivers.chromium import ChromiumNotFound, find_chromium, launch_args
 from prober.errors import BrowserUnavailable
-from prober.observe import Exchange, Observer
-from prober.redact import Redactor
-from prober.target import Target
-from prober.trace import TraceContext, with_product_token
+from prober.observe import Exchange, Observer, Wiring
+from prober.trace import with_product_token
 
 DEFAULT_VIEWPORT = {"width": 1280, "height": 800}
 
@@ -111,30 +109,21 @@ class BrowserDriver:
         finally:
             await context.close()
 
-    async def session(
-        self,
-        target: Target,
-        observer: Observer,
-        trace: TraceContext,
-        probe: str,
-        redactor: Redactor,
-        *,
-        record_trace: bool = False,
-    ) -> BrowserSession:
+    async def session(self, wiring: Wiring, *, record_trace: bool = False) -> BrowserSession:
         browser = await self.browser()
         try:
             context = await browser.new_context(
                 user_agent=with_product_token(self._user_agent),
                 viewport=DEFAULT_VIEWPORT,  # type: ignore[arg-type]
-                ignore_https_errors=not target.verify_tls,
+                ignore_https_errors=not wiring.target.verify_tls,
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(f"could not open a browser context: {exc}") from exc
         try:
             page = await context.new_page()
             session = BrowserSession(context, page, record_trace)
-            await context.route("**/*", _TraceRouter(target, trace, probe, redactor))
-            _watch(session, observer)
+            await context.route("**/*", _TraceRouter(wiring))
+            _watch(session, wiring.observer)
             if record_trace:
                 await context.tracing.start(screenshots=True, snapshots=True, sources=False)
         except BaseException:
@@ -157,11 +146,11 @@ class BrowserDriver:
 class _TraceRouter:
     """Adds trace headers to requests for the target's origins; lets every other one through."""
 
-    def __init__(self, target: Target, trace: TraceContext, probe: str, redactor: Redactor) -> None:
-        self._target = target
-        self._trace = trace
-        self._probe = probe
-        self._redactor = redactor
+    def __init__(self, wiring: Wiring) -> None:
+        self._target = wiring.target
+        self._trace = wiring.trace
+        self._probe = wiring.probe
+        self._redactor = wiring.redactor
 
     async def __call__(self, route: Route, request: Request) -> None:
         try:

@@ -16,28 +16,21 @@ import httpx
 
 from prober.classify import transport_failure_kind
 from prober.errors import JourneyAssertion
-from prober.observe import Observer, dig
+from prober.observe import Wiring, dig
 from prober.redact import Redactor
 from prober.target import Target
-from prober.trace import TraceContext, with_product_token
+from prober.trace import with_product_token
 
 USER_AGENT = with_product_token(f"python-httpx/{httpx.__version__}")
 
 
 class ObservingTransport(httpx.AsyncBaseTransport):
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        target: Target,
-        observer: Observer,
-        trace: TraceContext,
-        probe: str,
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, wiring: Wiring) -> None:
         self._inner = inner
-        self._target = target
-        self._observer = observer
-        self._trace = trace
-        self._probe = probe
+        self._target = wiring.target
+        self._observer = wiring.observer
+        self._trace = wiring.trace
+        self._probe = wiring.probe
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
@@ -126,19 +119,13 @@ class HttpDriver:
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._transport = transport
 
-    def client(
-        self,
-        target: Target,
-        observer: Observer,
-        trace: TraceContext,
-        probe: str,
-        redactor: Redactor,
-    ) -> httpx.AsyncClient:
+    def client(self, wiring: Wiring) -> httpx.AsyncClient:
+        target = wiring.target
         inner = self._transport or httpx.AsyncHTTPTransport(verify=target.verify_tls)
         return httpx.AsyncClient(
             base_url=target.base_url,
-            transport=ObservingTransport(inner, target, observer, trace, probe),
-            auth=TargetAuth(target, redactor),
+            transport=ObservingTransport(inner, wiring),
+            auth=TargetAuth(target, wiring.redactor),
             timeout=httpx.Timeout(target.request_timeout_s),
             headers={"user-agent": USER_AGENT, "accept": "application/json"},
             follow_redirects=True,
