@@ -56,9 +56,6 @@ class ArtifactStore:
                 dst.writestr(info, redactor.data(src.read(info)))
         tmp.replace(path)
 
-    def scrub_file(self, path: Path, redactor: Redactor) -> None:
-        path.write_bytes(redactor.data(path.read_bytes()))
-
     def prune(self, journey: str) -> int:
         """Delete run folders beyond `keep_runs` (newest kept) or older than `max_age_s`."""
         folder = self.root / journey

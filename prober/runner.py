@@ -128,7 +128,7 @@ class Runner:
         observer = Observer(target, self._clock)
         state = _Attempt(journey, target, number, trace, observer, Redactor(target.secrets()))
         probe = f"{journey.name}/{run_id}"
-        started_wall, started = self._wall(), self._clock()
+        started_wall = self._wall()
         wiring = Wiring(target, state.observer, trace, probe, state.redactor)
         api = self._http.client(wiring)
         session: BrowserSession | None = None

@@ -221,8 +221,10 @@ class ResultStore:
         env: str | None = None,
         trigger: str | None = None,
         since: float | None = None,
+        latest_only: bool = False,
     ) -> list[StoredRun]:
-        """Runs oldest first, filtered by whatever is given."""
+        """Runs oldest first, filtered by whatever is given; `latest_only` keeps the last run
+        of each (journey, target)."""
         clauses: list[str] = []
         params: list[object] = []
         for column, value in (
@@ -234,6 +236,11 @@ class ResultStore:
         if since is not None:
             clauses.append("r.finished_at >= ?")
             params.append(since)
+        if latest_only:
+            clauses.append(
+                "r.run_id = (SELECT l.run_id FROM runs l WHERE l.journey = r.journey AND "
+                "l.target = r.target ORDER BY l.finished_at DESC, l.run_id DESC LIMIT 1)"
+            )
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
             "SELECT r.run_id, r.journey, r.target, r.env, r.location, r.trigger, r.status, "
@@ -257,10 +264,7 @@ class ResultStore:
 
     def latest(self) -> dict[tuple[str, str], StoredRun]:
         """The last run of each (journey, target)."""
-        latest: dict[tuple[str, str], StoredRun] = {}
-        for run in self.runs():
-            latest[(run.journey, run.target)] = run
-        return latest
+        return {(run.journey, run.target): run for run in self.runs(latest_only=True)}
 
 
 def _stored(row: tuple[Any, ...]) -> StoredRun:

@@ -55,7 +55,12 @@ def test_store_keeps_runs_attempts_and_steps_across_a_restart(tmp_path: Path) ->
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         steps = conn.execute("SELECT name, status FROM steps WHERE run_id='r2'").fetchall()
     assert steps == [("Sign In", "passed"), ("open canvas", "failed"), ("run", "skipped")]
-    assert again.latest()[("workflow_canvas_load", "sandbox")].run_id == "abc123"
+    again.save(result(attempt(1), journey="workflow_run_api", run_id="r3"), "dev", "local")
+    latest = again.latest()
+    assert {key: run.run_id for key, run in latest.items()} == {
+        ("workflow_canvas_load", "sandbox"): "abc123",
+        ("workflow_run_api", "sandbox"): "r3",
+    }
     assert [r.run_id for r in again.runs(trigger="manual")] == []
 
 

@@ -23,7 +23,7 @@ from prober.sandbox.faults import FaultRegistry
 from prober.sandbox.middleware import PlatformMiddleware
 from prober.sandbox.platform import Platform
 from prober.sandbox.requestlog import RequestLog
-from prober.sandbox.services import CONTROL, service_for_path
+from prober.sandbox.services import answering_service
 from prober.sandbox.settings import SandboxSettings
 from prober.sandbox.store import PlatformStore
 
@@ -46,11 +46,6 @@ _ROUTES = [
 ]
 
 
-def _service_of(request: Request) -> str:
-    path = request.url.path
-    return CONTROL if path.startswith("/_sandbox") else service_for_path(path)
-
-
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return exc.response()
@@ -63,12 +58,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         404: f"no route {request.url.path}",
         405: f"{request.method} is not allowed on {request.url.path}",
     }.get(exc.status_code, str(exc.detail))
-    return error_response(exc.status_code, code, message, _service_of(request))
+    return error_response(exc.status_code, code, message, answering_service(request.url.path))
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "unexpected error", _service_of(request))
+    return error_response(
+        500, "internal_error", "unexpected error", answering_service(request.url.path)
+    )
 
 
 def create_app(settings: SandboxSettings) -> ASGIApp:

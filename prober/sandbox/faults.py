@@ -121,9 +121,6 @@ class FaultDecision:
     silent: frozenset[str] = frozenset()
     applied: tuple[str, ...] = ()
 
-    def has(self, variant: str) -> bool:
-        return variant in self.silent
-
 
 NO_FAULT = FaultDecision()
 

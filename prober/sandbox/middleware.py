@@ -17,7 +17,7 @@ from prober.sandbox.client import (
 from prober.sandbox.errors import error_response
 from prober.sandbox.faults import NO_FAULT, FaultDecision, FaultMode, FaultRegistry
 from prober.sandbox.requestlog import TRACE_HEADERS, RequestLog
-from prober.sandbox.services import CONTROL, EDGE, Service, service_for_path
+from prober.sandbox.services import CONTROL, EDGE, Service, answering_service
 
 SILENT_SCOPE_KEY = "sandbox_silent"
 
@@ -63,8 +63,8 @@ class PlatformMiddleware:
         path: str = scope["path"]
         headers = Headers(scope=scope)
         internal = headers.get(INTERNAL_TOKEN_HEADER) == self.internal_token
-        control = path.startswith("/_sandbox")
-        service: str = CONTROL if control else service_for_path(path)
+        service = answering_service(path)
+        control = service == CONTROL
         answered: dict[str, Any] = {"status": None, "service": service}
 
         async def send_named(message: Message) -> None:

@@ -46,3 +46,8 @@ SILENT_VARIANTS: dict[Service, tuple[str, ...]] = {
     Service.ORCHESTRATION: ("stuck", "empty_output"),
     Service.OPTIMIZER: ("empty_plan",),
 }
+
+
+def answering_service(path: str) -> str:
+    """Who answers `path`: the control plane for /_sandbox, else the route's owner."""
+    return CONTROL if path.startswith("/_sandbox") else service_for_path(path)
