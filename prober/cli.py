@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from prober import __version__
 
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the engine's deadline for its calls to other services (default 5)",
     )
 
+    _journey_commands(commands)
+
     listen = commands.add_parser(
         "dogstatsd-listen",
         help="print the DogStatsD datagrams that would reach an agent",
@@ -72,6 +75,140 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--port", type=_port, default=8125, help="UDP port (default 8125)")
     listen.add_argument("--socket", type=Path, default=None, help="a unix datagram socket path")
     return parser
+
+
+def _duration(raw: str) -> float:
+    from prober.durations import parse_duration
+
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _journey_commands(commands: Any) -> None:
+    def command(name: str, help: str, *, journeys: bool, target: bool = True) -> Any:
+        sub = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+        if journeys:
+            sub.add_argument(
+                "journeys", nargs="*", metavar="JOURNEY", help="names or globs (default: all)"
+            )
+        sub.add_argument(
+            "-c", "--config", type=Path, default=None,
+            help="config file (default: $PROBER_CONFIG, else ./prober.yaml)",
+        )  # fmt: skip
+        if target:
+            sub.add_argument("--target", default=None, help="only this target (default: all)")
+            sub.add_argument("--env", default=None, help="the env tag (default: the config's)")
+        return sub
+
+    run = command("run", "run journeys now, with a live table (incidents)", journeys=True)
+    run.add_argument("--repeat", type=_positive, default=None, metavar="N", help="rounds to run")
+    run.add_argument(
+        "--every", type=_duration, default=None, metavar="SEC",
+        help="start a round every SEC (with no --repeat: until Ctrl-C)",
+    )  # fmt: skip
+    run.add_argument("--json", action="store_true", help="one JSON object per run, per line")
+
+    smoke = command("smoke", "run each journey once for CI after a deploy", journeys=True)
+    smoke.add_argument("--junit", type=Path, default=None, metavar="PATH", help="JUnit XML file")
+
+    serve = command("serve", "probe continuously on schedule (the container)", journeys=True)
+    serve.add_argument(
+        "--shard", default=None, metavar="I/N", help="only the journeys of shard I of N (0-based)"
+    )
+    listing = command("list", "list journeys, their service, channel, interval, SLO",
+                      journeys=False, target=False)  # fmt: skip
+    listing.add_argument("--json", action="store_true", help="one JSON object per journey")
+    command("validate", "check the config and the journeys; report every problem",
+            journeys=False, target=False)  # fmt: skip
+    demo = command(
+        "demo", "start the reference platform and run every journey against it", journeys=True,
+        target=False,
+    )  # fmt: skip
+    demo.add_argument("--serve", action="store_true", help="then keep probing until Ctrl-C")
+
+
+def _probe(args: argparse.Namespace) -> int:
+    """run / smoke / serve: config, journeys, plan; then the command."""
+    import asyncio
+    import logging
+
+    from prober.catalog import Shard
+    from prober.commands import probe
+    from prober.commands.serve import serve
+    from prober.commands.setup import configure_logging, prepare
+
+    configure_logging(logging.INFO if args.command == "serve" else logging.WARNING)
+    shard = None
+    if getattr(args, "shard", None) is not None:
+        try:
+            shard = Shard.parse(args.shard)
+        except ValueError as exc:
+            return _usage(f"--shard {exc}")
+    loaded, catalog = prepare(args.config)
+    plan = catalog.plan(args.journeys, target=args.target, shard=shard)
+    if not plan:
+        return _usage("nothing to run: no enabled journey matches on the selected target(s)")
+    if args.command == "run":
+        rounds = args.repeat if args.repeat is not None or args.every is None else None
+        return asyncio.run(
+            probe.run(loaded, plan, env=args.env, repeat=rounds, every_s=args.every or 0.0,
+                      as_json=args.json)
+        )  # fmt: skip
+    if args.command == "smoke":
+        return asyncio.run(probe.smoke(loaded, plan, env=args.env, junit_path=args.junit))
+    from prober.app import App
+
+    return asyncio.run(serve(App(loaded, env=args.env, log_stream=sys.stdout), plan, args.shard))
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from prober.commands.inspect import list_journeys, validate_summary
+    from prober.commands.setup import prepare
+
+    loaded, catalog = prepare(args.config)
+    if args.command == "list":
+        return list_journeys(catalog, as_json=args.json)
+    print(validate_summary(loaded, catalog))
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import os
+
+    from prober.app import App
+    from prober.commands import demo, probe
+    from prober.commands.serve import serve
+    from prober.commands.setup import configure_logging, prepare
+
+    configure_logging(logging.WARNING)
+    with demo.sandbox(Path(".prober/demo")) as url:
+        print(f"the reference platform is up at {url}", flush=True)
+        loaded, catalog = prepare(args.config, demo.environment(url, os.environ))
+        plan = catalog.plan(args.journeys, target=demo.DEMO_TARGET)
+        code = asyncio.run(probe.run(loaded, plan, env=None, repeat=1, every_s=0.0, as_json=False))
+        if args.serve:
+            configure_logging(logging.INFO)
+            return asyncio.run(serve(App(loaded, log_stream=sys.stdout), plan, None))
+        return code
+
+
+def _usage(message: str) -> int:
+    print(f"prober: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -100,9 +237,29 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from prober.catalog import SelectionError
+    from prober.commands.demo import DemoError
+    from prober.commands.inspect import report_problems
+    from prober.config import ConfigError
+    from prober.store import StoreError
+
     args = _parser().parse_args(argv)
-    handlers = {"sandbox": _sandbox, "dogstatsd-listen": _listen}
+    handlers = {
+        "sandbox": _sandbox,
+        "dogstatsd-listen": _listen,
+        "run": _probe,
+        "smoke": _probe,
+        "serve": _probe,
+        "list": _inspect,
+        "validate": _inspect,
+        "demo": _demo,
+    }
     try:
         return handlers[args.command](args)
+    except ConfigError as exc:
+        report_problems(exc)
+        return EXIT_USAGE
+    except (SelectionError, StoreError, DemoError) as exc:
+        return _usage(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from playwright.async_api import Error as PlaywrightError
@@ -47,6 +47,60 @@ PLAYWRIGHT_MARGIN_S = 0.5
 
 def new_run_id() -> str:
     return secrets.token_hex(6)
+
+
+class StepListener(Protocol):
+    """Told about steps as they happen (the live table of `prober run`). Must not raise."""
+
+    def step_started(self, run_id: str, attempt: int, step: Step) -> None: ...
+
+    def step_finished(self, run_id: str, attempt: int, result: StepResult) -> None: ...
+
+
+def probe_error_result(
+    journey: Journey,
+    target: Target,
+    trigger: Trigger,
+    message: str,
+    *,
+    run_id: str | None = None,
+    step: str = "runner",
+    started_at: float | None = None,
+) -> JourneyResult:
+    """A run the prober could not carry out (its own fault): never counted against the SLO."""
+    failure = Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, message)
+    attempt = AttemptResult(
+        attempt=1,
+        status=Status.PROBE_ERROR,
+        trace_id=TraceContext.new().trace_id,
+        started_at=time.time() if started_at is None else started_at,
+        duration_s=0.0,
+        steps=tuple(StepResult(s.name, s.service, StepStatus.SKIPPED, 0.0) for s in journey.steps),
+        failure=failure,
+        failed_step=step,
+    )
+    return _journey_result(journey, target, trigger, run_id or new_run_id(), (attempt,))
+
+
+def _journey_result(
+    journey: Journey,
+    target: Target,
+    trigger: Trigger,
+    run_id: str,
+    attempts: tuple[AttemptResult, ...],
+) -> JourneyResult:
+    return JourneyResult(
+        journey=journey.name,
+        cuj=journey.cuj,
+        service=journey.service,
+        team=journey.team,
+        channel=str(journey.channel),
+        target=target.name,
+        trigger=trigger,
+        run_id=run_id,
+        latency_threshold_s=journey.latency_threshold_s,
+        attempts=attempts,
+    )
 
 
 @dataclass
@@ -98,31 +152,30 @@ class Runner:
         *,
         retries: int | None = None,
         run_id: str | None = None,
+        listener: StepListener | None = None,
     ) -> JourneyResult:
         """Run `journey` against `target`; a failed attempt is retried in a fresh context."""
         run_id = run_id or new_run_id()
         allowed = journey.retries if retries is None else retries
         attempts: list[AttemptResult] = []
         for number in range(1, allowed + 2):
-            attempt = await self._attempt(journey, target, trigger, run_id, number)
+            attempt = await self._attempt(
+                journey, target, trigger, run_id, number, listener=listener
+            )
             attempts.append(attempt)
             if attempt.status is Status.SUCCESS:
                 break
-        return JourneyResult(
-            journey=journey.name,
-            cuj=journey.cuj,
-            service=journey.service,
-            team=journey.team,
-            channel=str(journey.channel),
-            target=target.name,
-            trigger=trigger,
-            run_id=run_id,
-            latency_threshold_s=journey.latency_threshold_s,
-            attempts=tuple(attempts),
-        )
+        return _journey_result(journey, target, trigger, run_id, tuple(attempts))
 
     async def _attempt(
-        self, journey: Journey, target: Target, trigger: Trigger, run_id: str, number: int
+        self,
+        journey: Journey,
+        target: Target,
+        trigger: Trigger,
+        run_id: str,
+        number: int,
+        *,
+        listener: StepListener | None,
     ) -> AttemptResult:
         trace = TraceContext.new()
         observer = Observer(target, self._clock)
@@ -154,8 +207,11 @@ class Runner:
             for step in journey.steps:
                 if state.failure is not None and not _continues(state, journey):
                     state.steps.append(StepResult(step.name, step.service, StepStatus.SKIPPED, 0.0))
+                    _tell(listener, "step_finished", run_id, number, state.steps[-1])
                     continue
+                _tell(listener, "step_started", run_id, number, step)
                 state.steps.append(await self._step(step, ctx, state, deadline, session))
+                _tell(listener, "step_finished", run_id, number, state.steps[-1])
             # What a customer waited for: the steps, not our artifacts or cleanup.
             duration = self._clock() - started
             await self._save_artifacts(state, run_id, session)
@@ -307,6 +363,15 @@ class Runner:
                     self._cleanup_timeout_s,
                 )
                 state.cleanup_failures.append(name)
+
+
+def _tell(listener: StepListener | None, event: str, *args: Any) -> None:
+    if listener is None:
+        return
+    try:
+        getattr(listener, event)(*args)
+    except Exception:
+        log.exception("step listener failed on %s; the run goes on", event)
 
 
 def _continues(state: _Attempt, journey: Journey) -> bool:

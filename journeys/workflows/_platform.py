@@ -57,21 +57,30 @@ def fixture_name(ctx: StepContext) -> str:
     return ctx.target.setting("fixture_name", FIXTURE_NAME)
 
 
-async def ensure_fixture(ctx: StepContext) -> str:
-    """The fixture workflow's id, creating or repairing it so it holds the known graph."""
-    name = fixture_name(ctx)
+async def _fixtures(ctx: StepContext, name: str) -> list[dict[str, Any]]:
     answer = await ctx.api.get("/api/workflows", params={"name_prefix": name})
     answer.raise_for_status()
-    found = sorted(
+    return sorted(
         (w for w in answer.json()["workflows"] if w["name"] == name),
         key=lambda w: (w["created_at"], w["id"]),
     )
+
+
+async def ensure_fixture(ctx: StepContext) -> str:
+    """The fixture workflow's id, creating or repairing it so it holds the known graph."""
+    name = fixture_name(ctx)
+    found = await _fixtures(ctx, name)
     if not found:
         created = await ctx.api.post(
             "/api/workflows", json={"name": name, "nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
         )
         created.raise_for_status()
         wf_id = str(created.json()["id"])
+        # Runs started together may each have created one: the oldest wins, the others go.
+        oldest = str((await _fixtures(ctx, name))[0]["id"])
+        if oldest != wf_id:
+            (await ctx.api.delete(f"/api/workflows/{wf_id}")).raise_for_status()
+            wf_id = oldest
     else:
         fixture = found[0]
         wf_id = str(fixture["id"])

@@ -191,6 +191,12 @@ class DogStatsdSink:
         )
         self._event_on_change(result, common)
 
+    def remember_failing(self, failing: Mapping[tuple[str, str], bool]) -> None:
+        """Seed (journey, target) -> failing from the store, so a restart neither repeats a
+        "failing" event nor misses the "recovered" one."""
+        with self._lock:
+            self._states.update(failing)
+
     def _event_on_change(self, result: JourneyResult, common: list[str]) -> None:
         """An event when a journey starts failing or recovers (prober faults change nothing)."""
         if result.status is Status.PROBE_ERROR:

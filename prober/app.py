@@ -1,0 +1,136 @@
+"""The composition root: one config becomes a runner, a browser, a store and the sinks.
+
+`run`, `smoke` and `serve` all execute journeys through `App.execute`, so the three uses share
+one runner, one metric contract and one place that turns an unexpected crash into a
+`probe_error` result instead of a lost run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import IO
+
+from prober.artifacts import ArtifactStore
+from prober.config import LoadedConfig
+from prober.drivers.browser import BrowserDriver
+from prober.journey import Channel, Journey
+from prober.metrics import Origin
+from prober.result import JourneyResult, Status, Trigger
+from prober.runner import Runner, StepListener, new_run_id, probe_error_result
+from prober.sinks import FanOut, Sink
+from prober.sinks.dogstatsd import DogStatsdSink, resolve_destination
+from prober.sinks.log import LogSink
+from prober.sinks.store import StoreSink
+from prober.store import ResultStore
+from prober.target import Target
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PROBE_ERROR = 3
+
+
+def exit_code(results: Sequence[JourneyResult]) -> int:
+    """DESIGN §12: 1 if any journey failed, else 3 if the prober broke, else 0."""
+    statuses = {r.status for r in results}
+    if Status.FAILURE in statuses:
+        return EXIT_FAILED
+    if Status.PROBE_ERROR in statuses:
+        return EXIT_PROBE_ERROR
+    return EXIT_OK
+
+
+class App:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        env: str | None = None,
+        log_stream: IO[str] | None = None,
+    ) -> None:
+        config = loaded.config
+        self.config = config
+        self.origin = Origin(env or config.env, config.location)
+        self.store = ResultStore(loaded.resolve(config.store.path))  # StoreError: exit 2
+        self.browser = BrowserDriver(
+            config.browser.executable_path,
+            headless=config.browser.headless,
+            launch_timeout_s=config.browser.launch_timeout,
+        )
+        artifacts = ArtifactStore(
+            loaded.resolve(config.artifacts.path),
+            keep_runs=config.artifacts.keep_runs,
+            max_age_s=config.artifacts.max_age,
+            on_success=config.artifacts.on_success,
+        )
+        self.runner = Runner(
+            browser=self.browser,
+            artifacts=artifacts,
+            cleanup_timeout_s=config.serve.cleanup_timeout,
+        )
+        self.statsd = DogStatsdSink(
+            resolve_destination(config.datadog.statsd_url, loaded.environ), self.origin
+        )
+        sinks: list[Sink] = [StoreSink(self.store, self.origin), self.statsd]
+        if log_stream is not None:
+            sinks.append(LogSink(self.origin, log_stream))
+        self.fanout = FanOut(sinks)
+        self._browser_slots = asyncio.Semaphore(config.browser.max_concurrent)
+        self.store.prune(config.store.retention)
+
+    async def execute(
+        self,
+        journey: Journey,
+        target: Target,
+        trigger: Trigger,
+        *,
+        listener: StepListener | None = None,
+        run_id: str | None = None,
+    ) -> JourneyResult:
+        """Run once and hand the result to every sink (the store first). Never raises but
+        for cancellation: a crash of the runner itself becomes a `probe_error` result."""
+        run_id = run_id or new_run_id()
+        started = time.time()
+        try:
+            if journey.channel is Channel.BROWSER:
+                async with self._browser_slots:
+                    result = await self.runner.run(
+                        journey, target, trigger, run_id=run_id, listener=listener
+                    )
+            else:
+                result = await self.runner.run(
+                    journey, target, trigger, run_id=run_id, listener=listener
+                )
+        except Exception as exc:
+            log.exception("the runner crashed on %s/%s", journey.name, run_id)
+            result = probe_error_result(
+                journey,
+                target,
+                trigger,
+                f"the runner crashed: {type(exc).__name__}: {exc}",
+                run_id=run_id,
+                started_at=started,
+            )
+        self.fanout.emit(result)
+        return result
+
+    async def browser_ready(self, timeout_s: float = 30.0) -> str | None:
+        """None when the shared browser is up (launching it if needed), else why not."""
+        try:
+            await asyncio.wait_for(self.browser.browser(), timeout_s)
+        except TimeoutError:
+            return f"the browser did not start within {timeout_s:g}s"
+        except Exception as exc:
+            return str(exc)
+        return None
+
+    async def aclose(self) -> None:
+        try:
+            await self.browser.close()
+        finally:
+            self.fanout.close()

@@ -1,0 +1,154 @@
+"""The journeys a config asks for: packs loaded, overrides applied, selected by name and shard.
+
+    catalog = build_catalog(loaded)                 # ConfigError listing every problem
+    plan = catalog.plan(["workflow_run_*"], target=None, shard=Shard(0, 2))
+
+A plan is a list of (journey, target) pairs. Names are matched exactly or as globs; a name that
+matches nothing is an error that lists the known journeys.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prober.config import ConfigError, LoadedConfig, Problem
+from prober.errors import JourneyDefinitionError
+from prober.journey import Journey
+from prober.loader import load_packs
+from prober.sinks.dogstatsd import DogStatsdConfigError, resolve_destination
+from prober.target import Target
+
+_SHARD = re.compile(r"^(\d+)/(\d+)$")
+
+
+class SelectionError(ValueError):
+    """The command line asked for journeys or targets that do not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard `index` of `count` (0-based, like a StatefulSet pod ordinal)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = _SHARD.match(text.strip())
+        if match is None:
+            raise ValueError(f"{text!r} is not I/N; write e.g. 0/3 (shard 0 of 3)")
+        index, count = int(match.group(1)), int(match.group(2))
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"{text!r}: I must be in 0..N-1 and N at least 1")
+        return cls(index, count)
+
+    def owns(self, journey: str) -> bool:
+        """Stable across processes and restarts (not Python's salted hash())."""
+        digest = hashlib.sha256(journey.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    journeys: dict[str, Journey]  # every loaded journey, overrides applied
+    disabled: frozenset[str]
+    targets: dict[str, Target]
+    only_targets: dict[str, tuple[str, ...]]  # journey -> the targets an override limits it to
+
+    def select(self, patterns: Sequence[str]) -> list[Journey]:
+        """Enabled journeys matching any pattern (all enabled ones for no pattern).
+
+        A disabled journey named exactly still runs: asking for it by name is deliberate.
+        """
+        if not patterns:
+            return [j for name, j in sorted(self.journeys.items()) if name not in self.disabled]
+        chosen: dict[str, Journey] = {}
+        unknown = []
+        for pattern in patterns:
+            if pattern in self.journeys:
+                chosen[pattern] = self.journeys[pattern]
+                continue
+            matched = [
+                name
+                for name in sorted(self.journeys)
+                if fnmatch.fnmatchcase(name, pattern) and name not in self.disabled
+            ]
+            if not matched:
+                unknown.append(pattern)
+            chosen.update((name, self.journeys[name]) for name in matched)
+        if unknown:
+            raise SelectionError(
+                f"no journey matches {', '.join(map(repr, unknown))}; known journeys: "
+                f"{', '.join(sorted(self.journeys))}"
+            )
+        return sorted(chosen.values(), key=lambda j: j.name)
+
+    def plan(
+        self,
+        patterns: Sequence[str] = (),
+        *,
+        target: str | None = None,
+        shard: Shard | None = None,
+    ) -> list[tuple[Journey, Target]]:
+        if target is not None and target not in self.targets:
+            raise SelectionError(
+                f"no target {target!r}; configured targets: {', '.join(sorted(self.targets))}"
+            )
+        pairs = []
+        for journey in self.select(patterns):
+            if shard is not None and not shard.owns(journey.name):
+                continue
+            allowed = self.only_targets.get(journey.name)
+            for name, tgt in sorted(self.targets.items()):
+                if (target is None or name == target) and (allowed is None or name in allowed):
+                    pairs.append((journey, tgt))
+        return pairs
+
+
+def build_catalog(loaded: LoadedConfig) -> Catalog:
+    """Load the packs and apply overrides; every problem (packs, overrides, sinks) at once."""
+    config = loaded.config
+    report = load_packs(config.journeys, base=loaded.base)
+    problems = [Problem(str(p.source), p.message) for p in report.problems]
+    journeys = report.by_name()
+    where = f"{loaded.source} overrides"
+    only: dict[str, tuple[str, ...]] = {}
+    for name, override in config.overrides.items():
+        if name not in journeys:
+            if report.problems:
+                continue  # most likely the journey whose module failed to load
+            problems.append(
+                Problem(
+                    f"{where}.{name}",
+                    f"no journey is named {name!r}; known: {', '.join(sorted(journeys))}",
+                )
+            )
+            continue
+        for target in override.targets or ():
+            if target not in config.targets:
+                problems.append(
+                    Problem(
+                        f"{where}.{name}.targets",
+                        f"no target {target!r}; configured: {', '.join(sorted(config.targets))}",
+                    )
+                )
+        if override.targets is not None:
+            only[name] = tuple(override.targets)
+        changes = override.changes()
+        if changes:
+            try:
+                journeys[name] = journeys[name].replace(**changes)
+            except JourneyDefinitionError as exc:
+                problems.append(Problem(f"{where}.{name}", str(exc).split(": ", 1)[-1]))
+    try:
+        resolve_destination(config.datadog.statsd_url, loaded.environ)
+    except DogStatsdConfigError as exc:
+        problems.append(Problem(f"{loaded.source} datadog.statsd_url", str(exc)))
+    if problems:
+        raise ConfigError(loaded.source, problems)
+    disabled = frozenset(n for n, o in config.overrides.items() if not o.enabled)
+    return Catalog(journeys, disabled, loaded.targets(), only)

@@ -1,0 +1,1 @@
+"""What each `prober` subcommand does, below the argument parsing of `prober.cli`."""

@@ -1,0 +1,76 @@
+"""`prober run` (incidents) and `prober smoke` (CI after a deploy): run journeys now.
+
+run     live table, --repeat/--every, --json lines; every metric tagged trigger:manual
+smoke   each journey once with its retries, trigger:ci, JUnit XML, GitHub annotations
+Both exit per DESIGN §12: 0 passed, 1 a journey failed, 3 only prober faults.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+from prober.app import App, exit_code
+from prober.commands.rounds import Plan, run_rounds
+from prober.config import LoadedConfig
+from prober.reports import github, junit
+from prober.reports.console import ConsoleReport
+from prober.result import JourneyResult, Trigger
+
+
+async def run(
+    loaded: LoadedConfig,
+    plan: Plan,
+    *,
+    env: str | None,
+    repeat: int | None,
+    every_s: float,
+    as_json: bool,
+    out: IO[str] | None = None,
+) -> int:
+    out = out or sys.stdout
+    app = App(loaded, env=env)
+    try:
+        if as_json:
+            results = await run_rounds(
+                app, plan, Trigger.MANUAL, rounds=repeat, every_s=every_s, json_out=out
+            )
+        else:
+            with ConsoleReport(out) as report:
+                results = await run_rounds(
+                    app, plan, Trigger.MANUAL, rounds=repeat, every_s=every_s, report=report
+                )
+    finally:
+        await app.aclose()
+    return exit_code(results)
+
+
+async def smoke(
+    loaded: LoadedConfig,
+    plan: Plan,
+    *,
+    env: str | None,
+    junit_path: Path | None,
+    out: IO[str] | None = None,
+) -> int:
+    out = out or sys.stdout
+    annotate = github.enabled(loaded.environ)
+
+    def on_result(result: JourneyResult) -> None:
+        line = github.annotation(result) if annotate else None
+        if line is not None:
+            print(line, file=out, flush=True)
+
+    app = App(loaded, env=env)
+    try:
+        with ConsoleReport(out) as report:
+            results = await run_rounds(
+                app, plan, Trigger.CI, rounds=1, report=report, on_result=on_result
+            )
+    finally:
+        await app.aclose()
+    results.sort(key=lambda r: (r.journey, r.target))
+    if junit_path is not None:
+        junit.write(junit_path, results, suite=f"cuj-prober smoke ({app.origin.env})")
+    return exit_code(results)

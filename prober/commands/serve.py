@@ -1,0 +1,74 @@
+"""`prober serve`: the scheduler daemon (the container's command).
+
+SIGTERM or SIGINT: the scheduler stops starting runs, in-flight runs get `serve.shutdown_grace`
+to finish (then are cancelled, their cleanups still run), sinks are flushed, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from prober.app import EXIT_OK, App
+from prober.health import HealthServer, create_health_app
+from prober.journey import Journey
+from prober.sandbox.server import bind
+from prober.scheduler import ProbeScheduler
+from prober.target import Target
+
+log = logging.getLogger(__name__)
+
+
+async def serve(app: App, plan: Sequence[tuple[Journey, Target]], shard: str | None) -> int:
+    policy = app.config.serve
+    scheduler = ProbeScheduler(app, plan, policy)
+    app.statsd.remember_failing(
+        {key: run.status == "failure" for key, run in app.store.latest().items()}
+    )
+    sock = bind(policy.host, policy.port)
+    host, port = sock.getsockname()[:2]
+
+    def announce() -> None:
+        banner = {
+            "event": "prober.serving",
+            "health": f"http://{host}:{port}/healthz",
+            "status": f"http://{host}:{port}/status",
+            "env": app.origin.env,
+            "location": app.origin.location,
+            "shard": shard,
+            "jobs": sorted(scheduler.entries),
+        }
+        print(json.dumps(banner), flush=True)
+
+    server = HealthServer(
+        uvicorn.Config(
+            create_health_app(app, scheduler), log_level="warning", lifespan="off", access_log=False
+        ),
+        announce,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    scheduler.start()
+    server_task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await stop.wait()
+        log.info("stopping: no new runs; up to %gs for runs in flight", policy.shutdown_grace)
+        await scheduler.stop(policy.shutdown_grace)
+    finally:
+        server.should_exit = True
+        await server_task
+        await app.aclose()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    print(json.dumps({"event": "prober.stopped", "runs": scheduler.runs,
+                      "skipped": scheduler.skipped}), flush=True)  # fmt: skip
+    sys.stdout.flush()
+    return EXIT_OK

@@ -1,0 +1,419 @@
+"""`prober.yaml` (DESIGN §12): one typed settings object, validated as a whole.
+
+    config = load_config(Path("prober.yaml"), os.environ)   # raises ConfigError
+
+Loading never stops at the first mistake: `ConfigError.problems` lists every one, each with the
+line and the dotted path in the file (or the PROBER_ variable that set it) and what to do.
+Values come from the file, then `${VAR}` / `${VAR:-default}` references, then `PROBER_A__B`
+variables; credentials may only come from the environment. This module is the only one that
+reads the process environment for configuration.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from prober.durations import parse_duration
+from prober.interpolation import Interpolated, apply_overrides, interpolate
+from prober.metrics import tag_value
+from prober.target import AuthSpec, Secret, ServiceMap, Target
+
+DEFAULT_CONFIG = Path("prober.yaml")
+SECRET_FIELDS = ("password", "token")
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _path_or_table(key: str) -> BeforeValidator:
+    """`store: .prober/results.db` is short for `store: {path: .prober/results.db}`."""
+    return BeforeValidator(lambda v: {key: v} if isinstance(v, str | Path) else v)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthConfig(_Model):
+    kind: Literal["none", "login", "bearer", "basic"] = "none"
+    login_path: str = "/api/auth/login"
+    username_field: str = "username"
+    password_field: str = "password"
+    token_field: str = "token"
+    token: SecretStr | None = None
+    extra_fields: dict[str, str] = Field(default_factory=dict)
+
+
+class TargetConfig(_Model):
+    base_url: str
+    username: str | None = None
+    password: SecretStr | None = None
+    auth: AuthConfig = AuthConfig()
+    services: dict[str, list[str]] = Field(default_factory=dict)
+    extra_origins: list[str] = Field(default_factory=list)
+    service_header: str = "x-service"
+    error_service_field: str = "error.service"
+    error_upstream_field: str = "error.upstream"
+    request_timeout: Duration = 10.0
+    verify_tls: bool = True
+    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("base_url", "extra_origins")
+    @classmethod
+    def _http_url(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://app.example")
+        return value
+
+    @field_validator("services")
+    @classmethod
+    def _routes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for service, patterns in value.items():
+            if tag_value(service) != service:
+                raise ValueError(f"service {service!r} must be lower case [a-z0-9_.:/-]")
+            for pattern in patterns:
+                if not pattern.startswith("/"):
+                    raise ValueError(f"{service}: path glob {pattern!r} must start with '/'")
+        return value
+
+
+class JourneyOverride(_Model):
+    """Per-journey changes to its declaration, by journey name."""
+
+    enabled: bool = True
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    retries: int | None = Field(default=None, ge=0, le=5)
+    latency_threshold: Duration | None = None
+    targets: list[str] | None = None  # only these targets (default: all)
+
+    def changes(self) -> dict[str, Any]:
+        fields = ("interval", "timeout", "retries", "latency_threshold")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+
+class DatadogConfig(_Model):
+    statsd_url: str | None = None  # DD_DOGSTATSD_URL / DD_AGENT_HOST in the environment win
+
+
+class BrowserConfig(_Model):
+    executable_path: str | None = None
+    headless: bool = True
+    max_concurrent: int = Field(default=2, ge=1, le=32)  # browser journeys at once (serve)
+    launch_timeout: Duration = 30.0
+
+
+class StoreConfig(_Model):
+    path: Path = Path(".prober/results.db")
+    retention: Duration = 35 * 86400.0  # longer than the 30-day SLO window
+
+
+class ArtifactsConfig(_Model):
+    path: Path = Path(".prober/artifacts")
+    keep_runs: int = Field(default=20, ge=1)
+    max_age: Duration = 7 * 86400.0
+    on_success: bool = False
+
+
+class ServeConfig(_Model):
+    """`prober serve`: the health endpoint and the scheduling policies of DESIGN §7."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    jitter: float = Field(default=0.1, ge=0, lt=1)  # fraction of the interval, +-
+    misfire_grace: Duration = 30.0
+    shutdown_grace: Duration = 60.0
+    heartbeat_interval: Duration = 15.0
+    cleanup_timeout: Duration = 30.0
+
+
+class Config(_Model):
+    env: str = "dev"
+    location: str = "local"
+    journeys: list[str] = Field(min_length=1)  # packs to load
+    overrides: dict[str, JourneyOverride] = Field(default_factory=dict)
+    targets: dict[str, TargetConfig] = Field(min_length=1)
+    datadog: DatadogConfig = DatadogConfig()
+    browser: BrowserConfig = BrowserConfig()
+    store: Annotated[StoreConfig, _path_or_table("path")] = StoreConfig()
+    artifacts: Annotated[ArtifactsConfig, _path_or_table("path")] = ArtifactsConfig()
+    serve: ServeConfig = ServeConfig()
+
+    @field_validator("env", "location")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if tag_value(value) != value:
+            raise ValueError(f"{value!r} must be lower case [a-z0-9_.:/-] (it is a metric tag)")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: str  # "prober.yaml:12 targets.sandbox.base_url", or "PROBER_X (environment)"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, each naming where it is and what to do."""
+
+    def __init__(self, source: Path, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """A valid config, the file it came from (packs resolve against its folder)."""
+
+    config: Config
+    source: Path
+    environ: Mapping[str, str]
+
+    @property
+    def base(self) -> Path:
+        return self.source.parent
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base / path
+
+    def targets(self) -> dict[str, Target]:
+        return {name: build_target(name, t) for name, t in self.config.targets.items()}
+
+
+def build_target(name: str, cfg: TargetConfig) -> Target:
+    auth = cfg.auth
+    return Target(
+        name=name,
+        base_url=cfg.base_url.rstrip("/"),
+        username=cfg.username,
+        password=None if cfg.password is None else Secret(cfg.password.get_secret_value()),
+        auth=AuthSpec(
+            kind=auth.kind,
+            login_path=auth.login_path,
+            username_field=auth.username_field,
+            password_field=auth.password_field,
+            token_field=auth.token_field,
+            extra_fields=tuple(auth.extra_fields.items()),
+            token=None if auth.token is None else Secret(auth.token.get_secret_value()),
+        ),
+        services=ServiceMap.from_mapping(cfg.services),
+        extra_origins=tuple(cfg.extra_origins),
+        service_header=cfg.service_header,
+        error_service_field=cfg.error_service_field,
+        error_upstream_field=cfg.error_upstream_field,
+        request_timeout_s=cfg.request_timeout,
+        verify_tls=cfg.verify_tls,
+        settings={key: str(value) for key, value in cfg.settings.items()},
+    )
+
+
+def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """-c PATH, else PROBER_CONFIG, else ./prober.yaml."""
+    environ = os.environ if environ is None else environ
+    if explicit is not None:
+        return explicit
+    return Path(environ.get("PROBER_CONFIG", str(DEFAULT_CONFIG)))
+
+
+def load_config(source: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            source,
+            [Problem(str(source), "no such file; pass -c PATH or set PROBER_CONFIG")],
+        ) from None
+    except OSError as exc:
+        raise ConfigError(source, [Problem(str(source), f"cannot read: {exc.strerror}")]) from None
+    try:
+        raw = yaml.safe_load(text)
+        lines = _line_map(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        problem = getattr(exc, "problem", None) or str(exc)
+        _raise(source, [Problem(where, f"not valid YAML: {problem}")])
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        _raise(source, [Problem(str(source), "must be a mapping of settings (key: value)")])
+    data = interpolate(raw, environ)
+    apply_overrides(data, environ)
+    locate = _Locator(source, lines, data)
+    problems = [Problem(locate(path), message) for path, message in data.problems]
+    problems += [
+        Problem(
+            locate(path),
+            f"a literal {path[-1]} in the config file; credentials come from the environment: "
+            f"write ${{{_suggest_variable(path)}}} and export it",
+        )
+        for path in _secret_paths(data.tree)
+        if path not in data.from_environment
+    ]
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data.tree)
+    except ValidationError as exc:
+        problems += [Problem(locate(e["loc"]), _explain(e, data.tree)) for e in exc.errors()]
+    if problems or config is None:
+        _raise(source, problems)
+    return LoadedConfig(config, source, environ)
+
+
+def _raise(source: Path, problems: list[Problem]) -> NoReturn:
+    raise ConfigError(source, problems)
+
+
+def _secret_paths(tree: Any) -> list[tuple[str | int, ...]]:
+    paths: list[tuple[str | int, ...]] = []
+    targets = tree.get("targets") if isinstance(tree, dict) else None
+    if not isinstance(targets, dict):
+        return paths
+    for name, target in targets.items():
+        if not isinstance(target, dict):
+            continue
+        if isinstance(target.get("password"), str):
+            paths.append(("targets", str(name), "password"))
+        auth = target.get("auth")
+        if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+            paths.append(("targets", str(name), "auth", "token"))
+    return paths
+
+
+def _suggest_variable(path: tuple[str | int, ...]) -> str:
+    return "_".join(str(p) for p in path[1:]).upper().replace("-", "_")
+
+
+_HINTS = {
+    "missing": "add it",
+    "extra_forbidden": "remove it",
+    "too_short": "add at least one",
+}
+
+
+def _explain(error: Any, tree: Any) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    message = str(error["msg"])
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        known = _known_fields(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        guess = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
+        return f"unknown field; {guess}"
+    if kind == "missing":
+        return f"required; {_HINTS[kind]}"
+    hint = _HINTS.get(kind)
+    value = _value_at(tree, loc)
+    hidden = value is _ABSENT or loc[-1] in SECRET_FIELDS or kind == "value_error"
+    shown = "" if hidden else f" (got {value!r})"
+    return f"{message}{shown}" + (f"; {hint}" if hint else "")
+
+
+_ABSENT = object()
+
+
+def _value_at(tree: Any, loc: tuple[Any, ...]) -> Any:
+    node = tree
+    for key in loc:
+        found = (isinstance(node, dict) and key in node) or (
+            isinstance(node, list) and isinstance(key, int) and key < len(node)
+        )
+        if not found:
+            return _ABSENT
+        node = node[key]
+    return node
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Config
+    for key in loc:
+        field = model.model_fields.get(key) if hasattr(model, "model_fields") else None
+        if field is None:
+            continue  # a user-named entry (targets.NAME): `model` is already its value's model
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    return sorted(model.model_fields) if hasattr(model, "model_fields") else []
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
+    """Dotted path -> 1-based line of its value, from the YAML node tree."""
+    lines: dict[tuple[str | int, ...], int] = {}
+
+    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[(*path, str(key.value))] = key.start_mark.line + 1
+                walk(value, (*path, str(key.value)))
+                lines[(*path, str(key.value))] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                walk(value, (*path, i))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+class _Locator:
+    def __init__(
+        self, source: Path, lines: dict[tuple[str | int, ...], int], data: Interpolated
+    ) -> None:
+        self._source = source
+        self._lines = lines
+        self._data = data
+
+    def __call__(self, loc: Any) -> str:
+        path = tuple(loc)
+        dotted = ".".join(str(p) for p in path) or "(top level)"
+        for depth in range(len(path), 0, -1):
+            variable = self._data.overridden.get(path[:depth])
+            if variable is not None:
+                return f"{variable} (environment) {dotted}"
+        for depth in range(len(path), -1, -1):
+            line = self._lines.get(path[:depth])
+            if line is not None:
+                return f"{self._source}:{line} {dotted}"
+        return f"{self._source} {dotted}"

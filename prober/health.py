@@ -1,0 +1,114 @@
+"""The serve process's own endpoints, for the container and for people.
+
+/healthz   200 while the process and its event loop are alive (a liveness probe)
+/readyz    200 when the scheduler is running and, if browser journeys are scheduled, the shared
+           browser is up; 503 with the reason otherwise (a readiness probe)
+/status    JSON: per journey and target, the last result and the next run
+
+Bound to 127.0.0.1 unless configured otherwise (serve.host), like the sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from prober import __version__
+from prober.app import App
+from prober.journey import Channel
+from prober.scheduler import ProbeScheduler
+
+
+def create_health_app(app: App, scheduler: ProbeScheduler) -> Starlette:
+    needs_browser = any(e.journey.channel is Channel.BROWSER for e in scheduler.entries.values())
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def readyz(_: Request) -> JSONResponse:
+        problems = []
+        if not scheduler.running:
+            problems.append("the scheduler is not running")
+        if needs_browser:
+            why = await app.browser_ready(timeout_s=app.config.browser.launch_timeout)
+            if why is not None:
+                problems.append(why)
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def status(_: Request) -> JSONResponse:
+        stored = app.store.latest()
+        journeys = []
+        for job_id, entry in sorted(scheduler.entries.items()):
+            last = scheduler.last.get(job_id)
+            saved = stored.get((entry.journey.name, entry.target.name))
+            journeys.append(
+                {
+                    "journey": entry.journey.name,
+                    "target": entry.target.name,
+                    "channel": str(entry.journey.channel),
+                    "interval_s": entry.journey.interval_s,
+                    "next_run": _iso(scheduler.next_run(job_id)),
+                    "last": _last(last.to_json() if last is not None else None, saved),
+                }
+            )
+        return JSONResponse(
+            {
+                "version": __version__,
+                "env": app.origin.env,
+                "location": app.origin.location,
+                "scheduler_running": scheduler.running,
+                "runs": scheduler.runs,
+                "skipped": scheduler.skipped,
+                "journeys": journeys,
+            }
+        )
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/status", status),
+        ]
+    )
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def _last(live: dict[str, Any] | None, saved: Any) -> dict[str, Any] | None:
+    """This process's last run, else the store's (runs before a restart)."""
+    keys = ("status", "error_type", "failed_step", "failed_service", "duration_s", "within_slo",
+            "trigger", "run_id", "trace_id", "started_at")  # fmt: skip
+    if live is not None:
+        return {key: live[key] for key in keys}
+    return None if saved is None else {key: getattr(saved, key) for key in keys}
+
+
+class HealthServer(uvicorn.Server):
+    """uvicorn inside the serve loop. Signals stay with `prober serve`, which owns shutdown;
+    `announce` is called once requests are accepted (the caller prints where)."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self._announce()

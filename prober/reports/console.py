@@ -1,0 +1,186 @@
+"""The live table of `prober run` / `prober smoke`: each step's status and duration as it happens.
+
+On a terminal the table redraws in place (rich `Live`); elsewhere (CI logs, pipes) each finished
+run prints once, so logs stay readable. A failed run is followed by what an on-call engineer
+needs first: the error type, the service to blame, the trace id and the artifact paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from prober.journey import Journey, Step
+from prober.result import JourneyResult, Status, StepResult, StepStatus
+from prober.target import Target
+
+_STYLE: dict[str, str] = {
+    "running": "yellow",
+    StepStatus.PASSED: "green",
+    StepStatus.FAILED: "bold red",
+    StepStatus.SKIPPED: "dim",
+    Status.SUCCESS: "green",
+    Status.FAILURE: "bold red",
+    Status.PROBE_ERROR: "magenta",
+}
+
+
+@dataclass
+class _Row:
+    journey: str
+    target: str
+    round: int
+    attempt: int = 1
+    steps: dict[str, tuple[str, str, float | None]] = field(default_factory=dict)
+    result: JourneyResult | None = None
+
+
+class ConsoleReport:
+    """A StepListener plus run start/finish hooks, drawing one table for all runs."""
+
+    def __init__(self, stream: IO[str] | None = None, *, force_terminal: bool | None = None):
+        self.console = Console(file=stream, force_terminal=force_terminal, highlight=False)
+        if not self.console.is_terminal:
+            self.console.width = 160  # CI logs: no wrapping of trace ids and paths
+        self._rows: dict[str, _Row] = {}
+        self._live: Live | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> ConsoleReport:
+        if self.console.is_terminal:
+            self._live = Live(self._render(), console=self.console, auto_refresh=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+            self._live.__exit__(None, None, None)
+            self._live = None
+            for row in self._rows.values():
+                if row.result is not None and row.result.status is not Status.SUCCESS:
+                    self.console.print(failure_details(row.result))
+
+    def run_started(self, run_id: str, journey: Journey, target: Target, round_: int) -> None:
+        self._rows[run_id] = _Row(journey.name, target.name, round_)
+        self._redraw()
+
+    def run_finished(self, result: JourneyResult) -> None:
+        row = self._rows.get(result.run_id)
+        if row is not None:
+            row.result = result
+        if self._live is None:
+            self.console.print(summary_line(result))
+            self.console.print(_step_table(result.steps))
+            if result.status is not Status.SUCCESS:
+                self.console.print(failure_details(result))
+        self._redraw()
+
+    # --- StepListener -------------------------------------------------------------------------
+
+    def step_started(self, run_id: str, attempt: int, step: Step) -> None:
+        row = self._rows.get(run_id)
+        if row is None:
+            return
+        if attempt != row.attempt:
+            row.attempt, row.steps = attempt, {}
+        row.steps[step.name] = (step.service, "running", None)
+        self._redraw()
+
+    def step_finished(self, run_id: str, attempt: int, result: StepResult) -> None:
+        row = self._rows.get(run_id)
+        if row is None:
+            return
+        if attempt != row.attempt:
+            row.attempt, row.steps = attempt, {}
+        duration = None if result.status is StepStatus.SKIPPED else result.duration_s
+        row.steps[result.name] = (result.service, str(result.status), duration)
+        self._redraw()
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+
+    def _render(self) -> Table:
+        table = Table(title="cuj-prober", expand=False)
+        for column in ("journey", "target", "#", "attempt", "step", "service", "status", "s"):
+            table.add_column(column, justify="right" if column in ("#", "s") else "left")
+        for row in self._rows.values():
+            status = "running" if row.result is None else str(row.result.status)
+            table.add_row(
+                Text(row.journey, style="bold"),
+                row.target,
+                str(row.round),
+                str(row.attempt),
+                "",
+                "",
+                Text(status, style=_STYLE.get(status, "")),
+                "" if row.result is None else f"{row.result.duration_s:.2f}",
+            )
+            for name, (service, step_status, duration) in row.steps.items():
+                table.add_row(
+                    "",
+                    "",
+                    "",
+                    "",
+                    name,
+                    service,
+                    Text(step_status, style=_STYLE.get(step_status, "")),
+                    "" if duration is None else f"{duration:.2f}",
+                )
+        return table
+
+
+def _step_table(steps: tuple[StepResult, ...]) -> Table:
+    table = Table(show_header=True, box=None, padding=(0, 2))
+    for column in ("step", "service", "status", "s"):
+        table.add_column(column)
+    for step in steps:
+        duration = "" if step.status is StepStatus.SKIPPED else f"{step.duration_s:.2f}"
+        table.add_row(
+            step.name,
+            step.service,
+            Text(str(step.status), style=_STYLE[step.status]),
+            duration,
+        )
+    return table
+
+
+def summary_line(result: JourneyResult) -> Text:
+    status = str(result.status)
+    text = Text()
+    text.append(f"{result.journey} ", style="bold")
+    text.append(f"on {result.target}: ")
+    text.append(status, style=_STYLE[result.status])
+    slow = "" if result.within_slo or result.status is not Status.SUCCESS else " (slow)"
+    text.append(
+        f" in {result.duration_s:.2f}s{slow}, {len(result.attempts)} attempt(s), "
+        f"run {result.run_id}, trace {result.trace_id}"
+    )
+    return text
+
+
+def failure_details(result: JourneyResult) -> Group:
+    failure = result.failure
+    lines = [Text(f"✗ {result.journey} on {result.target} (run {result.run_id})", style="bold")]
+    if failure is not None:
+        lines += [
+            Text(f"  error type   {failure.error_type}"),
+            Text(f"  failed step  {result.failed_step}"),
+            Text(f"  blame        {failure.service}"),
+            Text(f"  trace id     {result.trace_id}"),
+            Text(f"  message      {failure.message}"),
+        ]
+        if failure.evidence:
+            lines.append(Text(f"  evidence     {failure.evidence}"))
+    for path in result.artifacts:
+        lines.append(Text(f"  artifact     {path}"))
+    return Group(*lines)

@@ -1,0 +1,84 @@
+"""JUnit XML for CI (`prober smoke --junit PATH`): one testcase per journey run.
+
+A `failure` element for a journey that failed (the target's fault), an `error` element for a
+probe_error (the prober's); the message carries error type, failed step, failed service and
+trace id, and system-out the step timings. Written atomically: a CI job never reads half a file.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+from prober.result import JourneyResult, Status, StepStatus
+
+
+def failure_message(result: JourneyResult) -> str:
+    return (
+        f"{result.error_type} in step {result.failed_step!r}, blame {result.failed_service} "
+        f"(trace {result.trace_id}, run {result.run_id})"
+    )
+
+
+def _system_out(result: JourneyResult) -> str:
+    lines = [
+        f"run_id {result.run_id}",
+        f"trace_id {result.trace_id}",
+        f"attempts {len(result.attempts)}",
+        f"within_slo {str(result.within_slo).lower()}",
+    ]
+    for step in result.steps:
+        duration = "-" if step.status is StepStatus.SKIPPED else f"{step.duration_s:.3f}s"
+        lines.append(f"step {step.name!r} [{step.service}] {step.status} {duration}")
+    lines += [f"artifact {path}" for path in result.artifacts]
+    return "\n".join(lines) + "\n"
+
+
+def render(results: Sequence[JourneyResult], suite: str, now: float | None = None) -> bytes:
+    failures = sum(r.status is Status.FAILURE for r in results)
+    errors = sum(r.status is Status.PROBE_ERROR for r in results)
+    total_time = f"{sum(r.duration_s for r in results):.3f}"
+    counts = {
+        "tests": str(len(results)),
+        "failures": str(failures),
+        "errors": str(errors),
+        "time": total_time,
+    }
+    root = ET.Element("testsuites", {"name": "cuj-prober", **counts})
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() if now is None else now))
+    testsuite = ET.SubElement(
+        root,
+        "testsuite",
+        {"name": suite, **counts, "skipped": "0", "timestamp": stamp,
+         "hostname": socket.gethostname()},
+    )  # fmt: skip
+    for result in results:
+        case = ET.SubElement(
+            testsuite,
+            "testcase",
+            {
+                "classname": f"cuj.{result.target}",
+                "name": result.journey,
+                "time": f"{result.duration_s:.3f}",
+            },
+        )
+        failure = result.failure
+        if failure is not None:
+            kind = "error" if result.status is Status.PROBE_ERROR else "failure"
+            element = ET.SubElement(
+                case, kind, {"message": failure_message(result), "type": str(failure.error_type)}
+            )
+            element.text = failure.message + (f"\n{failure.evidence}" if failure.evidence else "")
+        ET.SubElement(case, "system-out").text = _system_out(result)
+    ET.indent(root)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def write(path: Path, results: Sequence[JourneyResult], suite: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(render(results, suite))
+    tmp.replace(path)

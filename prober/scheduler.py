@@ -1,0 +1,153 @@
+"""Continuous probing (DESIGN §7): APScheduler 3.x `AsyncIOScheduler` with explicit run policies.
+
+Per (journey, target) job: an interval trigger with jitter (a fraction of the interval, +-),
+first runs spread evenly over the interval so N journeys never start at once,
+`max_instances=1` (a run still going when the next is due is skipped and counted as
+`cuj.prober.runs.skipped{reason:overlap}`), `coalesce` (after a stall, one run, not a burst),
+and `misfire_grace_time` (a run that could not start in time is counted as `misfire`).
+The heartbeat is a job of the same scheduler, so it stops when scheduling stops.
+
+`stop()` is the graceful half of SIGTERM: no new runs, in-flight runs get a grace period,
+then are cancelled (their cleanups still run), each counted as `skipped{reason:shutdown}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from prober.app import App
+from prober.config import ServeConfig
+from prober.journey import Journey
+from prober.result import JourneyResult, Trigger
+from prober.target import Target
+
+log = logging.getLogger(__name__)
+HEARTBEAT_JOB = "heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    journey: Journey
+    target: Target
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.journey.name}@{self.target.name}"
+
+
+class ProbeScheduler:
+    def __init__(self, app: App, plan: Sequence[tuple[Journey, Target]], policy: ServeConfig):
+        self.app = app
+        self.policy = policy
+        self.entries = {s.job_id: s for s in (Scheduled(j, t) for j, t in plan)}
+        self.last: dict[str, JourneyResult] = {}
+        self.runs = 0
+        self.skipped: dict[str, int] = {"overlap": 0, "misfire": 0, "shutdown": 0}
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running and not self._stopping
+
+    def start(self, now: datetime | None = None) -> None:
+        """Add every job and start; must be called from the running event loop."""
+        now = now or datetime.now(UTC)
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        count = len(self.entries)
+        for index, entry in enumerate(sorted(self.entries.values(), key=lambda e: e.job_id)):
+            interval = entry.journey.interval_s
+            # Spread: entry i of n first runs i/n of the way into its interval.
+            first = now + timedelta(seconds=interval * index / count)
+            scheduler.add_job(
+                self._run,
+                IntervalTrigger(
+                    seconds=interval,
+                    start_date=first,
+                    jitter=self.policy.jitter * interval or None,
+                    timezone=UTC,
+                ),
+                args=[entry.job_id],
+                id=entry.job_id,
+                name=entry.job_id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, round(self.policy.misfire_grace)),
+                next_run_time=first,
+            )
+        scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=self.policy.heartbeat_interval, timezone=UTC),
+            id=HEARTBEAT_JOB,
+            name=HEARTBEAT_JOB,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def next_run(self, job_id: str) -> datetime | None:
+        if self._scheduler is None or self._stopping:
+            return None
+        job = self._scheduler.get_job(job_id)
+        return None if job is None else job.next_run_time
+
+    async def _run(self, job_id: str) -> None:
+        entry = self.entries[job_id]
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            result = await self.app.execute(entry.journey, entry.target, Trigger.SCHEDULE)
+        except asyncio.CancelledError:
+            self._count_skip(entry, "shutdown")
+            raise
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+        self.runs += 1
+        self.last[job_id] = result
+
+    async def _heartbeat(self) -> None:
+        self.app.statsd.heartbeat()
+
+    def _on_event(self, event: JobEvent) -> None:
+        entry = self.entries.get(event.job_id)
+        if entry is None:
+            return  # the heartbeat: a missed beat is just a missing point
+        reason = "overlap" if event.code == EVENT_JOB_MAX_INSTANCES else "misfire"
+        log.warning("run of %s skipped: %s", event.job_id, reason)
+        self._count_skip(entry, reason)
+
+    def _count_skip(self, entry: Scheduled, reason: str) -> None:
+        self.skipped[reason] += 1
+        self.app.statsd.skipped(entry.journey.name, entry.target.name, reason)
+
+    async def stop(self, grace_s: float) -> None:
+        """No new runs; wait up to `grace_s` for in-flight runs, then cancel them."""
+        if self._scheduler is None or self._stopping:
+            return
+        self._stopping = True
+        self._scheduler.pause()
+        pending = set(self._inflight)
+        if pending:
+            log.info("waiting up to %gs for %d run(s) in flight", grace_s, len(pending))
+            _, late = await asyncio.wait(pending, timeout=grace_s)
+            for task in late:
+                log.warning("cancelling a run still going after %gs", grace_s)
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        self._scheduler.shutdown(wait=False)
