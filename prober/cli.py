@@ -161,7 +161,8 @@ def _probe(args: argparse.Namespace) -> int:
     if not plan:
         return _usage("nothing to run: no enabled journey matches on the selected target(s)")
     if args.command == "run":
-        rounds = args.repeat if args.repeat is not None or args.every is None else None
+        # --every alone repeats until Ctrl-C; otherwise --repeat rounds (default one).
+        rounds = args.repeat if args.repeat is not None else None if args.every else 1
         return asyncio.run(
             probe.run(loaded, plan, env=args.env, repeat=rounds, every_s=args.every or 0.0,
                       as_json=args.json)

@@ -1,0 +1,40 @@
+"""Running the `prober` command as a child process against a sandbox, as users and CI do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "prober.yaml"
+
+
+def prober_env(sandbox_url: str, workdir: Path, statsd_url: str, **extra: str) -> dict[str, str]:
+    """The repository's prober.yaml pointed at a test sandbox through PROBER_ overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROBER_", "DD_", "GITHUB_"))}
+    env.update(
+        {
+            "PROBER_TARGETS__SANDBOX__BASE_URL": sandbox_url,
+            "PROBER_STORE": str(workdir / "results.db"),
+            "PROBER_ARTIFACTS": str(workdir / "artifacts"),
+            "PROBER_DATADOG__STATSD_URL": statsd_url,
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def prober(
+    *args: str, env: dict[str, str], timeout: float = 180, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prober", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
