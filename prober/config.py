@@ -143,7 +143,9 @@ class ServeConfig(_Model):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    jitter: float = Field(default=0.1, ge=0, lt=1)  # fraction of the interval, +-
+    # A random delay of up to this fraction of the interval before each run (APScheduler's
+    # jitter only delays), so probes from many replicas do not hit the target in lockstep.
+    jitter: float = Field(default=0.1, ge=0, lt=1)
     misfire_grace: Duration = 30.0
     shutdown_grace: Duration = 60.0
     heartbeat_interval: Duration = 15.0

@@ -1,7 +1,8 @@
 """Continuous probing (DESIGN §7): APScheduler 3.x `AsyncIOScheduler` with explicit run policies.
 
-Per (journey, target) job: an interval trigger with jitter (a fraction of the interval, +-),
-first runs spread evenly over the interval so N journeys never start at once,
+Per (journey, target) job: an interval trigger with jitter (a random delay of up to
+`serve.jitter` of the interval), first runs spread evenly over the interval so N journeys never
+start at once,
 `max_instances=1` (a run still going when the next is due is skipped and counted as
 `cuj.prober.runs.skipped{reason:overlap}`), `coalesce` (after a stall, one run, not a burst),
 and `misfire_grace_time` (a run that could not start in time is counted as `misfire`).

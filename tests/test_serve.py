@@ -1,0 +1,222 @@
+"""`prober serve` as a child process: schedule, overlap, heartbeat, health, graceful stop."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prober.store import ResultStore, StoredRun
+from tests.background_agent import BackgroundAgent
+from tests.prober_cli import ROOT, prober_env
+from tests.sandbox_process import SandboxProcess, wait_for
+
+PACK = ROOT / "tests" / "packs" / "serving"
+INTERVAL_S = 2.0
+
+
+@dataclass
+class Serving:
+    proc: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    banner: dict[str, object]
+    store: Path
+
+    @property
+    def base(self) -> str:
+        return str(self.banner["health"]).removesuffix("/healthz")
+
+    def runs(self, journey: str) -> list[StoredRun]:
+        if not self.store.exists():
+            return []
+        store = ResultStore(self.store)
+        try:
+            return sorted(store.runs(journey=journey), key=lambda r: r.started_at)
+        finally:
+            store.close()
+
+    def rss_kib(self) -> int:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        line = next(ln for ln in status.splitlines() if ln.startswith("VmRSS:"))
+        return int(line.split()[1])
+
+    def stop(self, timeout: float = 60) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.out.read_text() + self.err.read_text()
+
+
+@pytest.fixture
+def agent() -> Iterator[BackgroundAgent]:
+    with BackgroundAgent() as listening:
+        yield listening
+
+
+def start_serve(
+    sandbox: SandboxProcess, tmp: Path, agent: BackgroundAgent, *journeys: str, **env: str
+) -> Serving:
+    environ = prober_env(
+        sandbox.url,
+        tmp,
+        agent.url,
+        PROBER_JOURNEYS=f"[{PACK}]",
+        PROBER_SERVE__PORT="0",
+        **env,
+    )
+    out, err = tmp / "serve.out", tmp / "serve.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prober", "serve", *journeys],
+            env=environ,
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+        )
+
+    def banner() -> dict[str, object] | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited {proc.returncode}: {err.read_text()}")
+        for line in out.read_text().splitlines():
+            if '"prober.serving"' in line:
+                return dict(json.loads(line))
+        return None
+
+    return Serving(proc, out, err, wait_for(banner, 30, what="serve banner"), tmp / "results.db")
+
+
+@pytest.fixture
+def serving(sandbox: SandboxProcess, tmp_path: Path) -> Iterator[list[Serving]]:
+    started: list[Serving] = []
+    yield started
+    for process in started:
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait()
+
+
+def gaps(runs: list[StoredRun]) -> list[float]:
+    return [b.started_at - a.started_at for a, b in itertools.pairwise(runs)]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_serve_runs_on_schedule_skips_overlaps_and_beats(
+    sandbox: SandboxProcess,
+    tmp_path: Path,
+    agent: BackgroundAgent,
+    serving: list[Serving],
+) -> None:
+    serve = start_serve(
+        sandbox, tmp_path, agent, "fast_api", "fast_browser", "hanging",
+        PROBER_SERVE__HEARTBEAT_INTERVAL="1s", PROBER_SERVE__JITTER="0.1",
+    )  # fmt: skip
+    serving.append(serve)
+    assert sorted(serve.banner["jobs"]) == [  # type: ignore[call-overload]
+        "fast_api@sandbox", "fast_browser@sandbox", "hanging@sandbox",
+    ]  # fmt: skip
+    with httpx.Client(base_url=serve.base, timeout=30) as health:
+        assert health.get("/healthz").json()["status"] == "ok"
+        wait_for(lambda: len(serve.runs("fast_api")) >= 3, 30, 0.2, "3 fast_api runs")
+        early_rss = serve.rss_kib()
+        # ~20 s of probing: enough for 10 runs per 2 s journey.
+        wait_for(lambda: len(serve.runs("fast_api")) >= 11, 40, 0.2, "11 fast_api runs")
+        wait_for(lambda: len(serve.runs("fast_browser")) >= 9, 20, 0.2, "9 fast_browser runs")
+        late_rss = serve.rss_kib()
+        ready = health.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        status = health.get("/status").json()
+    assert serve.stop() == 0, serve.output()
+
+    for journey in ("fast_api", "fast_browser"):
+        runs = serve.runs(journey)
+        assert {r.status for r in runs} == {"success"}, journey
+        assert {r.trigger for r in runs} == {"schedule"}
+        between = gaps(runs)
+        # Every 2 s, plus up to 0.2 s of jitter, plus how long the run took to get going.
+        assert all(1.5 <= gap <= 2.8 for gap in between), (journey, between)
+        assert 1.95 <= statistics.mean(between) <= 2.4, (journey, between)
+
+    hanging = serve.runs("hanging")
+    assert hanging and {r.error_type for r in hanging} == {"timeout"}
+    assert all(r.attempts == 3 for r in hanging)
+    for before, after in itertools.pairwise(hanging):
+        assert after.started_at >= before.finished_at - 0.1  # one at a time, never stacked
+    overlaps = [p for p in agent.points("cuj.prober.runs.skipped") if p.tag("reason") == "overlap"]
+    assert overlaps and {p.tag("journey") for p in overlaps} == {"hanging"}
+
+    beats = agent.points("cuj.prober.heartbeat")
+    assert len(beats) >= 15 and {p.tag("prober_version") for p in beats} == {"0.1.0"}
+    assert {p.tag("trigger") for p in agent.points("cuj.journey.runs")} == {"schedule"}
+
+    listed = {j["journey"]: j for j in status["journeys"]}
+    assert set(listed) == {"fast_api", "fast_browser", "hanging"}
+    assert listed["fast_api"]["last"]["status"] == "success"
+    assert listed["hanging"]["last"]["error_type"] == "timeout"
+    assert all(j["next_run"] for j in listed.values())
+    assert status["skipped"]["overlap"] >= 1
+    # Memory: ~8 more runs of each journey must not grow the process by more than a few MiB.
+    assert late_rss - early_rss < 30 * 1024, (early_rss, late_rss)
+
+
+def _workflows(sandbox: SandboxProcess, token: str) -> list[str]:
+    answer = httpx.get(
+        f"{sandbox.url}/api/workflows",
+        params={"name_prefix": "prober-lingering-"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    return [w["name"] for w in answer.json()["workflows"]]
+
+
+@pytest.mark.browser
+def test_sigterm_lets_a_browser_run_finish_and_clean_up(
+    sandbox: SandboxProcess,
+    token: str,
+    tmp_path: Path,
+    agent: BackgroundAgent,
+    serving: list[Serving],
+) -> None:
+    serve = start_serve(
+        sandbox, tmp_path, agent, "lingering",
+        PROBER_TARGETS__SANDBOX__SETTINGS__LINGER_S="3", PROBER_SERVE__SHUTDOWN_GRACE="30s",
+    )  # fmt: skip
+    serving.append(serve)
+    wait_for(lambda: _workflows(sandbox, token), 30, what="the run to create its workflow")
+    assert serve.stop() == 0, serve.output()
+    [run] = serve.runs("lingering")
+    assert run.status == "success"
+    assert _workflows(sandbox, token) == []  # its cleanup ran
+    assert '"event": "prober.stopped"' in serve.out.read_text()
+    assert not [p for p in agent.points("cuj.prober.runs.skipped")]
+
+
+@pytest.mark.browser
+def test_sigterm_past_the_grace_cancels_but_still_cleans_up(
+    sandbox: SandboxProcess,
+    token: str,
+    tmp_path: Path,
+    agent: BackgroundAgent,
+    serving: list[Serving],
+) -> None:
+    serve = start_serve(
+        sandbox, tmp_path, agent, "lingering",
+        PROBER_TARGETS__SANDBOX__SETTINGS__LINGER_S="35", PROBER_SERVE__SHUTDOWN_GRACE="1s",
+    )  # fmt: skip
+    serving.append(serve)
+    wait_for(lambda: _workflows(sandbox, token), 30, what="the run to create its workflow")
+    assert serve.stop(timeout=20) == 0, serve.output()
+    assert serve.runs("lingering") == []  # cancelled: no result to store
+    assert _workflows(sandbox, token) == []  # ...but its cleanup still ran
+    [skip] = agent.points("cuj.prober.runs.skipped")
+    assert skip.tag("reason") == "shutdown" and skip.tag("journey") == "lingering"
