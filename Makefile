@@ -25,6 +25,7 @@ browser: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy prober tests
@@ -38,8 +39,10 @@ pytest: $(STAMP) browser
 sandbox: $(STAMP)
 	$(BIN)/prober sandbox --faults
 
-# The main job. Until the journeys land (issues 3-4) it is the platform the journeys will probe.
-demo: sandbox
+# The main job on the embedded default: the reference platform on a free loopback port and
+# every journey run against it once, with the live table (`prober demo --serve` keeps probing).
+demo: $(STAMP) browser
+	$(BIN)/prober demo
 
 clean:
 	rm -rf $(VENV) .prober .pytest_cache .mypy_cache .ruff_cache *.egg-info

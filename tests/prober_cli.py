@@ -17,8 +17,8 @@ def prober_env(sandbox_url: str, workdir: Path, statsd_url: str, **extra: str) -
     env.update(
         {
             "PROBER_TARGETS__SANDBOX__BASE_URL": sandbox_url,
-            "PROBER_STORE": str(workdir / "results.db"),
-            "PROBER_ARTIFACTS": str(workdir / "artifacts"),
+            "PROBER_STORE__PATH": str(workdir / "results.db"),
+            "PROBER_ARTIFACTS__PATH": str(workdir / "artifacts"),
             "PROBER_DATADOG__STATSD_URL": statsd_url,
         }
     )

@@ -61,7 +61,7 @@ def test_run_shows_the_failing_step_service_and_trace(
     api.post("/_sandbox/faults", json=ENGINE_DOWN).raise_for_status()
     done = prober("run", "workflow_run_api", env=env)
     assert done.returncode == 1, done.stderr
-    run = ResultStore(Path(env["PROBER_STORE"])).runs()[0]
+    run = ResultStore(Path(env["PROBER_STORE__PATH"])).runs()[0]
     assert run.status == "failure" and run.failed_service == "orchestration-engine"
     for expected in ("server_error", "run workflow", "orchestration-engine", run.trace_id,
                      run.run_id, "failed"):  # fmt: skip
@@ -151,3 +151,24 @@ def test_list_shows_every_journey(env: dict[str, str]) -> None:
     assert rows["workflow_run_api"]["service"] == "orchestration-engine"
     assert rows["workflow_canvas_load"]["slo_target"] == 0.995
     assert rows["workflow_canvas_load"]["interval"] == "60s"
+
+
+def test_a_runner_crash_is_a_probe_error_and_the_next_run_goes_on(
+    env: dict[str, str], api: httpx.Client, tmp_path: Path
+) -> None:
+    # Artifacts of a failed run cannot be written (the folder is a file): the runner itself
+    # raises. That is the prober's fault, recorded as such, and the next round still runs.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    api.post("/_sandbox/faults", json=ENGINE_DOWN).raise_for_status()
+    done = prober(
+        "run", "workflow_run_api", "--json", "--repeat", "2",
+        env={**env, "PROBER_ARTIFACTS__PATH": str(blocker)},
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    runs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(runs) == 2
+    for run in runs:
+        assert run["status"] == "probe_error" and run["failed_service"] == "cuj-prober"
+        assert run["failed_step"] == "runner" and "the runner crashed" in run["error"]
+    assert {r.status for r in ResultStore(tmp_path / "results.db").runs()} == {"probe_error"}
