@@ -137,6 +137,55 @@ def _journey_commands(commands: Any) -> None:
         target=False,
     )  # fmt: skip
     demo.add_argument("--serve", action="store_true", help="then keep probing until Ctrl-C")
+    _slo_commands(commands)
+
+
+def _slo_commands(commands: Any) -> None:
+    slo = commands.add_parser("slo", help="SLOs as code: export, lint, local status")
+    actions = slo.add_subparsers(dest="slo_command", required=True, metavar="ACTION")
+    export = actions.add_parser(
+        "export", help="Datadog SLOs and monitors from the journeys",
+        description="Metric-based SLOs, burn-rate, error-budget and heartbeat monitors.",
+    )  # fmt: skip
+    export.add_argument("--format", required=True, choices=["terraform", "datadog-json", "openslo"])
+    export.add_argument("--env", default=None, help="the env the SLOs cover (default: config's)")
+    export.add_argument("--out", type=Path, default=None, metavar="DIR", help="write files here")
+    export.add_argument(
+        "--location", action="append", default=[], metavar="NAME",
+        help="a location with a heartbeat monitor (repeatable; default: the config's)",
+    )  # fmt: skip
+    export.add_argument("--notify-page", default="", metavar="HANDLE", help="e.g. @pagerduty-cuj")
+    export.add_argument("--notify-ticket", default="", metavar="HANDLE", help="e.g. @jira-sre")
+    lint = actions.add_parser("lint", help="check Terraform against the naming conventions")
+    lint.add_argument("dir", type=Path, metavar="DIR")
+    status = actions.add_parser("status", help="SLI, budget and burn rates from the local store")
+    status.add_argument("--window", default="30d", help="SLI window (default 30d)")
+    status.add_argument("--json", action="store_true", help="one JSON object per journey/target")
+    status.add_argument("--env", default=None, help="the env (default: the config's)")
+    for action in (export, status):
+        action.add_argument(
+            "-c", "--config", type=Path, default=None,
+            help="config file (default: $PROBER_CONFIG, else ./prober.yaml)",
+        )  # fmt: skip
+
+
+def _slo(args: argparse.Namespace) -> int:
+    from prober.commands import slo
+    from prober.commands.setup import prepare
+
+    if args.slo_command == "lint":
+        return slo.lint_command(args.dir)
+    loaded, catalog = prepare(args.config)
+    if args.slo_command == "export":
+        return slo.export(
+            loaded, catalog, fmt=args.format, env=args.env, out_dir=args.out,
+            locations=args.location, notify_page=args.notify_page,
+            notify_ticket=args.notify_ticket,
+        )  # fmt: skip
+    window_s = _duration(args.window)
+    return slo.status(
+        loaded, catalog, window=args.window, window_s=window_s, env=args.env, as_json=args.json
+    )
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -242,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prober.commands.demo import DemoError
     from prober.commands.inspect import report_problems
     from prober.config import ConfigError
+    from prober.slo.lint import LintError
+    from prober.slo.spec import SloError
     from prober.store import StoreError
 
     args = _parser().parse_args(argv)
@@ -254,13 +305,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": _inspect,
         "validate": _inspect,
         "demo": _demo,
+        "slo": _slo,
     }
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_USAGE
-    except (SelectionError, StoreError, DemoError) as exc:
+    except (SelectionError, StoreError, DemoError, SloError, LintError) as exc:
         return _usage(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,3 @@
+"""SLO as code (DESIGN §8): definitions from the journeys' declarations and the metric contract,
+rendered as Terraform, Datadog API JSON and OpenSLO; a lint for existing Terraform; local status.
+"""

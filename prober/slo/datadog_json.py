@@ -1,0 +1,92 @@
+"""The export as Datadog API request bodies, built through the official `datadog-api-client`
+models (v1 `ServiceLevelObjectiveRequest` and `Monitor`), so a field Datadog does not know
+fails here, not at apply time.
+
+SLO monitors need the SLO's id, which exists only once Datadog created the SLO: their query
+carries `{{slo_id:<slo name>}}`; replace it with the id returned by `POST /api/v1/slo`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from datadog_api_client.v1.model.monitor import Monitor as ApiMonitor
+from datadog_api_client.v1.model.monitor_options import MonitorOptions
+from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
+from datadog_api_client.v1.model.monitor_type import MonitorType
+from datadog_api_client.v1.model.service_level_objective_query import (
+    ServiceLevelObjectiveQuery,
+)
+from datadog_api_client.v1.model.service_level_objective_request import (
+    ServiceLevelObjectiveRequest,
+)
+from datadog_api_client.v1.model.slo_threshold import SLOThreshold
+from datadog_api_client.v1.model.slo_timeframe import SLOTimeframe
+from datadog_api_client.v1.model.slo_type import SLOType
+
+from prober.slo.spec import (
+    HEARTBEAT_NO_DATA_MINUTES,
+    PRIORITY,
+    SHORT_TIMEFRAME,
+    SLO_ID,
+    TIMEFRAME,
+    Export,
+    Monitor,
+    Slo,
+)
+
+
+def slo_request(slo: Slo) -> ServiceLevelObjectiveRequest:
+    return ServiceLevelObjectiveRequest(
+        name=slo.name,
+        type=SLOType.METRIC,
+        description=slo.description,
+        query=ServiceLevelObjectiveQuery(numerator=slo.numerator, denominator=slo.denominator),
+        thresholds=[
+            SLOThreshold(timeframe=SLOTimeframe(TIMEFRAME), target=slo.target, warning=slo.warning),
+            SLOThreshold(timeframe=SLOTimeframe(SHORT_TIMEFRAME), target=slo.target),
+        ],
+        tags=slo.tags,
+    )
+
+
+def slo_id_placeholder(slo: Slo) -> str:
+    return f"{{{{slo_id:{slo.name}}}}}"
+
+
+def monitor_request(monitor: Monitor) -> ApiMonitor:
+    query = monitor.query
+    if monitor.slo is not None:
+        query = query.replace(SLO_ID, slo_id_placeholder(monitor.slo))
+    thresholds = MonitorThresholds(critical=monitor.critical)
+    if monitor.warning is not None:
+        thresholds = MonitorThresholds(critical=monitor.critical, warning=monitor.warning)
+    options = MonitorOptions(thresholds=thresholds, include_tags=False)
+    if monitor.monitor_type == "no_data":
+        options = MonitorOptions(
+            thresholds=thresholds,
+            notify_no_data=True,
+            no_data_timeframe=HEARTBEAT_NO_DATA_MINUTES * 2,
+            include_tags=False,
+        )
+    return ApiMonitor(
+        name=monitor.name,
+        type=MonitorType(monitor.datadog_type),
+        query=query,
+        message=monitor.message,
+        tags=monitor.tags,
+        priority=PRIORITY[monitor.severity],
+        options=options,
+    )
+
+
+def render(export: Export) -> dict[str, Any]:
+    return {
+        "slos": [slo_request(slo).to_dict() for slo in export.slos],
+        "monitors": [monitor_request(mon).to_dict() for mon in export.monitors],
+    }
+
+
+def dumps(export: Export) -> str:
+    return json.dumps(render(export), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,88 @@
+"""The export as OpenSLO v1 YAML: per journey and SLO type an `SLO` with a ratio indicator on
+the Datadog queries, and the burn-rate alerts as `AlertCondition`s of one `AlertPolicy`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from prober.slo.spec import BURN_RATES, TIMEFRAME, Export, Slo
+
+
+def _dns(name: str) -> str:
+    """OpenSLO names are DNS labels: lower case, digits and '-'."""
+    return name.replace("_", "-").replace(".", "-")
+
+
+def _source(query: str) -> dict[str, Any]:
+    return {"metricSource": {"type": "Datadog", "spec": {"query": query}}}
+
+
+def _conditions() -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "openslo/v1",
+            "kind": "AlertCondition",
+            "metadata": {"name": f"cuj-{rate.name}-burn"},
+            "spec": {
+                "description": f"{rate.threshold:g}x burn over {rate.long_window} and "
+                f"{rate.short_window} ({rate.severity})",
+                "severity": rate.severity,
+                "condition": {
+                    "kind": "burnrate",
+                    "op": "gte",
+                    "threshold": rate.threshold,
+                    "lookbackWindow": rate.long_window,
+                    "alertAfter": rate.short_window,
+                },
+            },
+        }
+        for rate in BURN_RATES
+    ]
+
+
+def _slo(slo: Slo) -> dict[str, Any]:
+    return {
+        "apiVersion": "openslo/v1",
+        "kind": "SLO",
+        "metadata": {
+            "name": _dns(slo.name),
+            "displayName": slo.name,
+            "labels": {tag.split(":")[0]: [tag.split(":", 1)[1]] for tag in slo.tags},
+        },
+        "spec": {
+            "description": slo.description,
+            "service": slo.service,
+            "indicator": {
+                "metadata": {"name": _dns(f"{slo.name}-sli")},
+                "spec": {
+                    "ratioMetric": {
+                        "counter": True,
+                        "good": _source(slo.numerator),
+                        "total": _source(slo.denominator),
+                    }
+                },
+            },
+            "timeWindow": [{"duration": TIMEFRAME, "isRolling": True}],
+            "budgetingMethod": "Occurrences",
+            "objectives": [{"displayName": slo.slo_type, "target": round(slo.target / 100, 5)}],
+            "alertPolicies": ["cuj-burn-rate"],
+        },
+    }
+
+
+def render(export: Export) -> str:
+    policy = {
+        "apiVersion": "openslo/v1",
+        "kind": "AlertPolicy",
+        "metadata": {"name": "cuj-burn-rate"},
+        "spec": {
+            "description": "Multi-window burn-rate alerts of every CUJ SLO",
+            "alertWhenBreaching": True,
+            "alertWhenResolved": True,
+            "conditions": [{"conditionRef": c["metadata"]["name"]} for c in _conditions()],
+        },
+    }
+    documents = [*_conditions(), policy, *(_slo(slo) for slo in export.slos)]
+    return yaml.safe_dump_all(documents, sort_keys=False, width=100)

@@ -1,0 +1,292 @@
+"""What the SLO export produces, independent of format: per journey two metric-based SLOs
+(availability, latency) and their monitors; per location a heartbeat no-data monitor.
+
+Queries are built from `prober.metrics` names only, so they cannot drift from what the
+DogStatsD sink emits. Scheduled runs only; prober faults (`probe_error`) are left out of the
+denominator, so they never spend the target's error budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prober import metrics as m
+from prober.journey import Journey
+
+PROBER_SERVICE = "cuj-prober"
+TIMEFRAME = "30d"
+SHORT_TIMEFRAME = "7d"
+AVAILABILITY = "availability"
+LATENCY = "latency"
+MAX_LONG_WINDOW_H = 48  # Datadog refuses burn-rate long windows over 48 h
+
+
+@dataclass(frozen=True, slots=True)
+class BurnRate:
+    """A multi-window burn-rate alert: fires when both windows burn faster than `threshold`."""
+
+    name: str
+    long_window: str
+    short_window: str
+    threshold: float
+    severity: str  # page | ticket
+
+    @property
+    def long_hours(self) -> float:
+        return _hours(self.long_window)
+
+
+# The Google SRE workbook's multi-window, multi-burn-rate alerts for a 30-day SLO.
+BURN_RATES = (
+    BurnRate("fast", "1h", "5m", 14.4, "page"),
+    BurnRate("medium", "6h", "30m", 6.0, "page"),
+    BurnRate("slow", "24h", "2h", 3.0, "ticket"),
+)
+ERROR_BUDGET_WARNING = 75.0  # % of the 30-day budget consumed
+ERROR_BUDGET_CRITICAL = 90.0
+PRIORITY = {"page": 2, "ticket": 3}
+HEARTBEAT_NO_DATA_MINUTES = 5
+
+
+class SloError(ValueError):
+    """A journey's declaration cannot become a valid Datadog SLO."""
+
+
+def _hours(window: str) -> float:
+    unit = {"m": 1 / 60, "h": 1.0, "d": 24.0}[window[-1]]
+    return float(window[:-1]) * unit
+
+
+def _count(filters: Sequence[str]) -> str:
+    return f"sum:{m.RUNS}{{{','.join(filters)}}}.as_count()"
+
+
+def queries(journey: str, env: str) -> dict[str, tuple[str, str]]:
+    """(numerator, denominator) per SLO type, as DESIGN §4 writes them."""
+    scope = [m.tag(m.JOURNEY, journey), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}"]
+    success = f"{m.STATUS}:{m.SUCCESS}"
+    total = _count([*scope, f"!{m.STATUS}:{m.PROBE_ERROR}"])
+    return {
+        AVAILABILITY: (_count([*scope, success]), total),
+        LATENCY: (_count([*scope, success, f"{m.WITHIN_SLO}:true"]), total),
+    }
+
+
+def slo_name(service: str, journey: str, env: str, slo_type: str) -> str:
+    middle = f"{journey}_latency" if slo_type == LATENCY else journey
+    return f"cuj_slo_{service}_{middle}_{env}"
+
+
+def monitor_name(service: str, metric: str, what: str, env: str) -> str:
+    """DESIGN §8: [service]_[metric]_[what it does]_[env]."""
+    return f"{service}_{metric}_{what}_{env}"
+
+
+@dataclass(frozen=True, slots=True)
+class Slo:
+    journey: str
+    cuj: str
+    service: str
+    team: str
+    env: str
+    slo_type: str
+    name: str
+    description: str
+    numerator: str
+    denominator: str
+    target: float  # percent, 30 days (and 7 days)
+    warning: float
+    runbook: str | None
+
+    @property
+    def tags(self) -> list[str]:
+        # Values are tag-safe already: journeys validate theirs, build() sanitises env.
+        return [f"{m.ENV}:{self.env}", f"{m.SERVICE}:{self.service}", f"{m.TEAM}:{self.team}",
+                f"{m.JOURNEY}:{self.journey}", f"slo_type:{self.slo_type}"]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    name: str
+    monitor_type: str  # burn_rate | error_budget | no_data
+    datadog_type: str  # "slo alert" | "metric alert"
+    query: str  # for SLO monitors, with SLO_ID_PLACEHOLDER where the SLO's id goes
+    critical: float
+    warning: float | None
+    severity: str
+    message: str
+    tags: list[str]
+    slo: Slo | None = None
+    burn_rate: BurnRate | None = None
+
+
+SLO_ID = "{slo_id}"  # filled in by each format: a Terraform reference, or the id after creation
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    env: str
+    slos: list[Slo]
+    monitors: list[Monitor]
+    locations: list[str]
+
+
+def check_burn_rates(journey: Journey) -> None:
+    ceiling = 1 / (1 - journey.slo_target)
+    too_fast = [b for b in BURN_RATES if b.threshold > ceiling]
+    if too_fast:
+        worst = max(b.threshold for b in too_fast)
+        needed = 1 - 1 / worst
+        raise SloError(
+            f"{journey.source}: journey {journey.name!r}: slo_target {journey.slo_target:g} "
+            f"allows burn rates up to {ceiling:.2f}x (1/(1-target)), but the "
+            f"{', '.join(b.name for b in too_fast)} burn-rate alert needs {worst:g}x and "
+            f"Datadog refuses it. Raise slo_target to at least {needed:.4f}, or do not "
+            "export this journey"
+        )
+
+
+def describe(journey: Journey, slo_type: str, target: float) -> str:
+    what = journey.description.strip() or f"the {journey.cuj} journey"
+    measured = (
+        "succeeded end to end"
+        if slo_type == AVAILABILITY
+        else f"succeeded within {journey.latency_threshold_s:g}s"
+    )
+    lines = [
+        f"What: {what}",
+        f"Why: it is a Critical User Journey ({journey.cuj}) of {journey.service}; when it "
+        "fails, customers cannot finish it even if every service looks healthy.",
+        f"How: cuj-prober runs it as a {journey.channel} journey every "
+        f"{journey.interval_s:g}s; this SLO is the share of scheduled runs that {measured}, "
+        f"excluding the prober's own faults. Target {target:g}% over 30 days.",
+        f"Runbook: {journey.runbook or 'none declared - set runbook= on the journey'}",
+    ]
+    return "\n".join(lines)
+
+
+def _warning(target: float) -> float:
+    """Halfway between the target and 100%, rounded to what Datadog keeps (3 decimals)."""
+    return round(target + (100 - target) / 2, 3)
+
+
+def _message(slo: Slo, what: str, notify: str) -> str:
+    runbook = slo.runbook or "no runbook declared"
+    handle = f" {notify}" if notify else ""
+    return (
+        f"{{{{#is_alert}}}}CUJ {slo.journey} ({slo.slo_type}) on {slo.env}: {what}.{handle}"
+        f"{{{{/is_alert}}}}\n{{{{#is_recovery}}}}Recovered.{{{{/is_recovery}}}}\n"
+        f"Failing runs carry error_type, failed_step and failed_service tags; "
+        f"see cuj.journey.runs{{journey:{slo.journey},env:{slo.env}}}. Runbook: {runbook}"
+    )
+
+
+def build(
+    journeys: Sequence[Journey],
+    env: str,
+    locations: Sequence[str],
+    *,
+    notify_page: str = "",
+    notify_ticket: str = "",
+    prober_team: str = "sre",
+) -> Export:
+    """Every SLO and monitor for `journeys` in `env`; SloError on an impossible target."""
+    env = m.tag_value(env)
+    slos: list[Slo] = []
+    monitors: list[Monitor] = []
+    for journey in sorted(journeys, key=lambda j: j.name):
+        check_burn_rates(journey)
+        target = round(journey.slo_target * 100, 3)
+        for slo_type, (numerator, denominator) in queries(journey.name, env).items():
+            slo = Slo(
+                journey=journey.name, cuj=journey.cuj, service=journey.service,
+                team=journey.team, env=env, slo_type=slo_type,
+                name=slo_name(journey.service, journey.name, env, slo_type),
+                description=describe(journey, slo_type, target), numerator=numerator,
+                denominator=denominator, target=target, warning=_warning(target),
+                runbook=journey.runbook,
+            )  # fmt: skip
+            slos.append(slo)
+            monitors += slo_monitors(slo, notify_page, notify_ticket)
+    for location in sorted(set(locations)):
+        monitors.append(_heartbeat(env, m.tag_value(location), prober_team, notify_page))
+    return Export(env, slos, monitors, sorted(set(locations)))
+
+
+def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str) -> list[Monitor]:
+    """The burn-rate and error-budget monitors of one SLO (query with SLO_ID for its id)."""
+    metric = f"{slo.journey}_{slo.slo_type}"
+    base_tags = slo.tags
+    made = []
+    for rate in BURN_RATES:
+        notify = notify_page if rate.severity == "page" else notify_ticket
+        made.append(
+            Monitor(
+                name=monitor_name(slo.service, metric, f"{rate.name}_burn", slo.env),
+                monitor_type="burn_rate",
+                datadog_type="slo alert",
+                query=(
+                    f'burn_rate("{SLO_ID}").over("{TIMEFRAME}").long_window("{rate.long_window}")'
+                    f'.short_window("{rate.short_window}") > {rate.threshold:g}'
+                ),
+                critical=rate.threshold,
+                warning=None,
+                severity=rate.severity,
+                message=_message(
+                    slo,
+                    f"burning the 30-day error budget {rate.threshold:g}x too fast "
+                    f"(over {rate.long_window} and {rate.short_window})",
+                    notify,
+                ),
+                tags=[*base_tags, "monitor_type:burn_rate", f"severity:{rate.severity}"],
+                slo=slo,
+                burn_rate=rate,
+            )
+        )
+    made.append(
+        Monitor(
+            name=monitor_name(slo.service, metric, "error_budget", slo.env),
+            monitor_type="error_budget",
+            datadog_type="slo alert",
+            query=f'error_budget("{SLO_ID}").over("{TIMEFRAME}") > {ERROR_BUDGET_CRITICAL:g}',
+            critical=ERROR_BUDGET_CRITICAL,
+            warning=ERROR_BUDGET_WARNING,
+            severity="ticket",
+            message=_message(
+                slo,
+                f"{ERROR_BUDGET_CRITICAL:g}% of the 30-day error budget is spent",
+                notify_ticket,
+            ),
+            tags=[*base_tags, "monitor_type:error_budget", "severity:ticket"],
+            slo=slo,
+        )
+    )
+    return made
+
+
+def _heartbeat(env: str, location: str, team: str, notify: str) -> Monitor:
+    scope = f"{m.tag(m.ENV, env)},{m.tag(m.LOCATION, location)}"
+    handle = f" {notify}" if notify else ""
+    return Monitor(
+        name=monitor_name(PROBER_SERVICE, "heartbeat", f"no_data_{location}", env),
+        monitor_type="no_data",
+        datadog_type="metric alert",
+        query=f"max(last_{HEARTBEAT_NO_DATA_MINUTES}m):sum:{m.HEARTBEAT}{{{scope}}} < 1",
+        critical=1,
+        warning=None,
+        severity="page",
+        message=(
+            f"{{{{#is_no_data}}}}cuj-prober in {location} ({env}) sent no heartbeat for "
+            f"{HEARTBEAT_NO_DATA_MINUTES} minutes: no journey is being probed there, so the "
+            f"CUJ SLOs of this location are blind.{handle}{{{{/is_no_data}}}}"
+        ),
+        tags=[
+            m.tag(m.ENV, env),
+            m.tag(m.SERVICE, PROBER_SERVICE),
+            m.tag(m.TEAM, team),
+            m.tag(m.LOCATION, location),
+            "monitor_type:no_data",
+            "severity:page",
+        ],
+    )
