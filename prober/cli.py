@@ -207,7 +207,8 @@ def _probe(args: argparse.Namespace) -> int:
             return _usage(f"--shard {exc}")
     loaded, catalog = prepare(args.config)
     plan = catalog.plan(args.journeys, target=args.target, shard=shard)
-    if not plan:
+    # An empty shard is normal when replicas outnumber journeys: it serves its heartbeat.
+    if not plan and shard is None:
         return _usage("nothing to run: no enabled journey matches on the selected target(s)")
     if args.command == "run":
         # --every alone repeats until Ctrl-C; otherwise --repeat rounds (default one).
@@ -291,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prober.commands.demo import DemoError
     from prober.commands.inspect import report_problems
     from prober.config import ConfigError
+    from prober.sandbox.server import ServeError
     from prober.slo.lint import LintError
     from prober.slo.spec import SloError
     from prober.store import StoreError
@@ -312,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_USAGE
-    except (SelectionError, StoreError, DemoError, SloError, LintError) as exc:
+    except (SelectionError, StoreError, DemoError, SloError, LintError, ServeError) as exc:
         return _usage(str(exc))
     except KeyboardInterrupt:
         return 130

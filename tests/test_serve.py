@@ -220,3 +220,40 @@ def test_sigterm_past_the_grace_cancels_but_still_cleans_up(
     assert _workflows(sandbox, token) == []  # ...but its cleanup still ran
     [skip] = agent.points("cuj.prober.runs.skipped")
     assert skip.tag("reason") == "shutdown" and skip.tag("journey") == "lingering"
+
+
+def test_an_empty_shard_still_serves_and_a_taken_port_is_a_clear_error(
+    sandbox: SandboxProcess, tmp_path: Path, agent: BackgroundAgent, serving: list[Serving]
+) -> None:
+    from prober.catalog import Shard
+
+    names = ("fast_api", "fast_browser", "hanging", "lingering")
+    empty = next(i for i in range(50) if not any(Shard(i, 50).owns(n) for n in names))
+    environ = prober_env(sandbox.url, tmp_path, agent.url, PROBER_JOURNEYS=f"[{PACK}]",
+                         PROBER_SERVE__PORT="0", PROBER_SERVE__HEARTBEAT_INTERVAL="1s")  # fmt: skip
+    out = tmp_path / "shard.out"
+    with out.open("wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prober", "serve", "--shard", f"{empty}/50"],
+            env=environ, cwd=ROOT, stdout=stdout, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    serving.append(Serving(proc, out, out, {}, tmp_path / "results.db"))
+    banner = wait_for(
+        lambda: next((json.loads(ln) for ln in out.read_text().splitlines()
+                      if '"prober.serving"' in ln), None), 30, what="banner",
+    )  # fmt: skip
+    assert banner["jobs"] == [] and banner["shard"] == f"{empty}/50"
+    wait_for(lambda: agent.points("cuj.prober.heartbeat"), 10, what="a heartbeat")
+    health = str(banner["health"])
+    assert httpx.get(health).status_code == 200
+    port = health.rsplit(":", 1)[1].split("/", maxsplit=1)[0]
+    taken = subprocess.run(
+        [sys.executable, "-m", "prober", "serve"],
+        env={**environ, "PROBER_SERVE__PORT": port}, cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert taken.returncode == 2, taken.stderr
+    assert f"cannot listen on 127.0.0.1:{port} for /healthz" in taken.stderr
+    assert "Traceback" not in taken.stderr
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0

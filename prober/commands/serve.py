@@ -18,7 +18,7 @@ import uvicorn
 from prober.app import EXIT_OK, App
 from prober.health import HealthServer, create_health_app
 from prober.journey import Journey
-from prober.sandbox.server import bind
+from prober.sandbox.server import ServeError, bind
 from prober.scheduler import ProbeScheduler
 from prober.target import Target
 
@@ -31,7 +31,13 @@ async def serve(app: App, plan: Sequence[tuple[Journey, Target]], shard: str | N
     app.statsd.remember_failing(
         {key: run.status == "failure" for key, run in app.store.latest().items()}
     )
-    sock = bind(policy.host, policy.port)
+    try:
+        sock = bind(policy.host, policy.port)
+    except ServeError:
+        raise ServeError(
+            f"cannot listen on {policy.host}:{policy.port} for /healthz: stop whatever holds "
+            "the port, or set serve.port (PROBER_SERVE__PORT; 0 picks a free one)"
+        ) from None
     host, port = sock.getsockname()[:2]
 
     def announce() -> None:

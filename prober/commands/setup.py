@@ -25,3 +25,5 @@ def configure_logging(level: int) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler logs every job start and finish at INFO: the run log lines already say more.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
