@@ -19,6 +19,7 @@ from prober.journey import Journey, Step
 from prober.result import JourneyResult, Status, StepResult, StepStatus
 from prober.target import Target
 
+MAX_ROWS = 30
 _STYLE: dict[str, str] = {
     "running": "yellow",
     StepStatus.PASSED: "green",
@@ -43,8 +44,16 @@ class _Row:
 class ConsoleReport:
     """A StepListener plus run start/finish hooks, drawing one table for all runs."""
 
-    def __init__(self, stream: IO[str] | None = None, *, force_terminal: bool | None = None):
-        self.console = Console(file=stream, force_terminal=force_terminal, highlight=False)
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        force_terminal: bool | None = None,
+        width: int | None = None,
+    ):
+        self.console = Console(
+            file=stream, force_terminal=force_terminal, highlight=False, width=width
+        )
         if not self.console.is_terminal:
             self.console.width = 160  # CI logs: no wrapping of trace ids and paths
         self._rows: dict[str, _Row] = {}
@@ -69,6 +78,10 @@ class ConsoleReport:
 
     def run_started(self, run_id: str, journey: Journey, target: Target, round_: int) -> None:
         self._rows[run_id] = _Row(journey.name, target.name, round_)
+        # `run --every` can go on for hours: the table keeps the latest runs, not all of them.
+        finished = [key for key, row in self._rows.items() if row.result is not None]
+        for key in finished[: max(0, len(self._rows) - MAX_ROWS)]:
+            del self._rows[key]
         self._redraw()
 
     def run_finished(self, result: JourneyResult) -> None:
