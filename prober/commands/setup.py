@@ -24,6 +24,7 @@ def configure_logging(level: int) -> None:
         level=level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,  # `demo --serve` raises the level after its first run
     )
     # APScheduler logs every job start and finish at INFO: the run log lines already say more.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
