@@ -386,8 +386,8 @@ def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
         lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                lines[(*path, str(key.value))] = key.start_mark.line + 1
                 walk(value, (*path, str(key.value)))
+                # The key's line, not its value's: a problem is reported where the field is.
                 lines[(*path, str(key.value))] = key.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode):
             for i, value in enumerate(node.value):

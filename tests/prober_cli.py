@@ -27,8 +27,9 @@ def prober_env(sandbox_url: str, workdir: Path, statsd_url: str, **extra: str) -
 
 
 def prober(
-    *args: str, env: dict[str, str], timeout: float = 180, cwd: Path = ROOT
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
+    """`prober ARGS` as a child process; `env` None inherits this one's environment."""
     return subprocess.run(
         [sys.executable, "-m", "prober", *args],
         env=env,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,17 +12,8 @@ import pytest
 from prober.sandbox.server import ServeError, is_loopback, serve
 from prober.sandbox.settings import SandboxSettings
 from tests.graphs import TERMINAL, diamond
+from tests.prober_cli import prober
 from tests.sandbox_process import login, start_sandbox, wait_for
-
-
-def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prober", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_fault_api_does_not_exist_without_faults_flag(tmp_path: Path) -> None:
@@ -68,7 +57,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         port = holder.getsockname()[1]
-        result = run_cli("sandbox", "--port", str(port), "--db", str(tmp_path / "s.db"))
+        result = prober("sandbox", "--port", str(port), "--db", str(tmp_path / "s.db"), timeout=30)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "--port" in result.stderr
@@ -78,7 +67,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
     db = tmp_path / "broken.db"
     db.write_bytes(b"this is not a database" * 100)
-    result = run_cli("sandbox", "--port", "0", "--db", str(db))
+    result = prober("sandbox", "--port", "0", "--db", str(db), timeout=30)
     assert result.returncode == 2
     assert str(db) in result.stderr
     assert "move it aside or pass another --db" in result.stderr
@@ -92,7 +81,7 @@ def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
      (["--bogus"], "unrecognized arguments")],
 )  # fmt: skip
 def test_bad_arguments_exit_2_with_usage(args: list[str], mentions: str) -> None:
-    result = run_cli("sandbox", *args)
+    result = prober("sandbox", *args, timeout=30)
     assert result.returncode == 2
     assert mentions in result.stderr
     assert "Traceback" not in result.stderr

@@ -179,6 +179,26 @@ def _workflows(sandbox: SandboxProcess, token: str) -> list[str]:
     return [w["name"] for w in answer.json()["workflows"]]
 
 
+def start_lingering(
+    sandbox: SandboxProcess,
+    token: str,
+    tmp: Path,
+    agent: BackgroundAgent,
+    serving: list[Serving],
+    *,
+    linger: str,
+    grace: str,
+) -> Serving:
+    """Serve the `lingering` journey; return once its run has created its workflow."""
+    serve = start_serve(
+        sandbox, tmp, agent, "lingering",
+        PROBER_TARGETS__SANDBOX__SETTINGS__LINGER_S=linger, PROBER_SERVE__SHUTDOWN_GRACE=grace,
+    )  # fmt: skip
+    serving.append(serve)
+    wait_for(lambda: _workflows(sandbox, token), 30, what="the run to create its workflow")
+    return serve
+
+
 @pytest.mark.browser
 def test_sigterm_lets_a_browser_run_finish_and_clean_up(
     sandbox: SandboxProcess,
@@ -187,12 +207,7 @@ def test_sigterm_lets_a_browser_run_finish_and_clean_up(
     agent: BackgroundAgent,
     serving: list[Serving],
 ) -> None:
-    serve = start_serve(
-        sandbox, tmp_path, agent, "lingering",
-        PROBER_TARGETS__SANDBOX__SETTINGS__LINGER_S="3", PROBER_SERVE__SHUTDOWN_GRACE="30s",
-    )  # fmt: skip
-    serving.append(serve)
-    wait_for(lambda: _workflows(sandbox, token), 30, what="the run to create its workflow")
+    serve = start_lingering(sandbox, token, tmp_path, agent, serving, linger="3", grace="30s")
     assert serve.stop() == 0, serve.output()
     [run] = serve.runs("lingering")
     assert run.status == "success"
@@ -209,12 +224,7 @@ def test_sigterm_past_the_grace_cancels_but_still_cleans_up(
     agent: BackgroundAgent,
     serving: list[Serving],
 ) -> None:
-    serve = start_serve(
-        sandbox, tmp_path, agent, "lingering",
-        PROBER_TARGETS__SANDBOX__SETTINGS__LINGER_S="35", PROBER_SERVE__SHUTDOWN_GRACE="1s",
-    )  # fmt: skip
-    serving.append(serve)
-    wait_for(lambda: _workflows(sandbox, token), 30, what="the run to create its workflow")
+    serve = start_lingering(sandbox, token, tmp_path, agent, serving, linger="35", grace="1s")
     assert serve.stop(timeout=20) == 0, serve.output()
     assert serve.runs("lingering") == []  # cancelled: no result to store
     assert _workflows(sandbox, token) == []  # ...but its cleanup still ran

@@ -98,22 +98,21 @@ class ConsoleReport:
     # --- StepListener -------------------------------------------------------------------------
 
     def step_started(self, run_id: str, attempt: int, step: Step) -> None:
-        row = self._rows.get(run_id)
-        if row is None:
-            return
-        if attempt != row.attempt:
-            row.attempt, row.steps = attempt, {}
-        row.steps[step.name] = (step.service, "running", None)
-        self._redraw()
+        self._set_step(run_id, attempt, step.name, (step.service, "running", None))
 
     def step_finished(self, run_id: str, attempt: int, result: StepResult) -> None:
+        duration = None if result.status is StepStatus.SKIPPED else result.duration_s
+        self._set_step(run_id, attempt, result.name, (result.service, str(result.status), duration))
+
+    def _set_step(
+        self, run_id: str, attempt: int, name: str, state: tuple[str, str, float | None]
+    ) -> None:
         row = self._rows.get(run_id)
         if row is None:
             return
-        if attempt != row.attempt:
+        if attempt != row.attempt:  # a retry starts a fresh list of steps
             row.attempt, row.steps = attempt, {}
-        duration = None if result.status is StepStatus.SKIPPED else result.duration_s
-        row.steps[result.name] = (result.service, str(result.status), duration)
+        row.steps[name] = state
         self._redraw()
 
     # --- drawing ------------------------------------------------------------------------------
