@@ -17,7 +17,7 @@ from tests.sandbox_process import SandboxProcess, login, start_sandbox
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
     """One platform with faults enabled for the whole session; tests clear faults after use."""
     process = start_sandbox(
-        tmp_path_factory.mktemp("sandbox"), "--faults", "--seed", "7", "--upstream-timeout", "1"
+        tmp_path_factory.mktemp("sandbox"), "--faults", "--seed", "7", "--upstream-timeout", "2"
     )
     yield process
     assert process.stop() == 0, process.output.read_text()
