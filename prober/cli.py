@@ -156,6 +156,10 @@ def _slo_commands(commands: Any) -> None:
     )  # fmt: skip
     export.add_argument("--notify-page", default="", metavar="HANDLE", help="e.g. @pagerduty-cuj")
     export.add_argument("--notify-ticket", default="", metavar="HANDLE", help="e.g. @jira-sre")
+    export.add_argument(
+        "--prober-team", default="sre", metavar="TEAM",
+        help="the team tag of the heartbeat monitors, who own the prober (default: sre)",
+    )  # fmt: skip
     lint = actions.add_parser("lint", help="check Terraform against the naming conventions")
     lint.add_argument("dir", type=Path, metavar="DIR")
     status = actions.add_parser("status", help="SLI, budget and burn rates from the local store")
@@ -180,7 +184,7 @@ def _slo(args: argparse.Namespace) -> int:
         return slo.export(
             loaded, catalog, fmt=args.format, env=args.env, out_dir=args.out,
             locations=args.location, notify_page=args.notify_page,
-            notify_ticket=args.notify_ticket,
+            notify_ticket=args.notify_ticket, prober_team=args.prober_team,
         )  # fmt: skip
     window_s = _duration(args.window)
     return slo.status(

@@ -103,10 +103,14 @@ def test_terraform_parses_and_module_calls_match_the_module() -> None:
 
 def test_the_export_passes_its_own_lint(tmp_path: Path) -> None:
     done = prober("slo", "export", "--format", "terraform", "--env", "prod", "--out",
-                  str(tmp_path), env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+                  str(tmp_path), "--prober-team", "observability",
+                  env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "10 SLOs, 41 monitors for 5 journeys in env prod" in done.stdout
     assert lint(tmp_path) == []
+    root = (tmp_path / "main.tf").read_text()
+    heartbeat = root[root.index('resource "datadog_monitor" "cuj_prober_heartbeat') :]
+    assert '"service:cuj-prober", "team:observability"' in heartbeat
 
 
 def _strict(model: Any, path: str = "") -> None:

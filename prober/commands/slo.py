@@ -39,6 +39,7 @@ def export(
     locations: list[str],
     notify_page: str,
     notify_ticket: str,
+    prober_team: str = "sre",
     stdout: IO[str] | None = None,
 ) -> int:
     """SloError (exit 2) before anything is written when a journey cannot be exported."""
@@ -50,6 +51,7 @@ def export(
         locations or [loaded.config.location],
         notify_page=notify_page,
         notify_ticket=notify_ticket,
+        prober_team=prober_team,
     )
     files = render(built, fmt)
     if out_dir is None:
