@@ -62,7 +62,7 @@ class App:
             headless=config.browser.headless,
             launch_timeout_s=config.browser.launch_timeout,
         )
-        artifacts = ArtifactStore(
+        self.artifacts = ArtifactStore(
             loaded.resolve(config.artifacts.path),
             keep_runs=config.artifacts.keep_runs,
             max_age_s=config.artifacts.max_age,
@@ -70,7 +70,7 @@ class App:
         )
         self.runner = Runner(
             browser=self.browser,
-            artifacts=artifacts,
+            artifacts=self.artifacts,
             cleanup_timeout_s=config.serve.cleanup_timeout,
         )
         self.statsd = DogStatsdSink(
@@ -81,7 +81,7 @@ class App:
             sinks.append(LogSink(self.origin, log_stream))
         self.fanout = FanOut(sinks)
         self._browser_slots = asyncio.Semaphore(config.browser.max_concurrent)
-        self.store.prune(config.store.retention)
+        self.prune()
 
     async def execute(
         self,
@@ -118,6 +118,11 @@ class App:
             )
         self.fanout.emit(result)
         return result
+
+    def prune(self) -> tuple[int, int]:
+        """Drop stored runs past `store.retention` and artifacts past their limits; returns
+        (runs, artifact folders) removed. Blocking: serve calls it in a worker thread."""
+        return self.store.prune(self.config.store.retention), self.artifacts.prune_all()
 
     async def browser_ready(self, timeout_s: float = 30.0) -> str | None:
         """None when the shared browser is up (launching it if needed), else why not."""

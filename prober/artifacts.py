@@ -56,6 +56,12 @@ class ArtifactStore:
                 dst.writestr(info, redactor.data(src.read(info)))
         tmp.replace(path)
 
+    def prune_all(self) -> int:
+        """`prune` every journey's folder, including journeys no longer configured."""
+        if not self.root.is_dir():
+            return 0
+        return sum(self.prune(p.name) for p in self.root.iterdir() if p.is_dir())
+
     def prune(self, journey: str) -> int:
         """Delete run folders beyond `keep_runs` (newest kept) or older than `max_age_s`."""
         folder = self.root / journey

@@ -150,6 +150,9 @@ class ServeConfig(_Model):
     shutdown_grace: Duration = 60.0
     heartbeat_interval: Duration = 15.0
     cleanup_timeout: Duration = 30.0
+    # How often the store drops runs past `store.retention` and artifacts past their limits
+    # (both are also pruned at start).
+    prune_interval: Duration = 3600.0
 
 
 class Config(_Model):

@@ -2,7 +2,9 @@
 
 /healthz   200 while the process and its event loop are alive (a liveness probe)
 /readyz    200 when the scheduler is running and, if browser journeys are scheduled, the shared
-           browser is up; 503 with the reason otherwise (a readiness probe)
+           browser is up; 503 with the reason otherwise (a readiness probe). It answers within
+           about half a second: serve launches the browser at start, and while a launch is
+           still going the answer is 503 "the browser is still starting", never a hung probe.
 /status    JSON: per journey and target, the last result and the next run
 
 Bound to 127.0.0.1 unless configured otherwise (serve.host), like the sandbox.
@@ -10,6 +12,7 @@ Bound to 127.0.0.1 unless configured otherwise (serve.host), like the sandbox.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Callable, Iterator
@@ -27,9 +30,56 @@ from prober.app import App
 from prober.journey import Channel
 from prober.scheduler import ProbeScheduler
 
+READY_WAIT_S = 0.5
 
-def create_health_app(app: App, scheduler: ProbeScheduler) -> Starlette:
-    needs_browser = any(e.journey.channel is Channel.BROWSER for e in scheduler.entries.values())
+
+STARTING = "the browser is still starting"
+
+
+class BrowserReadiness:
+    """Whether the shared browser is up, answered without waiting out a launch. Each check
+    starts a launch in the background if none is going (one that is up returns at once; one
+    that crashed or never started is relaunched, as a run would) and waits for it only
+    briefly; meanwhile the answer is the last launch's outcome."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._launch: asyncio.Task[str | None] | None = None
+        self._last: str | None = STARTING  # None: the last launch (or check) succeeded
+
+    def kick(self) -> asyncio.Task[str | None]:
+        if self._launch is not None and self._launch.done():
+            self._last = self._launch.result()
+            self._launch = None
+        if self._launch is None:
+            timeout_s = self._app.config.browser.launch_timeout
+            self._launch = asyncio.create_task(self._app.browser_ready(timeout_s=timeout_s))
+        return self._launch
+
+    async def problem(self, wait_s: float = READY_WAIT_S) -> str | None:
+        launch = self.kick()
+        done, _ = await asyncio.wait({launch}, timeout=wait_s)
+        if done:
+            self._last = launch.result()
+            return self._last
+        return self._last or STARTING
+
+    async def aclose(self) -> None:
+        """Shutdown: stop waiting on a launch still going (closing the app stops Playwright,
+        and the half-started browser with it)."""
+        if self._launch is not None and not self._launch.done():
+            self._launch.cancel()
+            await asyncio.wait({self._launch})
+
+
+def needs_browser(scheduler: ProbeScheduler) -> bool:
+    return any(e.journey.channel is Channel.BROWSER for e in scheduler.entries.values())
+
+
+def create_health_app(
+    app: App, scheduler: ProbeScheduler, browser: BrowserReadiness | None
+) -> Starlette:
+    """`browser` None: no browser journey is scheduled, readiness does not depend on one."""
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -38,8 +88,8 @@ def create_health_app(app: App, scheduler: ProbeScheduler) -> Starlette:
         problems = []
         if not scheduler.running:
             problems.append("the scheduler is not running")
-        if needs_browser:
-            why = await app.browser_ready(timeout_s=app.config.browser.launch_timeout)
+        if browser is not None:
+            why = await browser.problem()
             if why is not None:
                 problems.append(why)
         if problems:

@@ -6,7 +6,8 @@ start at once,
 `max_instances=1` (a run still going when the next is due is skipped and counted as
 `cuj.prober.runs.skipped{reason:overlap}`), `coalesce` (after a stall, one run, not a burst),
 and `misfire_grace_time` (a run that could not start in time is counted as `misfire`).
-The heartbeat is a job of the same scheduler, so it stops when scheduling stops.
+The heartbeat is a job of the same scheduler, so it stops when scheduling stops; so is pruning
+the store and the artifacts every `serve.prune_interval`.
 
 `stop()` is the graceful half of SIGTERM: no new runs, in-flight runs get a grace period,
 then are cancelled (their cleanups still run), each counted as `skipped{reason:shutdown}`.
@@ -29,10 +30,12 @@ from prober.app import App
 from prober.config import ServeConfig
 from prober.journey import Journey
 from prober.result import JourneyResult, Trigger
+from prober.store import StoreError
 from prober.target import Target
 
 log = logging.getLogger(__name__)
 HEARTBEAT_JOB = "heartbeat"
+PRUNE_JOB = "prune"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,14 @@ class ProbeScheduler:
             coalesce=True,
             next_run_time=now,
         )
+        scheduler.add_job(
+            self._prune,
+            IntervalTrigger(seconds=self.policy.prune_interval, timezone=UTC),
+            id=PRUNE_JOB,
+            name=PRUNE_JOB,
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         self._scheduler = scheduler
 
@@ -123,6 +134,16 @@ class ProbeScheduler:
 
     async def _heartbeat(self) -> None:
         self.app.statsd.heartbeat()
+
+    async def _prune(self) -> None:
+        """The store and artifacts were pruned at start; this keeps a long-lived serve bounded."""
+        try:
+            runs, folders = await asyncio.to_thread(self.app.prune)
+        except StoreError as exc:  # e.g. the disk is full: log it, keep probing
+            log.error("pruning the result store failed: %s", exc)
+            return
+        if runs or folders:
+            log.info("pruned %d stored run(s) and %d artifact folder(s)", runs, folders)
 
     def _on_event(self, event: JobEvent) -> None:
         entry = self.entries.get(event.job_id)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prober.health import STARTING
 from prober.store import ResultStore, StoredRun
 from tests.background_agent import BackgroundAgent
 from tests.prober_cli import ROOT, prober_env
@@ -267,3 +271,76 @@ def test_an_empty_shard_still_serves_and_a_taken_port_is_a_clear_error(
     assert "Traceback" not in taken.stderr
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+
+
+def test_serve_prunes_old_runs_and_artifacts_while_it_runs(
+    sandbox: SandboxProcess, tmp_path: Path, agent: BackgroundAgent, serving: list[Serving]
+) -> None:
+    serve = start_serve(
+        sandbox, tmp_path, agent, "fast_api",
+        PROBER_SERVE__PRUNE_INTERVAL="1s", PROBER_STORE__RETENTION="1d",
+        PROBER_ARTIFACTS__MAX_AGE="1d",
+    )  # fmt: skip
+    serving.append(serve)
+    wait_for(lambda: len(serve.runs("fast_api")) >= 2, 30, 0.2, "2 fast_api runs")
+    # Age one stored run past the retention, as if serve had been up for two days.
+    old, kept = (run.run_id for run in serve.runs("fast_api")[:2])
+    with sqlite3.connect(serve.store) as db:
+        db.execute(
+            "UPDATE runs SET started_at = started_at - 172800, finished_at = finished_at - 172800"
+            " WHERE run_id = ?",
+            (old,),
+        )
+    two_days_ago = time.time() - 172800
+    artifacts = tmp_path / "artifacts"
+    stale, retired, fresh = (artifacts / "fast_api" / "stale-run", artifacts / "retired" / "old",
+                             artifacts / "fast_api" / "fresh-run")  # fmt: skip
+    for folder in (stale, retired, fresh):
+        folder.mkdir(parents=True)
+        (folder / "network.json").write_text("[]")
+    for folder in (stale, retired):
+        os.utime(folder, (two_days_ago, two_days_ago))
+
+    def pruned() -> bool:
+        ids = {r.run_id for r in serve.runs("fast_api")}
+        return old not in ids and not stale.exists() and not retired.exists()
+
+    wait_for(pruned, 20, 0.2, "the old run and the stale artifact folders to be pruned")
+    assert fresh.exists()
+    assert kept in {r.run_id for r in serve.runs("fast_api")}  # only the aged run went
+    assert serve.stop() == 0, serve.output()
+    assert "pruned 1 stored run(s)" in serve.output()
+
+
+@pytest.mark.browser
+def test_readyz_answers_at_once_while_the_browser_starts_then_says_why_it_failed(
+    sandbox: SandboxProcess, tmp_path: Path, agent: BackgroundAgent, serving: list[Serving]
+) -> None:
+    # A "browser" that takes 6 s to die: serve launches it before scheduling anything, and
+    # /readyz must not wait for that launch (a kubelet probe times out after 1 s by default).
+    slow = tmp_path / "slow-chromium"
+    slow.write_text("#!/bin/sh\nsleep 6\nexit 1\n")
+    slow.chmod(0o755)
+    serve = start_serve(
+        sandbox, tmp_path, agent, "fast_browser",
+        PROBER_BROWSER__EXECUTABLE_PATH=str(slow), PROBER_BROWSER__LAUNCH_TIMEOUT="30s",
+    )  # fmt: skip
+    serving.append(serve)
+    with httpx.Client(base_url=serve.base, timeout=2) as health:
+        starting = health.get("/readyz")
+        assert starting.status_code == 503
+        assert starting.json()["problems"] == ["the scheduler is not running", STARTING]
+
+        def failed() -> dict[str, object] | None:
+            answer = health.get("/readyz")
+            assert answer.status_code == 503, answer.text
+            problems = answer.json()["problems"]
+            return answer.json() if len(problems) == 1 and problems != [STARTING] else None
+
+        [why] = wait_for(failed, 30, 0.5, "/readyz to report the failed launch")["problems"]
+    assert why.startswith(f"Chromium at {slow} would not start"), why
+    # ...and scheduling went ahead without it: the browser journey is the prober's fault.
+    wait_for(lambda: serve.runs("fast_browser"), 20, 0.2, "a fast_browser run")
+    assert {r.status for r in serve.runs("fast_browser")} == {"probe_error"}
+    assert serve.stop() == 0, serve.output()
+    assert "the browser did not start" in serve.output()
