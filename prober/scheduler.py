@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,23 +90,10 @@ class ProbeScheduler:
                 misfire_grace_time=max(1, round(self.policy.misfire_grace)),
                 next_run_time=first,
             )
-        scheduler.add_job(
-            self._heartbeat,
-            IntervalTrigger(seconds=self.policy.heartbeat_interval, timezone=UTC),
-            id=HEARTBEAT_JOB,
-            name=HEARTBEAT_JOB,
-            max_instances=1,
-            coalesce=True,
-            next_run_time=now,
-        )
-        scheduler.add_job(
-            self._prune,
-            IntervalTrigger(seconds=self.policy.prune_interval, timezone=UTC),
-            id=PRUNE_JOB,
-            name=PRUNE_JOB,
-            max_instances=1,
-            coalesce=True,
-        )
+        # The heartbeat beats at once; pruning waits an interval (the app pruned at start).
+        _upkeep(scheduler, HEARTBEAT_JOB, self._heartbeat, self.policy.heartbeat_interval,
+                next_run_time=now)  # fmt: skip
+        _upkeep(scheduler, PRUNE_JOB, self._prune, self.policy.prune_interval)
         scheduler.start()
         self._scheduler = scheduler
 
@@ -173,3 +160,22 @@ class ProbeScheduler:
             if late:
                 await asyncio.wait(late)
         self._scheduler.shutdown(wait=False)
+
+
+def _upkeep(
+    scheduler: AsyncIOScheduler,
+    job_id: str,
+    job: Callable[[], Awaitable[None]],
+    every_s: float,
+    **first: Any,
+) -> None:
+    """A job of the prober's own (not a journey): one at a time, never caught up in a burst."""
+    scheduler.add_job(
+        job,
+        IntervalTrigger(seconds=every_s, timezone=UTC),
+        id=job_id,
+        name=job_id,
+        max_instances=1,
+        coalesce=True,
+        **first,
+    )
