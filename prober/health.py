@@ -30,9 +30,7 @@ from prober.app import App
 from prober.journey import Channel
 from prober.scheduler import ProbeScheduler
 
-READY_WAIT_S = 0.5
-
-
+READY_WAIT_S = 0.5  # the longest /readyz waits for a launch
 STARTING = "the browser is still starting"
 
 

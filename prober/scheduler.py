@@ -126,8 +126,8 @@ class ProbeScheduler:
         """The store and artifacts were pruned at start; this keeps a long-lived serve bounded."""
         try:
             runs, folders = await asyncio.to_thread(self.app.prune)
-        except StoreError as exc:  # e.g. the disk is full: log it, keep probing
-            log.error("pruning the result store failed: %s", exc)
+        except (StoreError, OSError) as exc:  # e.g. a locked store, a full disk: keep probing
+            log.error("pruning the result store or the artifacts failed: %s", exc)
             return
         if runs or folders:
             log.info("pruned %d stored run(s) and %d artifact folder(s)", runs, folders)
