@@ -260,10 +260,10 @@ def test_fault_matrix(
             # A threshold half the injected delay above the healthy run: the fault slows each of
             # these journeys by at least 1.2 s (one delay of 1.2 s or more, or two of 0.8 s), so
             # the run would have to come in 0.6 s or more *faster* than its healthy median to
-            # stay under it. The other
-            # journeys of a latency row keep their declared thresholds (8-15 s): they must stay
-            # within their SLO. (A threshold near their healthy duration too made the check a
-            # bet on machine noise: one CI run's untouched API journey spiked 0.67 s over it.)
+            # stay under it. The other journeys of a latency row keep their declared thresholds
+            # (8-15 s): they must stay within their SLO. (A threshold near their healthy duration
+            # too made the check a bet on machine noise: one CI run's untouched API journey
+            # spiked 0.67 s over it.)
             threshold = f"{baseline[name] + delay_s / 2:.3f}s"
             journey = journeys[name].replace(
                 timeout=LATENCY_TIMEOUT, retries=0, latency_threshold=threshold
