@@ -79,7 +79,7 @@ class App:
         sinks: list[Sink] = [StoreSink(self.store, self.origin), self.statsd]
         if log_stream is not None:
             sinks.append(LogSink(self.origin, log_stream))
-        self.fanout = FanOut(sinks)
+        self.fanout = FanOut(sinks, on_internal_error=self.statsd.internal_error)
         self._browser_slots = asyncio.Semaphore(config.browser.max_concurrent)
         self.prune()
 

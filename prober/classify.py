@@ -1,23 +1,39 @@
-"""The one place foreign exceptions are interpreted: exception + observed traffic -> Failure.
+"""The one place a verdict is decided: the exception + what the step saw -> a `Failure`.
 
-Rules, most specific first (DESIGN §3):
-1. the prober's own breakage (ProbeError, programming errors)          -> probe_error
-2. the platform reported a service's failure (ReportedFailure)         -> server/dependency_error
-3. an HTTP status the journey raised on (httpx.HTTPStatusError)        -> by status
-4. a transport failure (httpx/Playwright network errors)              -> connection / timeout
-5. a wrong outcome or a deadline (AssertionError, expect, timeouts):
-   the step's own traffic explains it when it can - a failed answer first, then a request still
-   without answer (timeout) - else it is an `assertion` (or `timeout` for deadlines)
+The drivers record evidence as plain data (prober/observe.py); this module reads it in one pass,
+strongest reason first, and is the only code that interprets foreign exceptions:
 
-Blame (failed_service): the upstream the answer names, else the service the platform says
-answered or failed (header / error field), else the route map's owner of the URL, else the
-step's declared service. A 5xx of a service other than the step's own is a dependency_error.
-Every exception type httpx and Playwright export is decided on in the tables below; a test fails
-when a new one appears.
+1. the prober's own breakage (ProbeError)                      -> probe_error, blame the prober
+2. the author's verdict, ctx.fail(...)                         -> assertion on the service named
+                                                                  (author), else the step's (step)
+3. the platform reported a service's failure (ReportedFailure) -> server/dependency_error (platform)
+   a failure with one answer as its evidence (FailedAnswer: a refused login, a request the
+   browser step awaited that failed on the network)              -> by that answer
+4. an HTTP status the journey raised on (HTTPStatusError)      -> by that answer
+5. a transport failure of the journey's own request            -> by the network table, on the
+                                                                  URL's owner (route)
+6. anything else - a wrong outcome, a deadline, a bug in journey code - reads the step's record:
+   a. a failed answer, awaited resources (documents, scripts, fetches, API calls) first, then in
+      time order: a status >= 400 the journey did not declare expected (also when Chromium
+      aborted its body), a network failure, a 2xx body that does not parse as its declared type
+      (or, when the failure is a JSON parse error, a body that was not JSON at all)
+   b. an uncaught page exception or console error from a target script  -> assertion (route)
+   c. a request still without an answer                               -> timeout (route)
+   d. nothing: a deadline -> timeout; journey code bug -> probe_error; else assertion (step)
+
+Blame from an answer: the service the platform names (error body, then the service header) ->
+`platform`; else the route map's owner of the URL -> `route`; else the step's declared service.
+A 502/503/504, or an answer naming an upstream, is a dependency_error on that upstream; a 5xx (or
+a malformed body) from a service other than the step's own is a dependency_error too.
+
+The same network fault gets the same error_type on both channels: NET_KINDS (Chromium's
+net::ERR_ codes) and HTTPX_RULES decide it once. Every exception type httpx and Playwright export
+is decided on; a test fails when a new one appears.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from enum import Enum
@@ -26,10 +42,10 @@ import httpx
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from prober.errors import JourneyAssertion, ProbeError, ReportedFailure
+from prober.errors import FailedAnswer, JourneyAssertion, ProbeError, ReportedFailure
 from prober.journey import Step
-from prober.observe import Exchange
-from prober.result import ErrorType, Failure
+from prober.observe import AWAITED_RESOURCES, Exchange, PageError
+from prober.result import BlameSource, ErrorType, Failure
 
 PROBER_SERVICE = "cuj-prober"
 
@@ -38,11 +54,23 @@ class Rule(Enum):
     STATUS = "by HTTP status"
     CONNECTION = "connection"
     TIMEOUT = "timeout"
-    SERVER = "server error"
-    OUTCOME = "wrong outcome: read the traffic, else assertion"
-    BY_MESSAGE = "Playwright error: read its message"
+    REDIRECT_LOOP = "redirect loop: the server's misconfiguration"
+    BAD_BODY = "an answer the client could not decode"
+    OUTCOME = "wrong outcome: read the record, else assertion"
+    JSON = "a body the journey could not parse: read the record, else assertion"
+    BY_MESSAGE = "Playwright error: read its net::ERR_ code"
+    BUG = "a bug in journey code: read the record, else probe_error"
     PROBE = "the prober's own fault"
+    IGNORED = "not a failure (an aborted request)"
 
+
+# What each network-level rule means, for both channels.
+NETWORK_KINDS: dict[Rule, ErrorType] = {
+    Rule.CONNECTION: ErrorType.CONNECTION,
+    Rule.TIMEOUT: ErrorType.TIMEOUT,
+    Rule.REDIRECT_LOOP: ErrorType.SERVER_ERROR,
+    Rule.BAD_BODY: ErrorType.SERVER_ERROR,
+}
 
 HTTPX_RULES: dict[type[BaseException], Rule] = {
     httpx.HTTPStatusError: Rule.STATUS,
@@ -56,14 +84,14 @@ HTTPX_RULES: dict[type[BaseException], Rule] = {
     httpx.WriteError: Rule.CONNECTION,
     httpx.CloseError: Rule.CONNECTION,
     httpx.NetworkError: Rule.CONNECTION,
-    httpx.RemoteProtocolError: Rule.CONNECTION,  # e.g. the server reset the connection
+    httpx.RemoteProtocolError: Rule.CONNECTION,  # reset, closed mid-body, garbled answer
     httpx.LocalProtocolError: Rule.PROBE,
     httpx.ProtocolError: Rule.CONNECTION,
     httpx.ProxyError: Rule.CONNECTION,
     httpx.UnsupportedProtocol: Rule.PROBE,  # a bad URL in config or journey
     httpx.TransportError: Rule.CONNECTION,
-    httpx.DecodingError: Rule.SERVER,  # the target sent a body it could not have meant
-    httpx.TooManyRedirects: Rule.SERVER,
+    httpx.DecodingError: Rule.BAD_BODY,  # e.g. a gzip body that is not gzip
+    httpx.TooManyRedirects: Rule.REDIRECT_LOOP,
     httpx.RequestError: Rule.PROBE,
     httpx.HTTPError: Rule.PROBE,
     httpx.InvalidURL: Rule.PROBE,
@@ -83,15 +111,30 @@ PLAYWRIGHT_RULES: dict[type[BaseException], Rule] = {
 BASE_RULES: dict[type[BaseException], Rule] = {
     ProbeError: Rule.PROBE,
     TimeoutError: Rule.TIMEOUT,  # the journey's own asyncio wait expired
-    AssertionError: Rule.OUTCOME,
-    KeyError: Rule.OUTCOME,  # a response body without the field the journey read
-    IndexError: Rule.OUTCOME,
-    ValueError: Rule.OUTCOME,  # includes a body that is not JSON
+    AssertionError: Rule.OUTCOME,  # expect(), assert, ctx.wait giving up
+    json.JSONDecodeError: Rule.JSON,  # response.json() on a body that is not JSON
+    # Journey code reading its own data wrongly. Checking the platform's answer is an
+    # assertion the author writes (ctx.read_json, ctx.expect_status): see docs/writing-a-pack.md.
+    KeyError: Rule.BUG,
+    IndexError: Rule.BUG,
+    ValueError: Rule.BUG,
+    TypeError: Rule.BUG,
+    AttributeError: Rule.BUG,
+    NameError: Rule.BUG,
 }
 
+# Chromium's net::ERR_ codes, by meaning; codes not listed are connection failures (DNS, TCP,
+# TLS, resets). TIMED_OUT is a read that got no answer; CONNECTION_TIMED_OUT a connect.
+NET_CODES: dict[str, Rule] = {
+    "TIMED_OUT": Rule.TIMEOUT,
+    "TOO_MANY_REDIRECTS": Rule.REDIRECT_LOOP,
+    "CONTENT_DECODING_FAILED": Rule.BAD_BODY,
+    "ABORTED": Rule.IGNORED,  # navigation away, or Chromium dropped a body it did not need
+    "BLOCKED_BY_CLIENT": Rule.IGNORED,
+    "BLOCKED_BY_RESPONSE": Rule.IGNORED,
+}
 _NET_ERROR = re.compile(r"net::ERR_([A-Z0-9_]+)")
-_NET_TIMEOUT = {"TIMED_OUT"}
-_NET_IGNORED = {"ABORTED", "BLOCKED_BY_CLIENT", "BLOCKED_BY_RESPONSE"}
+_JSON_PARSE = re.compile(r"JSON|Unexpected token|Unexpected end of", re.IGNORECASE)
 # A request still open when the step failed counts as "no answer" only after this long; a poll
 # that started a moment before is not a hang.
 PENDING_EVIDENCE_S = 1.0
@@ -107,10 +150,26 @@ def rule_for(exc: BaseException) -> Rule:
     return Rule.PROBE
 
 
+def net_rule(text: str) -> Rule:
+    """What a `net::ERR_...` failure means (browser requests and Playwright errors alike)."""
+    match = _NET_ERROR.search(text)
+    if match is None:
+        return Rule.CONNECTION
+    return NET_CODES.get(match.group(1), Rule.CONNECTION)
+
+
+def exchange_rule(exchange: Exchange) -> Rule:
+    """What an exchange's transport failure means; its own exception decides for httpx."""
+    if exchange.exception is not None:
+        return rule_for(exchange.exception)
+    return net_rule(exchange.failure or "")
+
+
 def classify(
     exc: BaseException,
     step: Step,
     traffic: Sequence[Exchange],
+    page_errors: Sequence[PageError] = (),
     *,
     deadline: bool = False,
     now: float | None = None,
@@ -118,36 +177,56 @@ def classify(
     """Decide why `step` failed. `deadline` means the runner's own step/journey timeout fired;
     `now` (the observer's clock) lets a request count as hanging only once it is stale."""
     name = type(exc).__name__
-    traffic = [e for e in traffic if not e.pending or _stale(e, now)]
     message = _message(exc)
-    if deadline:
-        return _from_traffic(traffic, step, name, message) or _timeout(traffic, step, name, message)
+    traffic = [e for e in traffic if not e.pending or _stale(e, now)]
+    if isinstance(exc, ProbeError):
+        return _probe(name, message)
+    if isinstance(exc, JourneyAssertion):
+        source = BlameSource(exc.blame or "author") if exc.service else BlameSource.STEP
+        return Failure(
+            ErrorType.ASSERTION, exc.service or step.service, message, None, name, source
+        )
     if isinstance(exc, ReportedFailure):
         kind = ErrorType.SERVER_ERROR if exc.service == step.service else ErrorType.DEPENDENCY_ERROR
-        return Failure(kind, exc.service, message, exception=name)
-    rule = rule_for(exc)
+        return Failure(kind, exc.service, message, None, name, BlameSource.PLATFORM)
+    if isinstance(exc, FailedAnswer) and isinstance(exc.answer, Exchange):
+        exc.answer.expected = False
+        return _from_exchange(exc.answer, step, name, message)
+    rule = Rule.TIMEOUT if deadline else rule_for(exc)
     if rule is Rule.BY_MESSAGE:
         rule = _playwright_rule(message)
-    if rule is Rule.PROBE:
-        return Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, f"{name}: {message}", exception=name)
     if rule is Rule.STATUS and isinstance(exc, httpx.HTTPStatusError):
         return _from_http_status(exc, traffic, step, name)
-    if rule is Rule.TIMEOUT:
-        return _from_traffic(traffic, step, name, message) or _timeout(traffic, step, name, message)
-    if rule in (Rule.CONNECTION, Rule.SERVER):
-        kind = ErrorType.CONNECTION if rule is Rule.CONNECTION else ErrorType.SERVER_ERROR
-        broken = _first_failed(traffic, statuses=False)
-        service = _url_owner(exc, traffic) or (broken and broken.owner) or step.service
-        evidence = broken.describe() if broken else None
-        return Failure(kind, service, message, evidence=evidence, exception=name)
-    # Rule.OUTCOME: the page or the answer was not what the journey needed.
-    explained = _from_traffic(traffic, step, name, message)
-    if explained is not None:
-        return explained
-    if any(e.pending for e in traffic):
+    if rule in NETWORK_KINDS and not deadline:
+        own = _own_request(exc, traffic)
+        if own is not None or rule is not Rule.TIMEOUT:
+            return _network(rule, own or _first_broken(traffic), step, name, message)
+    json_error = rule is Rule.JSON or _JSON_PARSE.search(message) is not None
+    if rule is not Rule.PROBE:
+        failed = _failed_answer(traffic, json_error, page_errors)
+        if failed is not None:
+            return _from_exchange(failed, step, name, message)
+    if rule in (Rule.PROBE, Rule.BUG):
+        return _probe(name, message)
+    page_error = _page_error(page_errors, traffic)
+    if page_error is not None:
+        text = f"{message}\n{page_error.describe()}"
+        return Failure(
+            ErrorType.ASSERTION,
+            page_error.owner or step.service,
+            text,
+            page_error.describe(),
+            name,
+            BlameSource.ROUTE,
+        )
+    if rule is Rule.TIMEOUT or any(e.pending for e in traffic):
         return _timeout(traffic, step, name, message)
-    blamed = exc.service if isinstance(exc, JourneyAssertion) and exc.service else step.service
-    return Failure(ErrorType.ASSERTION, blamed, message, exception=name)
+    return Failure(ErrorType.ASSERTION, step.service, message, None, name, BlameSource.STEP)
+
+
+def _probe(name: str, message: str) -> Failure:
+    text = message if message.startswith(name) else f"{name}: {message}"
+    return Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, text, None, name, BlameSource.PROBER)
 
 
 def _stale(exchange: Exchange, now: float | None) -> bool:
@@ -161,79 +240,125 @@ def _message(exc: BaseException) -> str:
 
 
 def _playwright_rule(message: str) -> Rule:
-    match = _NET_ERROR.search(message)
-    if match:
-        return Rule.TIMEOUT if match.group(1) in _NET_TIMEOUT else Rule.CONNECTION
+    if _NET_ERROR.search(message):
+        return net_rule(message)
     # A closed or crashed browser, a bad selector, a strict-mode clash: the prober's side.
     return Rule.PROBE
 
 
-def browser_failure_kind(failure: str) -> ErrorType | None:
-    """What a browser request failure (`net::ERR_...`) means; None for the harmless ones."""
-    match = _NET_ERROR.search(failure)
-    code = match.group(1) if match else failure.upper()
-    if code in _NET_IGNORED:
-        return None
-    return ErrorType.TIMEOUT if code in _NET_TIMEOUT else ErrorType.CONNECTION
+def _broken(exchange: Exchange) -> bool:
+    """A transport failure that means something (not an aborted request)."""
+    return exchange.failure is not None and exchange_rule(exchange) is not Rule.IGNORED
 
 
-def transport_failure_kind(exc: BaseException) -> ErrorType:
-    """What an httpx exception on one request means, for the traffic record."""
-    return {
-        Rule.CONNECTION: ErrorType.CONNECTION,
-        Rule.TIMEOUT: ErrorType.TIMEOUT,
-        Rule.SERVER: ErrorType.SERVER_ERROR,
-    }.get(rule_for(exc), ErrorType.PROBE_ERROR)
+def _failed_status(exchange: Exchange) -> bool:
+    return exchange.status is not None and exchange.status >= 400 and not exchange.expected
 
 
-def _is_evidence(exchange: Exchange, statuses: bool) -> bool:
+def _is_evidence(exchange: Exchange, json_error: bool) -> bool:
     if exchange.path in _NOISE_PATHS:
         return False
-    if exchange.failure is not None:
-        return exchange.failure_kind is not None
-    if exchange.status is None or exchange.status < 400:
-        return False
-    return statuses
+    if _failed_status(exchange):
+        return True  # even when Chromium then aborted the body
+    if exchange.body_problem is not None:
+        return True
+    if json_error and exchange.body_mismatch is not None:
+        return True
+    return (exchange.status is None or exchange.status < 400) and _broken(exchange)
 
 
-def _first_failed(traffic: Sequence[Exchange], statuses: bool = True) -> Exchange | None:
-    return next((e for e in traffic if _is_evidence(e, statuses)), None)
+def _failed_answer(
+    traffic: Sequence[Exchange], json_error: bool, page_errors: Sequence[PageError] = ()
+) -> Exchange | None:
+    json_error = json_error or any(_JSON_PARSE.search(e.text) for e in page_errors)
+    failed = [e for e in traffic if _is_evidence(e, json_error)]
+    awaited = [e for e in failed if e.resource is None or e.resource in AWAITED_RESOURCES]
+    chosen = awaited or failed
+    return chosen[0] if chosen else None
 
 
-def _blame(exchange: Exchange) -> str | None:
-    return exchange.reported_service or exchange.responder or exchange.owner
+def _first_broken(traffic: Sequence[Exchange]) -> Exchange | None:
+    return next((e for e in traffic if _broken(e) and e.path not in _NOISE_PATHS), None)
+
+
+def _network(rule: Rule, exchange: Exchange | None, step: Step, name: str, message: str) -> Failure:
+    kind = NETWORK_KINDS[rule]
+    if exchange is None or exchange.owner is None:
+        evidence = None if exchange is None else exchange.describe()
+        return Failure(kind, step.service, message, evidence, name, BlameSource.STEP)
+    return Failure(kind, exchange.owner, message, exchange.describe(), name, BlameSource.ROUTE)
+
+
+def _said(exchange: Exchange) -> tuple[str | None, BlameSource]:
+    """The service an answer is blamed on by default, and why."""
+    if exchange.reported_service or exchange.responder:
+        return exchange.reported_service or exchange.responder, BlameSource.PLATFORM
+    if exchange.owner:
+        return exchange.owner, BlameSource.ROUTE
+    return None, BlameSource.STEP
+
+
+def _answer_text(exchange: Exchange) -> str:
+    text = f"{exchange.method} {exchange.path} answered {exchange.status}"
+    detail = exchange.message or exchange.excerpt
+    if exchange.body_problem or exchange.body_mismatch:
+        detail = exchange.body_problem or exchange.body_mismatch
+    return f"{text}: {detail[:200]}" if detail else text
 
 
 def _from_exchange(exchange: Exchange, step: Step, name: str, message: str) -> Failure:
     evidence = exchange.describe()
-    if exchange.failure_kind is not None:
-        blamed = exchange.owner or step.service
-        return Failure(exchange.failure_kind, blamed, message, evidence, name)
+    if not _failed_status(exchange) and exchange.body_problem is None and _broken(exchange):
+        rule = exchange_rule(exchange)
+        kind = NETWORK_KINDS.get(rule, ErrorType.CONNECTION)
+        source = BlameSource.ROUTE if exchange.owner else BlameSource.STEP
+        return Failure(kind, exchange.owner or step.service, message, evidence, name, source)
+    text = message
+    if f"answered {exchange.status}" not in message:
+        text = f"{_answer_text(exchange)}\n{message}"
     status = exchange.status or 0
-    said = _blame(exchange) or step.service
+    said, source = _said(exchange)
+    said = said or step.service
     if status in (502, 503, 504) or (exchange.upstream and exchange.upstream != said):
-        blamed = exchange.upstream or exchange.reported_service or exchange.owner or said
-        return Failure(ErrorType.DEPENDENCY_ERROR, blamed, message, evidence, name)
-    if status >= 500:
+        if exchange.upstream:
+            blamed, source = exchange.upstream, BlameSource.PLATFORM
+        elif exchange.reported_service:
+            blamed, source = exchange.reported_service, BlameSource.PLATFORM
+        elif exchange.owner:
+            # A gateway's 502/503/504 that names no upstream: the service behind the URL.
+            blamed = exchange.owner
+            agreed = exchange.responder == exchange.owner
+            source = BlameSource.PLATFORM if agreed else BlameSource.ROUTE
+        else:
+            blamed = said
+        return Failure(ErrorType.DEPENDENCY_ERROR, blamed, text, evidence, name, source)
+    if status >= 500 or status < 400:  # a 5xx, or a 2xx body that is not what it claims
         kind = ErrorType.SERVER_ERROR if said == step.service else ErrorType.DEPENDENCY_ERROR
-        return Failure(kind, said, message, evidence, name)
-    return Failure(ErrorType.CLIENT_ERROR, said, message, evidence, name)
+        return Failure(kind, said, text, evidence, name, source)
+    return Failure(ErrorType.CLIENT_ERROR, said, text, evidence, name, source)
 
 
-def _from_traffic(
-    traffic: Sequence[Exchange], step: Step, name: str, message: str
-) -> Failure | None:
-    failed = _first_failed(traffic)
-    return None if failed is None else _from_exchange(failed, step, name, message)
+def _page_error(page_errors: Sequence[PageError], traffic: Sequence[Exchange]) -> PageError | None:
+    """The page error that best explains a wrong outcome: uncaught exceptions first; console
+    errors about a resource the record already holds (\"Failed to load resource\") are not new
+    evidence, and errors from scripts outside the target's origins say nothing about it."""
+    seen = {e.url for e in traffic if e.failure is not None or (e.status or 0) >= 400}
+    useful = [
+        e
+        for e in page_errors
+        if e.owner is not None and (e.kind == "exception" or e.url not in seen)
+    ]
+    useful.sort(key=lambda e: e.kind != "exception")
+    return useful[0] if useful else None
 
 
 def _timeout(traffic: Sequence[Exchange], step: Step, name: str, message: str) -> Failure:
     pending = [e for e in traffic if e.pending and e.path not in _NOISE_PATHS]
-    if pending:
-        oldest = pending[0]
-        blamed = oldest.owner or step.service
-        return Failure(ErrorType.TIMEOUT, blamed, message, oldest.describe(), name)
-    return Failure(ErrorType.TIMEOUT, step.service, message, None, name)
+    owner = pending[0].owner if pending else None
+    evidence = pending[0].describe() if pending else None
+    if owner is not None:
+        return Failure(ErrorType.TIMEOUT, owner, message, evidence, name, BlameSource.ROUTE)
+    return Failure(ErrorType.TIMEOUT, step.service, message, evidence, name, BlameSource.STEP)
 
 
 def _from_http_status(
@@ -245,17 +370,16 @@ def _from_http_status(
     if match is None:
         # Traffic outside the observed client (another origin): judge the response alone.
         match = Exchange(exc.request.method, url, None, step.name, 0.0, 0.0, status)
-    message = f"{exc.request.method} {exc.request.url.path} answered {status}"
-    if match.message:
-        message += f": {match.message}"
-    return _from_exchange(match, step, name, message)
+    match.expected = False  # the journey raised on it: whatever it declared, it did not want it
+    return _from_exchange(match, step, name, _answer_text(match))
 
 
-def _url_owner(exc: BaseException, traffic: Sequence[Exchange]) -> str | None:
+def _own_request(exc: BaseException, traffic: Sequence[Exchange]) -> Exchange | None:
+    """The exchange of the request an httpx exception is about."""
     request = getattr(exc, "_request", None)  # httpx keeps the failed request here
     if isinstance(request, httpx.Request):
         url = str(request.url)
         for exchange in reversed(traffic):
             if exchange.url == url:
-                return exchange.owner
+                return exchange
     return None

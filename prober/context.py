@@ -10,11 +10,17 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 
-from prober.errors import JourneyAssertion, ProbeError, ReportedFailure
+from prober.errors import JourneyAssertion, ProbeError, ReportedFailure, UnexpectedStatus
+from prober.observe import Exchange, Observer
+from prober.result import BlameSource
 from prober.target import Target
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
+    from playwright.async_api import Response as PageResponse
+
+# An answer a journey checks: from ctx.api (httpx) or from the page (Playwright).
+Answer = Any
 
 Cleanup = Callable[[], Awaitable[Any] | Any]
 T = TypeVar("T")
@@ -70,6 +76,7 @@ class StepContext:
         cleanups: CleanupStack,
         page: Page | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         self.target = target
         self.run = run
@@ -78,9 +85,11 @@ class StepContext:
         self._cleanups = cleanups
         self._page = page
         self.step_name: str | None = None
+        self.step_service: str | None = None
         self.annotations: dict[str, Any] = {}
         self.deadline: float | None = None  # monotonic time the current step must end by
         self._clock = clock
+        self._observer = observer or Observer(target, clock)
 
     @property
     def remaining_s(self) -> float:
@@ -103,12 +112,86 @@ class StepContext:
         limit_ms = max(MIN_WAIT_S, min(cap_s, left_s)) * 1000
         try:
             return await check(limit_ms)
+        except JourneyAssertion as exc:
+            raise JourneyAssertion(
+                f"waiting for {what}: {exc}", service=exc.service, blame=exc.blame
+            ) from exc
         except Exception as exc:
-            if deadline_bound and _gave_up(exc):
+            if not _gave_up(exc):
+                raise  # an answer or a transport failure: its own classification stands
+            if deadline_bound:
                 raise TimeoutError(
                     f"the step's deadline came while waiting for {what}: {exc}"
                 ) from exc
-            raise
+            raise AssertionError(f"gave up waiting for {what}: {exc}") from exc
+
+    # --- checking the platform's answers -------------------------------------------------------
+
+    def allow_status(self, *statuses: int, path: str | None = None) -> None:
+        """Answers with these statuses (to paths matching the glob, e.g. "/api/workflows/*")
+        are what this step wants - a "verify deleted" 404 - and are not evidence of a
+        failure, for the rest of the current step."""
+        self._observer.allow(frozenset(statuses), path)
+
+    def expect_status(self, answer: Answer, *statuses: int) -> Answer:
+        """`answer` (ctx.api's or the page's) has one of `statuses`, which are then not
+        evidence of a failure; any other status fails the step, classified by that answer
+        (client_error, server_error or dependency_error on the service that answered)."""
+        status = _status_of(answer)
+        exchange = self._exchange_of(answer)
+        if status in statuses:
+            exchange.expected = True
+            return answer
+        wanted = " or ".join(str(s) for s in statuses)
+        raise UnexpectedStatus(
+            f"{exchange.method} {exchange.path} answered {status}, not {wanted}", exchange
+        )
+
+    async def read_json(self, answer: Answer, *fields: str) -> Any:
+        """The JSON body of `answer`, which must hold every dotted field in `fields`.
+
+        A body that is not JSON, or lacks a field, fails the step as an `assertion` on the
+        service that answered (named by the platform, else the route map's owner of the URL):
+        checking the platform's answer is the journey's verdict, not a bug in journey code.
+        """
+        exchange = self._exchange_of(answer)
+        service, source = self.service_of(answer)
+        where = f"{exchange.method} {exchange.path} answered {exchange.status}"
+        try:
+            body = await _json_of(answer)
+        except ValueError as exc:
+            raise JourneyAssertion(
+                f"{where} with a body that is not JSON: {exc}", service=service, blame=source
+            ) from exc
+        for dotted in fields:
+            if _missing(body, dotted):
+                raise JourneyAssertion(
+                    f"{where} without the field {dotted!r}", service=service, blame=source
+                )
+        return body
+
+    def service_of(self, answer: Answer) -> tuple[str, str]:
+        """(service, how we know): the service the platform says answered, else the route
+        map's owner of the URL, else the current step's declared service."""
+        headers = _headers_of(answer)
+        named = headers.get(self.target.service_header)
+        if named:
+            return named, str(BlameSource.PLATFORM)
+        owner = self.target.service_for_url(_url_of(answer))
+        if owner:
+            return owner, str(BlameSource.ROUTE)
+        return self.step_service or "unknown", str(BlameSource.STEP)
+
+    def _exchange_of(self, answer: Answer) -> Exchange:
+        url, status = _url_of(answer), _status_of(answer)
+        for exchange in reversed(self._observer.exchanges):
+            if exchange.url == url and exchange.status == status:
+                return exchange
+        # An answer from outside the target's origins: judged on its own.
+        method = _method_of(answer)
+        exchange = Exchange(method, url, None, self.step_name, 0.0, 0.0, status)
+        exchange.responder = _headers_of(answer).get(self.target.service_header)
+        return exchange
 
     def annotate(self, key: str, value: Any) -> None:
         """Report a value with the run (e.g. how many leftovers a sweep removed)."""
@@ -126,9 +209,47 @@ class StepContext:
         self._cleanups.push(f"{self.step_name}: {label}" if self.step_name else label, callback)
 
     def fail(self, message: str, *, service: str | None = None) -> NoReturn:
-        """The outcome is wrong although everything answered: an `assertion` failure."""
+        """The outcome is wrong although everything answered: an `assertion` failure on
+        `service` (else the step's), whatever the step's traffic shows - the author's verdict
+        is the strongest evidence there is."""
         raise JourneyAssertion(message, service=service)
 
     def reported_failure(self, service: str, message: str) -> NoReturn:
         """The platform reported that `service` failed (e.g. a run's error names it)."""
         raise ReportedFailure(service, message)
+
+
+def _status_of(answer: Answer) -> int:
+    status = getattr(answer, "status_code", None)
+    if status is None:
+        status = answer.status  # Playwright
+    return int(status)
+
+
+def _url_of(answer: Answer) -> str:
+    return str(answer.url)
+
+
+def _method_of(answer: Answer) -> str:
+    request = answer.request
+    return str(request.method).upper()
+
+
+def _headers_of(answer: Answer) -> dict[str, str]:
+    return {k.lower(): v for k, v in dict(answer.headers).items()}
+
+
+async def _json_of(answer: Answer) -> Any:
+    if hasattr(answer, "status_code"):  # httpx: the body is read already
+        return answer.json()
+    page_answer: PageResponse = answer
+    return await page_answer.json()
+
+
+def _missing(body: Any, dotted: str) -> bool:
+    node = body
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return True
+        node = node[part]
+    return False

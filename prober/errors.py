@@ -7,19 +7,31 @@ these and foreign ones alike, into a `Failure` at one boundary.
     └── JourneyAssertion           ctx.fail(...): wrong outcome, optionally blaming a service
     ReportedFailure                the platform reported its own failure in a 2xx answer
                                    (a run that ended `failed` with error.service)
+    FailedAnswer                   a failure whose evidence is one recorded answer
+    ├── LoginFailed                the target refused the probe user's login, or a login is
+    │                              held back after refusals (so the account is not locked)
+    ├── RequestFailed              a request the browser step awaited failed on the network
+    └── UnexpectedStatus           ctx.expect_status got a status the journey does not accept
     ProbeError                     the prober itself broke -> probe_error, never the SLO
     └── BrowserUnavailable         no Chromium, or it would not start
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class JourneyAssertion(AssertionError):
     """The target answered, but the outcome was wrong (canvas empty, data not saved)."""
 
-    def __init__(self, message: str, *, service: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, service: str | None = None, blame: str | None = None
+    ) -> None:
         super().__init__(message)
         self.service = service
+        # Where `service` came from, a prober.result.BlameSource value: "author" (default when
+        # a service is named) or, for the answer-reading helpers, "platform" / "route".
+        self.blame = blame
 
 
 class ReportedFailure(Exception):
@@ -29,6 +41,27 @@ class ReportedFailure(Exception):
         super().__init__(f"{service}: {message}")
         self.service = service
         self.message = message
+
+
+class FailedAnswer(Exception):
+    """A failure whose evidence is one recorded answer (`answer`, a prober.observe.Exchange;
+    not imported here: this module imports nothing of the prober's)."""
+
+    def __init__(self, message: str, answer: Any) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
+class LoginFailed(FailedAnswer):
+    """The target refused the login, now or recently (and further logins are held back)."""
+
+
+class RequestFailed(FailedAnswer):
+    """A request the step waited for failed at the network level; the step was stopped."""
+
+
+class UnexpectedStatus(FailedAnswer):
+    """ctx.expect_status: the answer's status is not one the journey accepts."""
 
 
 class ProbeError(Exception):

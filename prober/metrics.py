@@ -19,6 +19,8 @@ ATTEMPTS = "cuj.journey.attempts"  # count, 1 per attempt
 HEARTBEAT = "cuj.prober.heartbeat"  # gauge 1, every 15 s while the scheduler lives
 SKIPPED = "cuj.prober.runs.skipped"  # count
 CLEANUP_FAILED = "cuj.prober.cleanup.failed"  # count
+# count: the prober's own faults that did not change a verdict (artifacts, store, a sink)
+INTERNAL_ERRORS = "cuj.prober.internal_errors"
 CAN_COMPLETE = "cuj.journey.can_complete"  # service check, per run
 
 # Common tag keys on journey metrics
@@ -41,6 +43,7 @@ STEP = "step"
 STEP_SERVICE = "step_service"
 ATTEMPT = "attempt"
 REASON = "reason"
+KIND = "kind"  # internal_errors: artifacts | sink:<name>
 PROBER_VERSION = "prober_version"
 
 NONE = "none"  # error_type, failed_step, failed_service on success

@@ -1,22 +1,34 @@
-"""What the drivers saw on the wire during each step: the evidence the classifier reads.
+"""What the drivers saw during each step: the evidence the classifier reads, as plain data.
 
-Both drivers report here: the http driver from its transport, the browser driver from page
-events. Only requests to the target's origins are kept; a third-party script failing on the
-page is not the target's fault.
+Both drivers report here - the http driver from its transport, the browser driver from page
+events - and record only what happened: requests and how they ended (status, the service the
+platform named, a body excerpt, a body that did not parse, a transport failure), uncaught page
+exceptions and console errors, each with the service that owns its URL per the target's route
+map. Deciding what any of it means is the classifier's job alone (prober/classify.py).
+
+Only requests to the target's origins are kept; a third-party script failing on the page is not
+the target's fault.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from prober.redact import Redactor
-from prober.result import ErrorType
-from prober.target import Target
+from prober.target import Target, glob_regex
 from prober.trace import TraceContext
+
+EXCERPT_CHARS = 300
+# Resource types whose network failure leaves a page without what a step waits for: a browser
+# step fails fast on them (runner.FAIL_FAST_AFTER_S) instead of waiting out its deadline.
+AWAITED_RESOURCES = frozenset({"document", "fetch", "xhr", "script"})
+_STACK_URL = re.compile(r"(https?://[^\s)'\"]+?)(?::\d+){0,2}(?=[\s)'\"]|$)")
 
 
 @dataclass(slots=True)
@@ -34,8 +46,16 @@ class Exchange:
     reported_service: str | None = None  # error.service in the body
     upstream: str | None = None  # error.upstream in the body
     message: str | None = None  # error.message in the body
-    failure: str | None = None  # transport failure text (browser) or exception (httpx)
-    failure_kind: ErrorType | None = None  # what the failure means; None: harmless (aborted)
+    failure: str | None = None  # transport failure: net::ERR_... (browser) or exception text
+    # The httpx exception behind `failure` (the classifier reads its type), if any.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+    resource: str | None = None  # browser resource type: document, script, fetch, ...
+    content_type: str | None = None
+    excerpt: str | None = None  # the start of a 4xx/5xx body, for the failure message
+    body_problem: str | None = None  # a 2xx body that does not parse as its declared type
+    # A 2xx body that is not JSON where JSON was asked for (evidence only for a parse error).
+    body_mismatch: str | None = None
+    expected: bool = False  # the journey declared this status as the answer it wanted
 
     @property
     def path(self) -> str:
@@ -45,23 +65,39 @@ class Exchange:
     def pending(self) -> bool:
         return self.ended is None
 
-    @property
-    def failed(self) -> bool:
-        return self.failure is not None or (self.status is not None and self.status >= 400)
-
     def describe(self) -> str:
         if self.pending:
             outcome = "no answer yet"
-        elif self.failure is not None:
-            outcome = self.failure
-        else:
+        elif self.status is not None and (self.failure is None or self.status >= 400):
             outcome = str(self.status)
             named = [
                 n for n in (self.responder, self.upstream and f"upstream {self.upstream}") if n
             ]
             if named:
                 outcome += f" ({', '.join(named)})"
+            if self.body_problem or self.body_mismatch:
+                outcome += f", {self.body_problem or self.body_mismatch}"
+            elif self.failure:
+                outcome += f", then {self.failure}"
+        else:
+            outcome = self.failure or "no answer"
         return f"{self.method} {self.path} -> {outcome}"
+
+
+@dataclass(frozen=True, slots=True)
+class PageError:
+    """An uncaught exception or console error on the page, with the script it came from."""
+
+    step: str | None
+    kind: str  # "exception" | "console"
+    text: str
+    url: str | None  # the script (or page) the error came from, when known
+    owner: str | None  # the route map's service for `url`
+
+    def describe(self) -> str:
+        where = f" in {urlsplit(self.url).path or '/'}" if self.url else ""
+        label = "uncaught exception" if self.kind == "exception" else "console error"
+        return f"{label}{where}: {self.text[:200]}"
 
 
 def dig(body: Any, dotted: str) -> Any:
@@ -72,18 +108,59 @@ def dig(body: Any, dotted: str) -> Any:
     return body
 
 
+def script_url(stack: str) -> str | None:
+    """The first URL in a JavaScript stack trace (where an uncaught exception was thrown)."""
+    match = _STACK_URL.search(stack or "")
+    return match.group(1) if match else None
+
+
+def inspect_body(exchange: Exchange, body: bytes, wanted_json: bool) -> None:
+    """Record why a 2xx body is not what it claims (`body_problem`) or not the JSON the
+    request asked for (`body_mismatch`). Drivers call it only for a failed step's answers."""
+    kind = (exchange.content_type or "").split(";")[0].strip().lower()
+    declared_json = kind == "application/json" or kind.endswith("+json")
+    if not declared_json and not wanted_json:
+        return
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        if declared_json:
+            exchange.body_problem = f"{kind} body is not valid JSON ({len(body)} bytes: {exc})"
+        else:
+            exchange.body_mismatch = f"a {kind or 'untyped'} body where JSON was expected"
+
+
+@dataclass
+class _Allowance:
+    statuses: frozenset[int]
+    path: re.Pattern[str] | None
+    step: str | None
+
+    def covers(self, exchange: Exchange) -> bool:
+        return (
+            exchange.status in self.statuses
+            and (self.step is None or exchange.step == self.step)
+            and (self.path is None or self.path.match(exchange.path) is not None)
+        )
+
+
 @dataclass
 class Observer:
     target: Target
     clock: Callable[[], float] = time.monotonic
     step: str | None = None
     exchanges: list[Exchange] = field(default_factory=list)
-    console_errors: list[tuple[str | None, str]] = field(default_factory=list)
+    page_errors: list[PageError] = field(default_factory=list)
+    # Called when an awaited browser request fails at the network level (fail fast).
+    alarm: Callable[[Exchange], None] | None = None
+    # Drivers that can complete the record of a failed step (read the bodies it received).
+    readers: list[Callable[[list[Exchange]], Awaitable[None]]] = field(default_factory=list)
+    _allowed: list[_Allowance] = field(default_factory=list)
 
     def begin_step(self, name: str) -> None:
         self.step = name
 
-    def started(self, method: str, url: str) -> Exchange | None:
+    def started(self, method: str, url: str, resource: str | None = None) -> Exchange | None:
         """Record a request to the target; None for other origins (not evidence)."""
         if not self.target.owns(url):
             return None
@@ -93,34 +170,65 @@ class Observer:
             owner=self.target.service_for_url(url),
             step=self.step,
             started=self.clock(),
+            resource=resource,
         )
         self.exchanges.append(exchange)
         return exchange
 
-    def answered(
-        self, exchange: Exchange, status: int, headers: Mapping[str, str], body: Any = None
-    ) -> None:
+    def answered(self, exchange: Exchange, status: int, headers: Mapping[str, str]) -> None:
         exchange.ended = self.clock()
         exchange.status = status
         exchange.responder = headers.get(self.target.service_header)
-        if status >= 400 and body is not None:
-            named = dig(body, self.target.error_service_field)
-            upstream = dig(body, self.target.error_upstream_field)
-            message = dig(body, "error.message") or dig(body, "message")
-            exchange.reported_service = named if isinstance(named, str) else None
-            exchange.upstream = upstream if isinstance(upstream, str) else None
-            exchange.message = message if isinstance(message, str) else None
+        exchange.content_type = headers.get("content-type")
+        exchange.expected = any(a.covers(exchange) for a in self._allowed)
 
-    def broke(self, exchange: Exchange, failure: str, kind: ErrorType | None) -> None:
-        exchange.ended = self.clock()
+    def error_body(self, exchange: Exchange, raw: bytes) -> None:
+        """What a 4xx/5xx body says: the services it names, its message, an excerpt."""
+        text = raw.decode("utf-8", "replace")
+        exchange.excerpt = " ".join(text.split())[:EXCERPT_CHARS] or None
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return
+        named = dig(body, self.target.error_service_field)
+        upstream = dig(body, self.target.error_upstream_field)
+        message = dig(body, "error.message") or dig(body, "message") or dig(body, "error")
+        exchange.reported_service = named if isinstance(named, str) else None
+        exchange.upstream = upstream if isinstance(upstream, str) else None
+        exchange.message = message if isinstance(message, str) else None
+
+    def broke(self, exchange: Exchange, failure: str, exc: BaseException | None = None) -> None:
+        if exchange.ended is None:
+            exchange.ended = self.clock()
         exchange.failure = failure
-        exchange.failure_kind = kind
+        exchange.exception = exc
+        if self.alarm is not None and exchange.resource in AWAITED_RESOURCES:
+            self.alarm(exchange)
 
-    def console_error(self, text: str) -> None:
-        self.console_errors.append((self.step, text[:500]))
+    def page_error(self, kind: str, text: str, url: str | None) -> None:
+        owner = self.target.service_for_url(url) if url else None
+        self.page_errors.append(PageError(self.step, kind, text[:500], url, owner))
+
+    def allow(self, statuses: frozenset[int], path: str | None, *, step: bool = True) -> None:
+        """Answers with these statuses (on paths matching the glob) are what the journey
+        wanted, not evidence of a failure; for the rest of the current step by default."""
+        pattern = None if path is None else glob_regex(path)
+        self._allowed.append(_Allowance(statuses, pattern, self.step if step else None))
+        for exchange in self.exchanges:
+            if exchange.status is not None and self._allowed[-1].covers(exchange):
+                exchange.expected = True
+
+    async def complete(self, name: str) -> None:
+        """Before a failed step is classified: let each driver finish recording it."""
+        exchanges = self.in_step(name)
+        for reader in self.readers:
+            await reader(exchanges)
 
     def in_step(self, name: str) -> list[Exchange]:
         return [e for e in self.exchanges if e.step == name]
+
+    def errors_in_step(self, name: str) -> list[PageError]:
+        return [e for e in self.page_errors if e.step == name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +241,4 @@ class Wiring:
     trace: TraceContext
     probe: str  # x-cuj-probe: <journey>/<run_id>
     redactor: Redactor
+    interval_s: float = 60.0  # the journey's interval: paces logins after a refusal

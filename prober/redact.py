@@ -1,15 +1,18 @@
 """Keeping secrets out of everything the prober writes: logs, results, artifacts.
 
-Three nets: headers by name (authorization, cookie, ...), JSON fields by name (password,
-token, ...), and the known secret values themselves - anywhere when they are long enough to be
-unambiguous, as whole JSON strings when short (a short password like "prober" also occurs in
-ordinary text).
+Four nets: headers by name (authorization, cookie, ...); fields by name (password, token, ...)
+in JSON and in URL query strings and form bodies (`password=...`); the password in a URL's
+user-info (`https://user:secret@host`); and the known secret values themselves - anywhere when
+they are long enough to be unambiguous, and whatever their length as a whole JSON string or a
+whole query/form value (`pw=abc123`), plain or percent-encoded (a short password like "prober"
+also occurs in ordinary text, so it is not replaced there).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
 SENSITIVE_HEADERS = frozenset(
@@ -22,6 +25,10 @@ _HEADER_ENTRY = re.compile(
     r'\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"',
     re.IGNORECASE,
 )
+_QUERY_FIELD = re.compile(
+    rf"((?:^|[?&;\s\"'])(?:{_SENSITIVE_FIELDS})=)[^&;\s\"'#]*", re.IGNORECASE
+)
+_USERINFO = re.compile(r"(://[^/\s:@\"']+:)[^@/\s\"']+(@)")
 MIN_FREE_TEXT_SECRET = 8
 
 
@@ -49,11 +56,18 @@ class Redactor:
     def text(self, text: str) -> str:
         text = _FIELD.sub(rf'\1"{MASK}"', text)
         text = _HEADER_ENTRY.sub(rf'\1"{MASK}"', text)
+        text = _QUERY_FIELD.sub(rf"\1{MASK}", text)
+        text = _USERINFO.sub(rf"\1{MASK}\2", text)
         for secret in sorted(self._secrets, key=len, reverse=True):
-            if len(secret) >= MIN_FREE_TEXT_SECRET:
-                text = text.replace(secret, MASK)
-            else:
-                text = text.replace(f'"{secret}"', f'"{MASK}"')
+            for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+                if len(secret) >= MIN_FREE_TEXT_SECRET:
+                    text = text.replace(form, MASK)
+                    continue
+                text = text.replace(f'"{form}"', f'"{MASK}"')
+                # A whole query or form value: `...=secret` up to the next separator.
+                text = re.sub(
+                    rf"(=){re.escape(form)}(?=$|[&;#\s\"'])", rf"\1{MASK}", text
+                )
         return text
 
     def data(self, raw: bytes) -> bytes:

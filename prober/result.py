@@ -39,6 +39,16 @@ class ErrorType(StrEnum):
         return self is not ErrorType.PROBE_ERROR
 
 
+class BlameSource(StrEnum):
+    """Where `failed_service` came from, strongest first; a closed set (it is reported)."""
+
+    AUTHOR = "author"  # the journey named the service (ctx.fail(..., service=))
+    PLATFORM = "platform"  # the response named it (service header, error body)
+    ROUTE = "route"  # the target's route map owns the failing URL
+    STEP = "step"  # nothing better: the failing step's declared service
+    PROBER = "prober"  # a probe_error: the prober blames itself
+
+
 class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
@@ -53,11 +63,13 @@ class Failure:
     # The evidence the classifier used, for humans: "GET /api/workflows/wf_1 -> 503 (edge-gateway)".
     evidence: str | None = None
     exception: str | None = None  # the exception's type name, when there was one
+    blame_source: BlameSource = BlameSource.STEP
 
     def to_json(self) -> dict[str, Any]:
         return {
             "error_type": str(self.error_type),
             "service": self.service,
+            "blame_source": str(self.blame_source),
             "message": self.message,
             "evidence": self.evidence,
             "exception": self.exception,
@@ -96,6 +108,9 @@ class AttemptResult:
     cleanup_failures: tuple[str, ...] = ()
     annotations: tuple[tuple[str, Any], ...] = ()
     span_id: str = ""  # the attempt's root span, beside trace_id in logs
+    # The prober's own faults that did not change the verdict (artifacts not written...):
+    # (kind, detail), counted as cuj.prober.internal_errors.
+    internal_errors: tuple[tuple[str, str], ...] = ()
 
     @property
     def error_type(self) -> ErrorType | None:
@@ -108,6 +123,7 @@ class AttemptResult:
             "error_type": _tag(self.error_type),
             "failed_step": self.failed_step,
             "failed_service": None if self.failure is None else self.failure.service,
+            "blame_source": None if self.failure is None else str(self.failure.blame_source),
             "trace_id": self.trace_id,
             "span_id": self.span_id,
             "started_at": self.started_at,
@@ -115,6 +131,7 @@ class AttemptResult:
             "artifacts": list(self.artifacts),
             "cleanup_failures": list(self.cleanup_failures),
             "annotations": dict(self.annotations),
+            "internal_errors": [{"kind": k, "detail": d} for k, d in self.internal_errors],
         }
 
 
@@ -158,6 +175,10 @@ class JourneyResult:
         return None if self.final.failure is None else self.final.failure.service
 
     @property
+    def blame_source(self) -> BlameSource | None:
+        return None if self.final.failure is None else self.final.failure.blame_source
+
+    @property
     def trace_id(self) -> str:
         return self.final.trace_id
 
@@ -196,6 +217,8 @@ class JourneyResult:
             "error_type": _tag(self.error_type),
             "failed_step": self.failed_step,
             "failed_service": self.failed_service,
+            "blame_source": None if self.blame_source is None else str(self.blame_source),
+            "evidence": None if self.failure is None else self.failure.evidence,
             "error": None if self.failure is None else self.failure.message,
             "duration_s": round(self.duration_s, 6),
             "within_slo": self.within_slo,

@@ -19,16 +19,17 @@ import httpx
 from playwright.async_api import Error as PlaywrightError
 
 from prober.artifacts import ArtifactStore
-from prober.classify import PROBER_SERVICE, classify
+from prober.classify import NETWORK_KINDS, PROBER_SERVICE, classify, exchange_rule
 from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
 from prober.drivers.browser import BrowserDriver, BrowserSession
 from prober.drivers.http import HttpDriver
-from prober.errors import ProbeError
+from prober.errors import ProbeError, RequestFailed
 from prober.journey import Channel, Journey, Step
 from prober.observe import Exchange, Observer, Wiring
 from prober.redact import Redactor
 from prober.result import (
     AttemptResult,
+    BlameSource,
     ErrorType,
     Failure,
     JourneyResult,
@@ -43,6 +44,9 @@ from prober.trace import TraceContext
 log = logging.getLogger(__name__)
 SETUP_STEP = "setup"
 PLAYWRIGHT_MARGIN_S = 0.5
+# After a request a browser step awaits fails on the network, the step gets this long to notice
+# by itself (a better message); then it is stopped, instead of waiting out its deadline.
+FAIL_FAST_AFTER_S = 1.0
 
 
 def new_run_id() -> str:
@@ -68,7 +72,9 @@ def probe_error_result(
     started_at: float | None = None,
 ) -> JourneyResult:
     """A run the prober could not carry out (its own fault): never counted against the SLO."""
-    failure = Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, message)
+    failure = Failure(
+        ErrorType.PROBE_ERROR, PROBER_SERVICE, message, blame_source=BlameSource.PROBER
+    )
     attempt = AttemptResult(
         attempt=1,
         status=Status.PROBE_ERROR,
@@ -120,10 +126,17 @@ class _Attempt:
     artifacts: list[str] = field(default_factory=list)
     cleanup_failures: list[str] = field(default_factory=list)
     annotations: dict[str, Any] = field(default_factory=dict)
+    internal_errors: list[tuple[str, str]] = field(default_factory=list)
 
     def fail(self, step: str, failure: Failure) -> None:
         if self.failure is None:
             self.failure, self.failed_step = failure, step
+
+    def internal_error(self, kind: str, exc: BaseException) -> None:
+        """The prober's own fault that must not change the verdict: logged and counted."""
+        detail = self.redactor.text(f"{type(exc).__name__}: {exc}")
+        log.warning("%s of %s: %s (the verdict stands)", kind, self.journey.name, detail)
+        self.internal_errors.append((kind, detail))
 
 
 class Runner:
@@ -182,7 +195,9 @@ class Runner:
         state = _Attempt(journey, target, number, trace, observer, Redactor(target.secrets()))
         probe = f"{journey.name}/{run_id}"
         started_wall = self._wall()
-        wiring = Wiring(target, state.observer, trace, probe, state.redactor)
+        wiring = Wiring(
+            target, state.observer, trace, probe, state.redactor, interval_s=journey.interval_s
+        )
         api = self._http.client(wiring)
         session: BrowserSession | None = None
         try:
@@ -190,7 +205,16 @@ class Runner:
                 if journey.channel is Channel.BROWSER:
                     session = await self._open_browser(wiring)
             except ProbeError as exc:
-                state.fail(SETUP_STEP, Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, str(exc)))
+                state.fail(
+                    SETUP_STEP,
+                    Failure(
+                        ErrorType.PROBE_ERROR,
+                        PROBER_SERVICE,
+                        str(exc),
+                        exception=type(exc).__name__,
+                        blame_source=BlameSource.PROBER,
+                    ),
+                )
             # Launching the shared browser is the prober's cost, not the customer's: the
             # clock and the deadline start once the context is ready.
             started = self._clock()
@@ -202,6 +226,7 @@ class Runner:
                 cleanups=state.cleanups,
                 page=None if session is None else session.page,
                 clock=self._clock,
+                observer=state.observer,
             )
             deadline = started + journey.timeout_s
             for step in journey.steps:
@@ -236,6 +261,7 @@ class Runner:
             cleanup_failures=tuple(state.cleanup_failures),
             annotations=tuple(state.annotations.items()),
             span_id=trace.span_id,
+            internal_errors=tuple(state.internal_errors),
         )
 
     async def _open_browser(self, wiring: Wiring) -> BrowserSession:
@@ -256,6 +282,7 @@ class Runner:
     ) -> StepResult:
         state.observer.begin_step(step.name)
         ctx.step_name = step.name
+        ctx.step_service = step.service
         start = self._clock()
         remaining = deadline - start
         limit = remaining if step.timeout_s is None else min(step.timeout_s, remaining)
@@ -268,7 +295,7 @@ class Runner:
             session.page.set_default_timeout(max(100.0, (limit - PLAYWRIGHT_MARGIN_S) * 1000))
         try:
             async with timer:
-                await step.fn(ctx)
+                await self._run_step(step, ctx, state.observer, session)
         except TimeoutError as exc:
             error: Exception = exc
             hit_deadline = timer.expired()
@@ -282,10 +309,12 @@ class Runner:
         duration = self._clock() - start
         if session is not None:
             await session.settle()
+        await state.observer.complete(step.name)
         failure = classify(
             error,
             step,
             state.observer.in_step(step.name),
+            state.observer.errors_in_step(step.name),
             deadline=hit_deadline,
             now=self._clock(),
         )
@@ -298,38 +327,115 @@ class Runner:
             _redacted(failure, state.redactor),
         )
 
+    async def _run_step(
+        self,
+        step: Step,
+        ctx: StepContext,
+        observer: Observer,
+        session: BrowserSession | None,
+    ) -> None:
+        """Run the step; in a browser, stop it FAIL_FAST_AFTER_S after a request it awaits
+        failed on the network (unless the page tried that request again meanwhile)."""
+        if session is None:
+            await step.fn(ctx)
+            return
+        alarm = asyncio.Event()
+        broken: list[Exchange] = []
+
+        def on_alarm(exchange: Exchange) -> None:
+            if exchange.status is None and exchange_rule(exchange) in NETWORK_KINDS:
+                broken.append(exchange)
+                alarm.set()
+
+        observer.alarm = on_alarm
+        task = asyncio.ensure_future(step.fn(ctx))
+        try:
+            while True:
+                waiter = asyncio.ensure_future(alarm.wait())
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if not task.done():
+                    alarm.clear()
+                    await asyncio.wait({task}, timeout=FAIL_FAST_AFTER_S)
+                if task.done():
+                    task.result()  # the step's own outcome, or its exception
+                    return
+                failed = broken[-1]
+                if not _tried_again(observer, failed):
+                    raise RequestFailed(
+                        f"{failed.describe()}; the step could not go on without it", failed
+                    )
+        finally:
+            observer.alarm = None
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+
     async def _save_artifacts(
         self, state: _Attempt, run_id: str, session: BrowserSession | None
     ) -> None:
+        """Screenshot, trace, console and network log of a failed attempt. Any failure to
+        write them (disk full, unwritable folder, a bad zip) is the prober's own: logged and
+        counted as an internal error, never a change of the run's verdict."""
         store = self._artifacts
-        if store is None or (state.failure is None and not store.on_success):
+        folder = None
+        if store is not None and (state.failure is not None or store.on_success):
+            try:
+                folder = store.directory(state.journey.name, run_id)
+            except Exception as exc:
+                state.internal_error("artifacts", exc)
+        if store is None or folder is None:
             if session is not None and session.tracing:
                 with contextlib.suppress(PlaywrightError):
                     await session.context.tracing.stop()
             return
-        folder = store.directory(state.journey.name, run_id)
         stem = store.stem(state.number, state.trace.trace_id)
-        written: list[str] = []
+        redactor = state.redactor
         if session is not None:
             shot = folder / f"{stem}-screenshot.png"
-            with contextlib.suppress(PlaywrightError):
-                await session.page.screenshot(path=shot, full_page=True, timeout=5_000)
-                written.append(str(shot))
-            trace_zip = folder / f"{stem}-trace.zip"
-            with contextlib.suppress(PlaywrightError):
-                await session.context.tracing.stop(path=trace_zip)
-                store.scrub_zip(trace_zip, state.redactor)
-                written.append(str(trace_zip))
-            console = [{"step": s, "text": t} for s, t in state.observer.console_errors]
-            written.append(
-                str(store.write_json(folder / f"{stem}-console.json", console, state.redactor))
+            await self._artifact(
+                state, shot, session.page.screenshot(path=shot, full_page=True, timeout=5_000)
+            )
+            if session.tracing:
+                trace_zip = folder / f"{stem}-trace.zip"
+                if await self._artifact(
+                    state, trace_zip, session.context.tracing.stop(path=trace_zip)
+                ):
+                    try:
+                        store.scrub_zip(trace_zip, redactor)
+                    except Exception as exc:
+                        # An unscrubbed trace may hold secrets: it goes, and that is counted.
+                        trace_zip.unlink(missing_ok=True)
+                        state.artifacts.remove(str(trace_zip))
+                        state.internal_error("artifacts", exc)
+            console = [
+                {"step": e.step, "kind": e.kind, "text": e.text, "url": e.url, "owner": e.owner}
+                for e in state.observer.page_errors
+            ]
+            await self._artifact(
+                state,
+                folder / f"{stem}-console.json",
+                _sync(store.write_json, folder / f"{stem}-console.json", console, redactor),
             )
         network = [_exchange_json(e) for e in state.observer.exchanges]
-        written.append(
-            str(store.write_json(folder / f"{stem}-network.json", network, state.redactor))
+        await self._artifact(
+            state,
+            folder / f"{stem}-network.json",
+            _sync(store.write_json, folder / f"{stem}-network.json", network, redactor),
         )
-        state.artifacts.extend(written)
-        store.prune(state.journey.name)
+        try:
+            store.prune(state.journey.name)
+        except Exception as exc:
+            state.internal_error("artifacts", exc)
+
+    async def _artifact(self, state: _Attempt, path: Any, writing: Any) -> bool:
+        try:
+            await writing
+        except Exception as exc:
+            state.internal_error("artifacts", exc)
+            return False
+        state.artifacts.append(str(path))
+        return True
 
     async def _finish(
         self, state: _Attempt, api: httpx.AsyncClient, session: BrowserSession | None
@@ -382,6 +488,18 @@ def _continues(state: _Attempt, journey: Journey) -> bool:
     )
 
 
+async def _sync(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _tried_again(observer: Observer, failed: Exchange) -> bool:
+    """Whether the page sent the failed request again (it may yet recover by itself)."""
+    return any(
+        e.url == failed.url and e.started > failed.started and e.failure is None
+        for e in observer.exchanges
+    )
+
+
 def _redacted(failure: Failure | None, redactor: Redactor) -> Failure | None:
     if failure is None:
         return None
@@ -391,6 +509,7 @@ def _redacted(failure: Failure | None, redactor: Redactor) -> Failure | None:
         redactor.text(failure.message),
         None if failure.evidence is None else redactor.text(failure.evidence),
         failure.exception,
+        failure.blame_source,
     )
 
 
@@ -406,6 +525,11 @@ def _exchange_json(exchange: Exchange) -> dict[str, Any]:
         "upstream": exchange.upstream,
         "message": exchange.message,
         "failure": exchange.failure,
+        "resource": exchange.resource,
+        "content_type": exchange.content_type,
+        "excerpt": exchange.excerpt,
+        "body_problem": exchange.body_problem or exchange.body_mismatch,
+        "expected": exchange.expected,
         "pending": exchange.pending,
         "duration_s": None if exchange.ended is None else exchange.ended - exchange.started,
     }

@@ -53,7 +53,7 @@ class AuthSpec:
     token: Secret | None = None
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def glob_regex(pattern: str) -> re.Pattern[str]:
     # `*` stays within one path segment, `**` crosses segments.
     parts = re.split(r"(\*\*|\*)", pattern)
     body = "".join(
@@ -73,7 +73,7 @@ class ServiceMap:
 
     def __post_init__(self) -> None:
         compiled = tuple(
-            (_glob_regex(pattern), len(pattern.replace("*", "")), service)
+            (glob_regex(pattern), len(pattern.replace("*", "")), service)
             for pattern, service in self.rules
         )
         object.__setattr__(self, "_compiled", compiled)

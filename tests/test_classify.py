@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import playwright.async_api as playwright_api
 import pytest
 
 from prober.classify import HTTPX_RULES, PLAYWRIGHT_RULES, classify
-from prober.errors import BrowserUnavailable, JourneyAssertion, ReportedFailure
+from prober.errors import (
+    BrowserUnavailable,
+    JourneyAssertion,
+    LoginFailed,
+    ReportedFailure,
+    RequestFailed,
+)
 from prober.journey import Step
-from prober.observe import Exchange
-from prober.result import ErrorType
+from prober.observe import Exchange, PageError
 
 
 async def _noop(ctx: object) -> None:
@@ -55,71 +62,173 @@ def pending(path: str, owner: str) -> Exchange:
     return Exchange("GET", f"http://t{path}", owner, STEP.name, 0.0)
 
 
-def broken(path: str, owner: str, text: str, kind: ErrorType | None) -> Exchange:
-    exchange = Exchange("GET", f"http://t{path}", owner, STEP.name, 0.0, 0.1)
-    exchange.failure, exchange.failure_kind = text, kind
+def broken(path: str, owner: str, text: str, resource: str | None = "document") -> Exchange:
+    exchange = Exchange("GET", f"http://t{path}", owner, STEP.name, 0.0, 0.1, resource=resource)
+    exchange.failure = text
     return exchange
 
 
 WF = "workflow-service"
 FE = "frontend-monolith"
+ENGINE = "orchestration-engine"
+
+
+def page_error(kind: str, path: str | None, owner: str | None, text: str = "boom") -> PageError:
+    return PageError(STEP.name, kind, text, None if path is None else f"http://t{path}", owner)
+
+
+def expected(exchange: Exchange) -> Exchange:
+    exchange.expected = True
+    return exchange
+
+
+def aborted_after(exchange: Exchange, resource: str) -> Exchange:
+    exchange.failure, exchange.resource = "net::ERR_ABORTED", resource
+    return exchange
+
+
+def with_body(exchange: Exchange, problem: str | None, mismatch: str | None = None) -> Exchange:
+    exchange.body_problem, exchange.body_mismatch = problem, mismatch
+    return exchange
+
+
+def json_error() -> json.JSONDecodeError:
+    return json.JSONDecodeError("Expecting value", "<html>", 0)
+
+
+def reset(path: str, owner: str) -> Exchange:
+    return broken(path, owner, "net::ERR_CONNECTION_RESET", "fetch")
+
 
 CASES = [
-    # (what happened, exception, traffic, deadline, expected error_type, expected service)
-    ("plain wrong outcome", AssertionError("empty"), [], False, "assertion", FE),
-    ("assertion naming a service", JourneyAssertion("lost", service=WF), [], False,
-     "assertion", WF),
+    # (what happened, exception, traffic, page errors, deadline,
+    #  expected error_type, service, blame_source)
+    ("plain wrong outcome", AssertionError("empty"), [], [], False, "assertion", FE, "step"),
+    ("the author names a service", JourneyAssertion("lost", service=WF), [], [], False,
+     "assertion", WF, "author"),
+    ("the author's verdict beats a failed answer", JourneyAssertion("lost", service=WF),
+     [answered("/api/runs/1", 503, ENGINE, ENGINE)], [], False, "assertion", WF, "author"),
+    ("ctx.fail without a service beats a 404", JourneyAssertion("still listed"),
+     [answered("/api/workflows/1", 404, WF, WF)], [], False, "assertion", FE, "step"),
+    ("an expected 404 is not evidence", AssertionError("expect failed"),
+     [expected(answered("/api/workflows/1", 404, WF, WF))], [], False, "assertion", FE, "step"),
+    ("an unexpected 404 is", AssertionError("expect failed"),
+     [answered("/api/workflows/1", 404, WF, WF)], [], False, "client_error", WF, "platform"),
     ("API 503 behind an empty canvas", AssertionError("not ready"),
-     [answered("/api/workflows/1", 503, WF, "edge-gateway", "edge-gateway", WF)], False,
-     "dependency_error", WF),
+     [answered("/api/workflows/1", 503, WF, "edge-gateway", "edge-gateway", WF)], [], False,
+     "dependency_error", WF, "platform"),
     ("API 500 of another service", AssertionError("not ready"),
-     [answered("/api/workflows/1", 500, WF, WF, WF)], False, "dependency_error", WF),
+     [answered("/api/workflows/1", 500, WF, WF, WF)], [], False, "dependency_error", WF,
+     "platform"),
+    ("a 500 known only by the route map", AssertionError("not ready"),
+     [answered("/api/workflows/1", 500, WF)], [], False, "dependency_error", WF, "route"),
     ("page 500 of the step's own service", AssertionError("no page"),
-     [answered("/workflows/1", 500, FE, FE, FE)], False, "server_error", FE),
+     [answered("/workflows/1", 500, FE, FE, FE)], [], False, "server_error", FE, "platform"),
+    ("a script that answered 500, body aborted", AssertionError("not drawn"),
+     [aborted_after(answered("/static/canvas.js", 500, FE, FE), "script")], [], False,
+     "server_error", FE, "platform"),
+    ("a script's 500 before an image's 404", AssertionError("not drawn"),
+     [aborted_after(answered("/static/logo.png", 404, FE), "image"),
+      aborted_after(answered("/static/canvas.js", 500, FE), "script")], [], False,
+     "server_error", FE, "route"),
     ("502 naming the upstream", AssertionError("x"),
-     [answered("/api/workflows/1/runs", 502, "orchestration-engine", "orchestration-engine",
-               "orchestration-engine", WF)], False, "dependency_error", WF),
+     [answered("/api/workflows/1/runs", 502, ENGINE, ENGINE, ENGINE, WF)], [], False,
+     "dependency_error", WF, "platform"),
     ("401 from the API", AssertionError("redirected to login"),
-     [answered("/api/workflows", 401, WF, WF, WF)], False, "client_error", WF),
+     [answered("/api/workflows", 401, WF, WF, WF)], [], False, "client_error", WF, "platform"),
     ("favicon 404 is noise", AssertionError("empty"),
-     [answered("/favicon.ico", 404, FE, FE)], False, "assertion", FE),
+     [answered("/favicon.ico", 404, FE, FE)], [], False, "assertion", FE, "step"),
+    ("truncated JSON with 200", AssertionError("not drawn"),
+     [with_body(answered("/api/workflows/1", 200, WF, WF), "not valid JSON")], [], False,
+     "dependency_error", WF, "platform"),
+    ("an HTML page where the journey parsed JSON", json_error(),
+     [with_body(answered("/api/workflows/1", 200, WF), None, "a text/html body")], [], False,
+     "dependency_error", WF, "route"),
+    ("an HTML page where the page parsed JSON", AssertionError("not drawn"),
+     [with_body(answered("/api/workflows/1", 200, WF), None, "a text/html body")],
+     [page_error("exception", "/static/canvas.js", FE, "Unexpected token '<' is not valid JSON")],
+     False, "dependency_error", WF, "route"),
+    ("HTML where nobody parsed JSON is not evidence", AssertionError("not drawn"),
+     [with_body(answered("/inject/1", 200, WF), None, "a text/html body")], [], False,
+     "assertion", FE, "step"),
+    ("an uncaught exception in a target script", AssertionError("not drawn"), [],
+     [page_error("exception", "/static/canvas.js", FE)], False, "assertion", FE, "route"),
+    ("an uncaught exception in the API's script", AssertionError("not drawn"), [],
+     [page_error("exception", "/api/widget.js", WF)], False, "assertion", WF, "route"),
+    ("a response explains better than the page error", AssertionError("not drawn"),
+     [answered("/api/workflows/1", 503, WF, WF)],
+     [page_error("exception", "/static/canvas.js", FE)], False, "dependency_error", WF,
+     "platform"),
+    ("a third-party script's error says nothing", AssertionError("not drawn"), [],
+     [page_error("exception", "/x.js", None)], False, "assertion", FE, "step"),
+    ("a console error repeating an expected 401", AssertionError("not drawn"),
+     [expected(answered("/settings", 401, WF))],
+     [page_error("console", "/settings", WF, "Failed to load resource: 401")], False,
+     "assertion", FE, "step"),
+    ("a page exception at the deadline", TimeoutError(""), [],
+     [page_error("exception", "/static/canvas.js", FE)], True, "assertion", FE, "route"),
     ("a request without answer", AssertionError("not ready"),
-     [answered("/login", 200, FE), pending("/api/workflows/1", WF)], False, "timeout", WF),
-    ("deadline with a hung request", TimeoutError(""), [pending("/api/workflows/1", WF)], True,
-     "timeout", WF),
+     [answered("/login", 200, FE), pending("/api/workflows/1", WF)], [], False, "timeout", WF,
+     "route"),
+    ("deadline with a hung request", TimeoutError(""), [pending("/api/workflows/1", WF)], [],
+     True, "timeout", WF, "route"),
     ("deadline after a failed answer", TimeoutError(""),
-     [answered("/api/workflows/1", 500, WF, WF, WF)], True, "dependency_error", WF),
-    ("deadline with nothing pending", TimeoutError(""), [], True, "timeout", FE),
+     [answered("/api/workflows/1", 500, WF, WF, WF)], [], True, "dependency_error", WF,
+     "platform"),
+    ("deadline with nothing pending", TimeoutError(""), [], [], True, "timeout", FE, "step"),
     ("browser connection refused", playwright_api.Error("net::ERR_CONNECTION_REFUSED at x"),
-     [broken("/login", FE, "net::ERR_CONNECTION_REFUSED", ErrorType.CONNECTION)], False,
-     "connection", FE),
+     [broken("/login", FE, "net::ERR_CONNECTION_REFUSED")], [], False, "connection", FE,
+     "route"),
+    ("browser redirect loop", playwright_api.Error("net::ERR_TOO_MANY_REDIRECTS at x"),
+     [broken("/login", FE, "net::ERR_TOO_MANY_REDIRECTS")], [], False, "server_error", FE,
+     "route"),
+    ("a reset the step stopped on", RequestFailed("reset", reset("/api/workflows/1", WF)), [],
+     [], False, "connection", WF, "route"),
     ("aborted requests are not evidence", AssertionError("x"),
-     [broken("/api/x", WF, "net::ERR_ABORTED", None)], False, "assertion", FE),
-    ("platform reports its own failure", ReportedFailure(FE, "render failed"), [], False,
-     "server_error", FE),
+     [broken("/api/x", WF, "net::ERR_ABORTED")], [], False, "assertion", FE, "step"),
+    ("platform reports its own failure", ReportedFailure(FE, "render failed"), [], [], False,
+     "server_error", FE, "platform"),
     ("platform reports an upstream failure", ReportedFailure("optimizer-service", "down"), [],
-     False, "dependency_error", "optimizer-service"),
-    ("journey code bug", TypeError("unsupported operand"), [], False, "probe_error",
-     "cuj-prober"),
-    ("journey code bug despite a failed answer", AttributeError("x"),
-     [answered("/api/workflows/1", 500, WF, WF)], False, "probe_error", "cuj-prober"),
-    ("no browser", BrowserUnavailable("no Chromium"), [], False, "probe_error", "cuj-prober"),
+     [], False, "dependency_error", "optimizer-service", "platform"),
+    ("login refused", LoginFailed("login refused", answered("/api/auth/login", 401, WF, WF)),
+     [], [], False, "client_error", WF, "platform"),
+    ("journey code bug", TypeError("unsupported operand"), [], [], False, "probe_error",
+     "cuj-prober", "prober"),
+    ("KeyError in the journey's own data", KeyError("fixture_id"), [], [], False,
+     "probe_error", "cuj-prober", "prober"),
+    ("journey bug after the target failed: the target's fault shows",
+     AttributeError("x"), [answered("/api/workflows/1", 500, WF, WF)], [], False,
+     "dependency_error", WF, "platform"),
+    ("journey bug beside a page error: still a bug", NameError("x"), [],
+     [page_error("exception", "/static/canvas.js", FE)], False, "probe_error", "cuj-prober",
+     "prober"),
+    ("no browser", BrowserUnavailable("no Chromium"), [], [], False, "probe_error",
+     "cuj-prober", "prober"),
     ("closed browser", playwright_api.Error("Target page, context or browser has been closed"),
-     [], False, "probe_error", "cuj-prober"),
-    ("missing JSON field", KeyError("nodes"), [], False, "assertion", FE),
+     [], [], False, "probe_error", "cuj-prober", "prober"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("exc", "traffic", "deadline", "error_type", "service"),
+    ("exc", "traffic", "errors", "deadline", "error_type", "service", "source"),
     [case[1:] for case in CASES],
     ids=[case[0] for case in CASES],
 )
 def test_classification(
-    exc: BaseException, traffic: list[Exchange], deadline: bool, error_type: str, service: str
+    exc: BaseException,
+    traffic: list[Exchange],
+    errors: list[PageError],
+    deadline: bool,
+    error_type: str,
+    service: str,
+    source: str,
 ) -> None:
-    failure = classify(exc, STEP, traffic, deadline=deadline)
-    assert (failure.error_type, failure.service) == (error_type, service)
+    failure = classify(exc, STEP, traffic, errors, deadline=deadline)
+    assert (failure.error_type, failure.service, failure.blame_source) == (
+        error_type,
+        service,
+        source,
+    )
     assert failure.message
 
 
@@ -135,6 +244,30 @@ def test_http_status_error_uses_the_observed_answer() -> None:
     assert (
         failure.evidence == "GET /api/workflows/1 -> 503 (edge-gateway, upstream workflow-service)"
     )
+    assert failure.blame_source == "platform"
+
+
+def test_same_fault_same_error_type_on_both_channels() -> None:
+    """A redirect loop, a reset, a refused connection and a read timeout mean the same thing
+    whichever channel met them."""
+    pairs = [
+        (httpx.TooManyRedirects("loop"), "net::ERR_TOO_MANY_REDIRECTS"),
+        (httpx.RemoteProtocolError("reset"), "net::ERR_CONNECTION_RESET"),
+        (httpx.ConnectError("refused"), "net::ERR_CONNECTION_REFUSED"),
+        (httpx.ReadTimeout("slow"), "net::ERR_TIMED_OUT"),
+        (httpx.DecodingError("gzip"), "net::ERR_CONTENT_DECODING_FAILED"),
+    ]
+    for api_exc, browser_text in pairs:
+        over_api = classify(api_exc, STEP, []).error_type
+        in_browser = classify(playwright_api.Error(f"{browser_text} at http://t/x"), STEP, [])
+        assert over_api == in_browser.error_type, (api_exc, browser_text)
+
+
+def test_a_4xx_message_carries_the_body_excerpt() -> None:
+    exchange = answered("/api/auth/login", 500, WF, WF)
+    exchange.excerpt = "Too many login attempts. Try again later"
+    failure = classify(AssertionError("no token"), STEP, [exchange])
+    assert "Too many login attempts" in failure.message
 
 
 @pytest.mark.parametrize(

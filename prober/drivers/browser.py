@@ -25,13 +25,15 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
-from prober.classify import browser_failure_kind
 from prober.drivers.chromium import ChromiumNotFound, find_chromium, launch_args
 from prober.errors import BrowserUnavailable
-from prober.observe import Exchange, Observer, Wiring
+from prober.observe import Exchange, Observer, Wiring, inspect_body, script_url
 from prober.trace import with_product_token
 
 DEFAULT_VIEWPORT = {"width": 1280, "height": 800}
+# Reading the bodies of a failed step's answers is bounded: evidence, not a download.
+INSPECT_LIMIT_S = 2.0
+INSPECT_MAX_ANSWERS = 30
 
 
 @dataclass
@@ -43,11 +45,34 @@ class BrowserSession:
     tracing: bool
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
     _requests: dict[Request, Exchange] = field(default_factory=dict)
+    _answers: dict[int, Response] = field(default_factory=dict)
 
     async def settle(self, limit_s: float = 2.0) -> None:
         """Let response handlers that are still reading error bodies finish (bounded)."""
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=limit_s)
+
+    async def inspect(self, exchanges: list[Exchange]) -> None:
+        """For a failed step: check the bodies of its 2xx answers that carry data (declared
+        JSON, or fetched by the page's scripts), newest first, within INSPECT_LIMIT_S."""
+        wanted = [
+            (e, r)
+            for e in reversed(exchanges)
+            if (r := self._answers.get(id(e))) is not None
+            and (e.resource in ("fetch", "xhr") or "json" in (e.content_type or ""))
+        ][:INSPECT_MAX_ANSWERS]
+
+        async def read_all() -> None:
+            for exchange, response in wanted:
+                try:
+                    body = await response.body()
+                except PlaywrightError:
+                    continue  # the page navigated away: Chromium dropped the body
+                inspect_body(exchange, body, exchange.resource in ("fetch", "xhr"))
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(INSPECT_LIMIT_S):
+                await read_all()
 
     async def close(self) -> None:
         for task in self._pending:
@@ -124,6 +149,7 @@ class BrowserDriver:
             session = BrowserSession(context, page, record_trace)
             await context.route("**/*", _TraceRouter(wiring))
             _watch(session, wiring.observer)
+            wiring.observer.readers.append(session.inspect)
             if record_trace:
                 await context.tracing.start(screenshots=True, snapshots=True, sources=False)
         except BaseException:
@@ -170,10 +196,12 @@ class _TraceRouter:
 
 
 def _watch(session: BrowserSession, observer: Observer) -> None:
+    """Record what the page does: requests and how they end, page errors with their script."""
     context = session.context
+    page = session.page
 
     def on_request(request: Request) -> None:
-        exchange = observer.started(request.method, request.url)
+        exchange = observer.started(request.method, request.url, request.resource_type)
         if exchange is not None:
             session._requests[request] = exchange
 
@@ -181,33 +209,38 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
         exchange = session._requests.get(response.request)
         if exchange is None:
             return
-        task = asyncio.ensure_future(_record_response(observer, exchange, response))
+        # Status and headers now: Chromium may abort the body later (a script that answered
+        # 500 ends as net::ERR_ABORTED), and the status must survive that.
+        observer.answered(exchange, response.status, response.headers)
+        if response.status < 400:
+            session._answers[id(exchange)] = response
+            return
+        task = asyncio.ensure_future(_read_error_body(observer, exchange, response))
         session._pending.add(task)
         task.add_done_callback(session._pending.discard)
 
     def on_failed(request: Request) -> None:
         exchange = session._requests.get(request)
         if exchange is not None:
-            failure = request.failure or "request failed"
-            observer.broke(exchange, failure, browser_failure_kind(failure))
+            observer.broke(exchange, request.failure or "request failed")
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            observer.console_error(message.text)
+            url = (message.location or {}).get("url") or None
+            observer.page_error("console", message.text, url)
 
     def on_page_error(error: Any) -> None:
-        observer.console_error(f"uncaught: {error}")
+        stack = str(getattr(error, "stack", "") or "")
+        text = str(getattr(error, "message", "") or error)
+        observer.page_error("exception", text, script_url(stack) or page.url)
 
     context.on("request", on_request)
     context.on("response", on_response)
     context.on("requestfailed", on_failed)
-    session.page.on("console", on_console)
-    session.page.on("pageerror", on_page_error)
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
 
 
-async def _record_response(observer: Observer, exchange: Exchange, response: Response) -> None:
-    body: Any = None
-    if response.status >= 400:
-        with contextlib.suppress(PlaywrightError, ValueError):
-            body = await response.json()
-    observer.answered(exchange, response.status, response.headers, body)
+async def _read_error_body(observer: Observer, exchange: Exchange, response: Response) -> None:
+    with contextlib.suppress(PlaywrightError):
+        observer.error_body(exchange, await response.body())

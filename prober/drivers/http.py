@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
+import copy
+import time
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import httpx
 
-from prober.classify import transport_failure_kind
-from prober.errors import JourneyAssertion
-from prober.observe import Wiring, dig
-from prober.redact import Redactor
-from prober.target import Target
+from prober.errors import JourneyAssertion, LoginFailed
+from prober.login_gate import LoginGate, credentials_key
+from prober.observe import Exchange, Observer, Wiring, dig, inspect_body
 from prober.trace import with_product_token
 
 USER_AGENT = with_product_token(f"python-httpx/{httpx.__version__}")
@@ -31,6 +29,8 @@ class ObservingTransport(httpx.AsyncBaseTransport):
         self._observer = wiring.observer
         self._trace = wiring.trace
         self._probe = wiring.probe
+        self._answers: dict[int, tuple[httpx.Request, httpx.Response]] = {}
+        wiring.observer.readers.append(self.inspect)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
@@ -45,19 +45,30 @@ class ObservingTransport(httpx.AsyncBaseTransport):
             raise  # left pending: a deadline fired while this request waited for an answer
         except Exception as exc:
             if exchange is not None:
-                detail = f"{type(exc).__name__}: {exc}".strip()
-                self._observer.broke(exchange, detail, transport_failure_kind(exc))
+                detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+                self._observer.broke(exchange, detail, exc)
             raise
         if exchange is not None:
-            body: Any = None
+            self._observer.answered(exchange, response.status_code, response.headers)
             if response.status_code >= 400:
                 await response.aread()
-                try:
-                    body = json.loads(response.content)
-                except ValueError:
-                    body = None
-            self._observer.answered(exchange, response.status_code, response.headers, body)
+                self._observer.error_body(exchange, response.content)
+            else:
+                self._answers[id(exchange)] = (request, response)
         return response
+
+    async def inspect(self, exchanges: list[Exchange]) -> None:
+        """For a failed step: check the 2xx bodies the journey read (nothing is read here)."""
+        for exchange in exchanges:
+            found = self._answers.get(id(exchange))
+            if found is None:
+                continue
+            request, response = found
+            if not response.is_stream_consumed or response.is_error:
+                continue
+            accept = request.headers.get("accept", "")
+            wanted_json = "json" in accept and "html" not in accept
+            inspect_body(exchange, response.content, wanted_json)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -66,13 +77,19 @@ class ObservingTransport(httpx.AsyncBaseTransport):
 class TargetAuth(httpx.Auth):
     """The target's credentials, sent to the target's origins only - never to a third party.
 
-    `login` logs in once per run (the first request to the target triggers it) and then sends the
-    bearer token; `bearer` sends a fixed token; `basic` sends HTTP basic credentials.
+    `login` logs in once per run (the first request to the target triggers it), under the
+    target's request timeout, and then sends the bearer token; a refused login is remembered by
+    the process's LoginGate, which holds the next ones back (prober/login_gate.py). `bearer`
+    sends a fixed token; `basic` sends HTTP basic credentials.
     """
 
-    def __init__(self, target: Target, redactor: Redactor) -> None:
+    def __init__(self, wiring: Wiring, gate: LoginGate) -> None:
+        target = wiring.target
         self._target = target
-        self._redactor = redactor
+        self._redactor = wiring.redactor
+        self._observer = wiring.observer
+        self._interval_s = wiring.interval_s
+        self._gate = gate
         self._token = target.auth.token.reveal() if target.auth.token is not None else None
 
     async def async_auth_flow(
@@ -90,15 +107,32 @@ class TargetAuth(httpx.Auth):
             return
         if self._token is None and spec.kind == "login":
             password = self._target.password.reveal() if self._target.password else ""
+            key = credentials_key(self._target.name, self._target.username, password)
+            _hold_back(self._gate, key, spec.login_path)
             body = {
                 spec.username_field: self._target.username or "",
                 spec.password_field: password,
                 **dict(spec.extra_fields),
             }
-            login = httpx.Request("POST", request.url.join(spec.login_path), json=body)
+            # The client's timeout lives in the request's extensions; a request built here has
+            # none, and a hung login would wait out the whole journey.
+            login = httpx.Request(
+                "POST",
+                request.url.join(spec.login_path),
+                json=body,
+                extensions={"timeout": request.extensions.get("timeout", {})},
+            )
             answer = yield login
             await answer.aread()
-            answer.raise_for_status()
+            if answer.status_code >= 400:
+                refused = _last_exchange(self._observer, str(login.url))
+                refusal = self._gate.refused(key, self._interval_s, copy.copy(refused))
+                raise LoginFailed(
+                    f"login refused: POST {spec.login_path} answered {answer.status_code}"
+                    f"{_detail(refused)} (refusal {refusal.count}; no new login before "
+                    f"{_clock(refusal.until)}, so the account is not locked out)",
+                    refused,
+                )
             token = dig(answer.json(), spec.token_field)
             if not isinstance(token, str) or not token:
                 raise JourneyAssertion(
@@ -106,6 +140,7 @@ class TargetAuth(httpx.Auth):
                     f"at {spec.token_field!r}",
                     service=self._target.service_for_url(str(login.url)),
                 )
+            self._gate.accepted(key)
             self._token = token
             self._redactor.add(token)
         if self._token is not None:
@@ -113,11 +148,41 @@ class TargetAuth(httpx.Auth):
         yield request
 
 
+def _hold_back(gate: LoginGate, key: str, login_path: str) -> None:
+    refusal = gate.held(key)
+    if refusal is None:
+        return
+    raise LoginFailed(
+        f"login held back: the target refused it {refusal.count} time(s), last at "
+        f"{_clock(refusal.at)} (POST {login_path}{_detail(refusal.answer)}); the next login "
+        f"is tried after {_clock(refusal.until)} so repeated refusals cannot lock the account",
+        refusal.answer,
+    )
+
+
+def _last_exchange(observer: Observer, url: str) -> Exchange | None:
+    return next((e for e in reversed(observer.exchanges) if e.url == url), None)
+
+
+def _detail(exchange: object) -> str:
+    if not isinstance(exchange, Exchange):
+        return ""
+    said = exchange.message or exchange.excerpt
+    return f" {exchange.status}: {said[:200]}" if said else f" {exchange.status}"
+
+
+def _clock(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
 class HttpDriver:
     """Builds the per-run API client. `transport` is the seam for a non-network transport."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport | None = None, gate: LoginGate | None = None
+    ) -> None:
         self._transport = transport
+        self.gate = gate or LoginGate()
 
     def client(self, wiring: Wiring) -> httpx.AsyncClient:
         target = wiring.target
@@ -125,7 +190,7 @@ class HttpDriver:
         return httpx.AsyncClient(
             base_url=target.base_url,
             transport=ObservingTransport(inner, wiring),
-            auth=TargetAuth(target, wiring.redactor),
+            auth=TargetAuth(wiring, self.gate),
             timeout=httpx.Timeout(target.request_timeout_s),
             headers={"user-agent": USER_AGENT, "accept": "application/json"},
             follow_redirects=True,

@@ -7,7 +7,7 @@ FanOut                   delivers to sinks in order (the store first), isolating
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from prober.result import JourneyResult
@@ -30,8 +30,14 @@ class FanOut:
     leaves the process (a crash right after loses no run that a metric announced).
     """
 
-    def __init__(self, sinks: Sequence[Sink]) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        on_internal_error: Callable[[str, str | None], None] | None = None,
+    ) -> None:
         self.sinks = list(sinks)
+        # Counts a sink that failed (cuj.prober.internal_errors{kind:sink:<name>}).
+        self._on_internal_error = on_internal_error
 
     def emit(self, result: JourneyResult) -> list[str]:
         """The names of the sinks that failed (empty when all took the result)."""
@@ -48,7 +54,16 @@ class FanOut:
                     result.journey,
                     exc,
                 )
+                self._count(f"sink:{sink.name}", result.journey)
         return failed
+
+    def _count(self, kind: str, journey: str | None) -> None:
+        if self._on_internal_error is None:
+            return
+        try:
+            self._on_internal_error(kind, journey)
+        except Exception as exc:
+            logger.error("could not count an internal error (%s): %s", kind, exc)
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -178,6 +178,8 @@ class DogStatsdSink:
             )
             for cleanup in attempt.cleanup_failures:
                 self._client.increment(m.CLEANUP_FAILED, tags=[*common, m.tag(m.STEP, cleanup)])
+            for kind, _detail in attempt.internal_errors:
+                self.internal_error(kind, result.journey)
         check = {
             Status.SUCCESS: DogStatsd.OK,
             Status.FAILURE: DogStatsd.CRITICAL,
@@ -237,6 +239,17 @@ class DogStatsdSink:
                 m.tag(m.PROBER_VERSION, __version__),
             ],
         )
+
+    def internal_error(self, kind: str, journey: str | None = None) -> None:
+        """Count one of the prober's own faults that did not change a verdict."""
+        tags = [
+            m.tag(m.ENV, self.origin.env),
+            m.tag(m.LOCATION, self.origin.location),
+            m.tag(m.KIND, kind),
+        ]
+        if journey is not None:
+            tags.append(m.tag(m.JOURNEY, journey))
+        self._client.increment(m.INTERNAL_ERRORS, tags=tags)
 
     def skipped(self, journey: str, target: str, reason: str) -> None:
         if reason not in m.SKIP_REASONS:

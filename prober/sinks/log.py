@@ -41,6 +41,7 @@ class LogSink:
             "error_type": None if result.error_type is None else str(result.error_type),
             "failed_step": result.failed_step,
             "failed_service": result.failed_service,
+            "blame_source": None if result.blame_source is None else str(result.blame_source),
             "error": None if failure is None else failure.message,
             "evidence": None if failure is None else failure.evidence,
             "duration_s": round(result.duration_s, 4),
@@ -51,6 +52,7 @@ class LogSink:
             "trace_id": result.trace_id,
             "span_id": result.final.span_id,
             "artifacts": list(result.artifacts),
+            "internal_errors": [k for a in result.attempts for k, _ in a.internal_errors],
         }
 
     def emit(self, result: JourneyResult) -> None:

@@ -1,0 +1,67 @@
+"""Holding logins back after the target refused them, so a probe cannot lock its own account.
+
+Platforms lock an account after a few failed logins in a window (Node-RED: more than 5 in 10
+minutes, and it keeps counting while locked). A prober that logs in on every run of every
+journey with a wrong password would keep the probe user - and anyone sharing it - locked out.
+
+After a refused login the gate holds further logins with the same credentials to the same
+target back: first for the journey's interval, then twice as long after each further refusal,
+up to `max(interval, MAX_HOLD_S)`. With a 60 s interval that is at most 4 login attempts in any
+10 minutes (at 0, 1, 3 and 7 minutes, then every 15). A login that succeeds, or different
+credentials (a fixed password), opens the gate at once. Runs during a hold fail at once with
+the last refusal as evidence and say when the next attempt will be made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_HOLD_S = 15 * 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    count: int  # consecutive refused logins
+    at: float  # wall clock of the last one
+    until: float  # wall clock before which no login is tried
+    answer: object  # the refusing exchange (prober.observe.Exchange), the evidence
+
+
+def credentials_key(target: str, username: str | None, secret: str | None) -> str:
+    """Identifies (target, credentials) without keeping the secret itself in memory twice."""
+    digest = hashlib.sha256(f"{username}\0{secret}".encode()).hexdigest()[:16]
+    return f"{target}/{digest}"
+
+
+class LoginGate:
+    """Per-process memory of refused logins. Thread-safe; time is injected for tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._refusals: dict[str, Refusal] = {}
+        self._lock = threading.Lock()
+
+    def held(self, key: str) -> Refusal | None:
+        """The refusal that holds logins back now, or None when a login may be tried."""
+        with self._lock:
+            refusal = self._refusals.get(key)
+        if refusal is None or self._clock() >= refusal.until:
+            return None
+        return refusal
+
+    def refused(self, key: str, interval_s: float, answer: object) -> Refusal:
+        now = self._clock()
+        with self._lock:
+            count = self._refusals[key].count + 1 if key in self._refusals else 1
+            hold = min(max(interval_s, MAX_HOLD_S), interval_s * 2 ** (count - 1))
+            refusal = Refusal(count, now, now + hold, answer)
+            self._refusals[key] = refusal
+        return refusal
+
+    def accepted(self, key: str) -> None:
+        with self._lock:
+            self._refusals.pop(key, None)
