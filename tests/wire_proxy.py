@@ -38,7 +38,7 @@ Rules (frozen dataclasses; the first two fields select, `times` limits):
                                             response is complete on the wire but malformed
     Reset(method, path)                     read the request, then close the socket with
                                             SO_LINGER 0 (an RST), answering nothing; the
-                                            moment is recorded in `WireProxy.resets`
+                                            moment just before is recorded in `resets`
     Delay(method, path, seconds)            wait, then forward
     Hang(method, path)                      never answer; the socket closes when the proxy
                                             stops
@@ -263,7 +263,7 @@ class SeenRequest:
 class ResetEvent:
     method: str
     path: str
-    at: float  # time.monotonic() just after the socket was closed with an RST
+    at: float  # time.monotonic() just before the RST was sent
 
 
 @dataclass
@@ -408,11 +408,12 @@ class WireProxy:
                 with self._lock:
                     self._requests.append(seen)
                 if isinstance(rule, Reset):
-                    _reset(writer)
-                    reset = True
-                    await asyncio.sleep(0)  # the socket is closed in the callback abort queued
+                    # Recorded first, so it is there and earlier by the time any client sees
+                    # the RST: `now - at` over-states how long the client took, never under.
                     with self._lock:
                         self._resets.append(ResetEvent(seen.method, seen.path, time.monotonic()))
+                    _reset(writer)
+                    reset = True
                     return
                 if isinstance(rule, Hang):
                     await asyncio.get_running_loop().create_future()  # until cancelled by stop
