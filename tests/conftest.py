@@ -11,6 +11,7 @@ from prober.drivers.browser import BrowserDriver
 from prober.drivers.chromium import find_chromium, launch_args
 from tests.loop_thread import LoopThread
 from tests.sandbox_process import SandboxProcess, login, start_sandbox
+from tests.wire_proxy import WireProxy
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +75,10 @@ def driver(loop: LoopThread) -> Iterator[BrowserDriver]:
     browser = BrowserDriver()
     yield browser
     loop.run(browser.close())
+
+
+@pytest.fixture
+def wire_proxy(sandbox: SandboxProcess) -> Iterator[WireProxy]:
+    """A wire-level fault proxy in front of the session sandbox, stopped after the test."""
+    with WireProxy(sandbox.url) as proxy:
+        yield proxy
