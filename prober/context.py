@@ -135,17 +135,21 @@ class StepContext:
 
     def expect_status(self, answer: Answer, *statuses: int) -> Answer:
         """`answer` (ctx.api's or the page's) has one of `statuses`, which are then not
-        evidence of a failure; any other status fails the step, classified by that answer
-        (client_error, server_error or dependency_error on the service that answered)."""
+        evidence of a failure. Any other 4xx/5xx fails the step classified by that answer
+        (client_error, server_error or dependency_error on the service that answered); any
+        other 1xx-3xx is an `assertion` on the service that answered."""
         status = _status_of(answer)
         exchange = self._exchange_of(answer)
         if status in statuses:
             exchange.expected = True
             return answer
         wanted = " or ".join(str(s) for s in statuses)
-        raise UnexpectedStatus(
-            f"{exchange.method} {exchange.path} answered {status}, not {wanted}", exchange
-        )
+        said = f"{exchange.method} {exchange.path} answered {status}, not {wanted}"
+        if status < 400:
+            # It answered, just not what the journey needed (a deleted workflow still there).
+            service, source = self.service_of(answer)
+            raise JourneyAssertion(said, service=service, blame=source)
+        raise UnexpectedStatus(said, exchange)
 
     async def read_json(self, answer: Answer, *fields: str) -> Any:
         """The JSON body of `answer`, which must hold every dotted field in `fields`.

@@ -114,11 +114,20 @@ def script_url(stack: str) -> str | None:
     return match.group(1) if match else None
 
 
-def inspect_body(exchange: Exchange, body: bytes, wanted_json: bool) -> None:
-    """Record why a 2xx body is not what it claims (`body_problem`) or not the JSON the
-    request asked for (`body_mismatch`). Drivers call it only for a failed step's answers."""
+def inspect_body(exchange: Exchange, body: bytes, accept: str, *, by_journey: bool) -> None:
+    """Record why a 2xx body is not what it claims or what was asked for. Drivers call it only
+    for a failed step's answers.
+
+    A body declared JSON that does not parse is a `body_problem` (certain evidence), and so is
+    any other body given to a page script that accepted only JSON (`accept: application/json`):
+    the page's own code could not have used it. When the journey itself asked (ctx.api sends
+    that header by default, wanted or not), a body that is not JSON is only a `body_mismatch`:
+    evidence when the failure is a JSON parse error, since a plain "OK" may be fine.
+    """
     kind = (exchange.content_type or "").split(";")[0].strip().lower()
     declared_json = kind == "application/json" or kind.endswith("+json")
+    accept = accept.lower()
+    wanted_json = "json" in accept and "html" not in accept
     if not declared_json and not wanted_json:
         return
     try:
@@ -126,6 +135,8 @@ def inspect_body(exchange: Exchange, body: bytes, wanted_json: bool) -> None:
     except ValueError as exc:
         if declared_json:
             exchange.body_problem = f"{kind} body is not valid JSON ({len(body)} bytes: {exc})"
+        elif "*/*" not in accept and not by_journey:
+            exchange.body_problem = f"a {kind or 'untyped'} body where only JSON was accepted"
         else:
             exchange.body_mismatch = f"a {kind or 'untyped'} body where JSON was expected"
 

@@ -25,7 +25,9 @@ _HEADER_ENTRY = re.compile(
     r'\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"',
     re.IGNORECASE,
 )
-_QUERY_FIELD = re.compile(rf"((?:^|[?&;\s\"'])(?:{_SENSITIVE_FIELDS})=)[^&;\s\"'#]*", re.IGNORECASE)
+_QUERY_FIELD = re.compile(
+    rf"((?:^|[?&;#\s\"'])(?:{_SENSITIVE_FIELDS})=)[^&;\s\"'#\\]*", re.IGNORECASE
+)
 _USERINFO = re.compile(r"(://[^/\s:@\"']+:)[^@/\s\"']+(@)")
 MIN_FREE_TEXT_SECRET = 8
 
@@ -63,7 +65,7 @@ class Redactor:
                     continue
                 text = text.replace(f'"{form}"', f'"{MASK}"')
                 # A whole query or form value: `...=secret` up to the next separator.
-                text = re.sub(rf"(=){re.escape(form)}(?=$|[&;#\s\"'])", rf"\1{MASK}", text)
+                text = re.sub(rf"(=){re.escape(form)}(?=$|[&;#\s\"'\\])", rf"\1{MASK}", text)
         return text
 
     def data(self, raw: bytes) -> bytes:

@@ -55,7 +55,9 @@ class SandboxProcess:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def start_sandbox(workdir: Path, *extra: str, db: Path | None = None) -> SandboxProcess:
+def start_sandbox(
+    workdir: Path, *extra: str, db: Path | None = None, env: dict[str, str] | None = None
+) -> SandboxProcess:
     workdir.mkdir(parents=True, exist_ok=True)
     db = db or workdir / "sandbox.db"
     request_log = workdir / "requests.jsonl"
@@ -74,7 +76,9 @@ def start_sandbox(workdir: Path, *extra: str, db: Path | None = None) -> Sandbox
         *extra,
     ]
     with output.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
 
     def banner() -> str | None:
         if proc.poll() is not None:

@@ -60,8 +60,9 @@ def fixture_name(ctx: StepContext) -> str:
 async def _fixtures(ctx: StepContext, name: str) -> list[dict[str, Any]]:
     answer = await ctx.api.get("/api/workflows", params={"name_prefix": name})
     answer.raise_for_status()
+    listed = await ctx.read_json(answer, "workflows")
     return sorted(
-        (w for w in answer.json()["workflows"] if w["name"] == name),
+        (w for w in listed["workflows"] if w["name"] == name),
         key=lambda w: (w["created_at"], w["id"]),
     )
 
@@ -75,7 +76,7 @@ async def ensure_fixture(ctx: StepContext) -> str:
             "/api/workflows", json={"name": name, "nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
         )
         created.raise_for_status()
-        wf_id = str(created.json()["id"])
+        wf_id = str((await ctx.read_json(created, "id"))["id"])
         # Runs started together may each have created one: the oldest wins, the others go.
         oldest = str((await _fixtures(ctx, name))[0]["id"])
         if oldest != wf_id:
@@ -155,7 +156,7 @@ async def canvas_ready(ctx: StepContext, response: Response | None = None) -> di
         raise AssertionError(f"the canvas shows an error: {detail}")
     if response is None:
         return {}
-    received: dict[str, Any] = await response.json()
+    received: dict[str, Any] = await ctx.read_json(response)
     return received
 
 
@@ -207,7 +208,7 @@ async def check_run(ctx: StepContext, run: dict[str, Any], node_ids: set[str]) -
         # An empty plan: did the optimizer plan nothing, or was it handed an empty workflow?
         answer = await ctx.api.get(f"/api/workflows/{ctx.vars['fixture_id']}")
         answer.raise_for_status()
-        if not answer.json().get("nodes"):
+        if not (await ctx.read_json(answer)).get("nodes"):
             ctx.fail(
                 f"run {run.get('run_id')} ran nothing: workflow-service serves the workflow "
                 "without nodes",
@@ -228,7 +229,7 @@ async def run_through_api(ctx: StepContext, wf_id: str) -> dict[str, Any]:
     """Start a run and poll it with backoff until it is terminal."""
     started = await ctx.api.post(f"/api/workflows/{wf_id}/runs", json={})
     started.raise_for_status()
-    run_id = started.json()["run_id"]
+    run_id = (await ctx.read_json(started, "run_id"))["run_id"]
     ctx.vars["run_id"] = run_id
 
     async def poll(limit_ms: float) -> dict[str, Any]:
@@ -237,7 +238,7 @@ async def run_through_api(ctx: StepContext, wf_id: str) -> dict[str, Any]:
         while True:
             answer = await ctx.api.get(f"/api/runs/{run_id}")
             answer.raise_for_status()
-            run: dict[str, Any] = answer.json()
+            run: dict[str, Any] = await ctx.read_json(answer, "status")
             waited = time.monotonic() - began
             if run["status"] in TERMINAL:
                 return run
@@ -299,21 +300,20 @@ async def sweep(ctx: StepContext) -> None:
     max_age_s = float(ctx.target.setting("sweep_max_age_s", "3600"))
     answer = await ctx.api.get("/api/workflows", params={"name_prefix": "prober-"})
     answer.raise_for_status()
+    listed = await ctx.read_json(answer, "workflows")
     now = time.time()
     stale = [
         w
-        for w in answer.json()["workflows"]
+        for w in listed["workflows"]
         if not w["name"].startswith(fixture_name(ctx)) and now - w["created_at"] > max_age_s
     ]
     for workflow in stale:
         gone = await ctx.api.delete(f"/api/workflows/{workflow['id']}")
-        if gone.status_code != 404:
-            gone.raise_for_status()
+        ctx.expect_status(gone, 200, 204, 404)  # already gone is fine
     ctx.annotate("swept", len(stale))
 
 
 async def delete_quietly(ctx: StepContext, wf_id: str) -> None:
     """The cleanup: remove a workflow this run created; already gone is fine."""
     answer = await ctx.api.delete(f"/api/workflows/{wf_id}")
-    if answer.status_code != 404:
-        answer.raise_for_status()
+    ctx.expect_status(answer, 200, 204, 404)

@@ -57,7 +57,7 @@ async def api_create(ctx: StepContext) -> None:
         "/api/workflows", json={"name": ctx.run.resource_name(), "nodes": [FIRST_NODE]}
     )
     answer.raise_for_status()
-    workflow = answer.json()
+    workflow = await ctx.read_json(answer, "id", "version")
     wf_id = workflow["id"]
 
     async def remove() -> None:
@@ -79,15 +79,16 @@ async def api_edit(ctx: StepContext) -> None:
         },
     )
     answer.raise_for_status()
-    if answer.json()["version"] != ctx.vars["version"] + 1:
-        ctx.fail(f"the save answered version {answer.json()['version']}")
+    saved = await ctx.read_json(answer, "version")
+    if saved["version"] != ctx.vars["version"] + 1:
+        ctx.fail(f"the save answered version {saved['version']}")
 
 
 @crud_api.step("verify saved")
 async def api_verify(ctx: StepContext) -> None:
     answer = await ctx.api.get(f"/api/workflows/{ctx.vars['wf_id']}")
     answer.raise_for_status()
-    stored = answer.json()
+    stored = await ctx.read_json(answer, "name", "nodes")
     nodes = [n["id"] for n in stored["nodes"]]
     if stored["name"] != ctx.run.resource_name("edited") or nodes != ["extract", "load"]:
         ctx.fail(
@@ -104,13 +105,11 @@ async def api_delete(ctx: StepContext) -> None:
 @crud_api.step("verify gone")
 async def api_gone(ctx: StepContext) -> None:
     wf_id = ctx.vars["wf_id"]
-    answer = await ctx.api.get(f"/api/workflows/{wf_id}")
-    if answer.status_code != 404:
-        ctx.fail(f"a deleted workflow still answers {answer.status_code}")
+    ctx.expect_status(await ctx.api.get(f"/api/workflows/{wf_id}"), 404)
     listed = await ctx.api.get("/api/workflows", params={"name_prefix": "prober-"})
     listed.raise_for_status()
-    if any(w["id"] == wf_id for w in listed.json()["workflows"]):
-        ctx.fail("a deleted workflow is still listed")
+    if any(w["id"] == wf_id for w in (await ctx.read_json(listed, "workflows"))["workflows"]):
+        ctx.fail("a deleted workflow is still listed", service=WORKFLOW_SERVICE)
 
 
 crud_browser = Journey(
@@ -202,6 +201,4 @@ async def browser_gone(ctx: StepContext) -> None:
     listed = ctx.page.locator(f'[data-testid=workflow-item][data-workflow-id="{wf_id}"]')
     if await listed.count():
         ctx.fail("the deleted workflow is still in the list")
-    answer = await ctx.api.get(f"/api/workflows/{wf_id}")
-    if answer.status_code != 404:
-        ctx.fail(f"a deleted workflow still answers {answer.status_code}")
+    ctx.expect_status(await ctx.api.get(f"/api/workflows/{wf_id}"), 404)

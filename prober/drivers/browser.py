@@ -68,7 +68,8 @@ class BrowserSession:
                     body = await response.body()
                 except PlaywrightError:
                     continue  # the page navigated away: Chromium dropped the body
-                inspect_body(exchange, body, exchange.resource in ("fetch", "xhr"))
+                accept = response.request.headers.get("accept", "")
+                inspect_body(exchange, body, accept, by_journey=False)
 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(INSPECT_LIMIT_S):
@@ -213,7 +214,8 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
         # 500 ends as net::ERR_ABORTED), and the status must survive that.
         observer.answered(exchange, response.status, response.headers)
         if response.status < 400:
-            session._answers[id(exchange)] = response
+            if response.status < 300:
+                session._answers[id(exchange)] = response
             return
         task = asyncio.ensure_future(_read_error_body(observer, exchange, response))
         session._pending.add(task)

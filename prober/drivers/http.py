@@ -53,7 +53,7 @@ class ObservingTransport(httpx.AsyncBaseTransport):
             if response.status_code >= 400:
                 await response.aread()
                 self._observer.error_body(exchange, response.content)
-            else:
+            elif response.status_code < 300:
                 self._answers[id(exchange)] = (request, response)
         return response
 
@@ -67,8 +67,7 @@ class ObservingTransport(httpx.AsyncBaseTransport):
             if not response.is_stream_consumed or response.is_error:
                 continue
             accept = request.headers.get("accept", "")
-            wanted_json = "json" in accept and "html" not in accept
-            inspect_body(exchange, response.content, wanted_json)
+            inspect_body(exchange, response.content, accept, by_journey=True)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -154,7 +153,8 @@ def _hold_back(gate: LoginGate, key: str, login_path: str) -> None:
         return
     raise LoginFailed(
         f"login held back: the target refused it {refusal.count} time(s), last at "
-        f"{_clock(refusal.at)} (POST {login_path}{_detail(refusal.answer)}); the next login "
+        f"{_clock(refusal.at)} (POST {login_path} answered {_status(refusal.answer)}"
+        f"{_detail(refusal.answer)}); the next login "
         f"is tried after {_clock(refusal.until)} so repeated refusals cannot lock the account",
         refusal.answer,
     )
@@ -168,11 +168,15 @@ def _detail(exchange: object) -> str:
     if not isinstance(exchange, Exchange):
         return ""
     said = exchange.message or exchange.excerpt
-    return f" {exchange.status}: {said[:200]}" if said else f" {exchange.status}"
+    return f": {said[:200]}" if said else ""
+
+
+def _status(exchange: object) -> str:
+    return str(exchange.status) if isinstance(exchange, Exchange) else "a refusal"
 
 
 def _clock(wall: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(wall))
+    return time.strftime("%H:%M:%SZ", time.gmtime(wall))
 
 
 class HttpDriver:

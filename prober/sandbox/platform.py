@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from starlette.requests import Request
@@ -24,6 +24,8 @@ class Platform:
     faults: FaultRegistry | None
     requests: RequestLog
     internal_token: str
+    # user -> times of failed logins (for settings.lockout)
+    login_failures: dict[str, list[float]] = field(default_factory=dict)
     # Built in the app's lifespan, once the event loop runs.
     client: ServiceClient | None = None
     engine: RunEngine | None = None
