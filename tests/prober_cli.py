@@ -10,6 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "prober.yaml"
 SANDBOX_DEFAULT_PASSWORD = "prober"  # what `prober sandbox` uses when SANDBOX_PASSWORD is unset
+KUBERNETES = {  # what a kubelet injects for a Service named `prober` in the namespace
+    "PROBER_PORT": "tcp://10.0.0.1:8080",
+    "PROBER_SERVICE_HOST": "10.0.0.1",
+    "PROBER_SERVICE_PORT": "8080",
+    "PROBER_SERVICE_PORT_HTTP": "8080",
+    "PROBER_PORT_8080_TCP": "tcp://10.0.0.1:8080",
+    "PROBER_PORT_8080_TCP_ADDR": "10.0.0.1",
+    "PROBER_PORT_8080_TCP_PORT": "8080",
+    "PROBER_PORT_8080_TCP_PROTO": "tcp",
+}
 
 
 def prober_env(sandbox_url: str, workdir: Path, statsd_url: str, **extra: str) -> dict[str, str]:

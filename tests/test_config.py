@@ -11,7 +11,7 @@ import pytest
 
 from prober.catalog import Shard, build_catalog
 from prober.config import ConfigError, load_config
-from tests.prober_cli import CONFIG, ROOT, prober
+from tests.prober_cli import CONFIG, KUBERNETES, ROOT, prober
 
 GOOD = """\
 env: staging
@@ -183,18 +183,6 @@ def test_shards_partition_the_journeys_stably() -> None:
         Shard.parse("3/3")
     with pytest.raises(ValueError, match=r"is not I/N"):
         Shard.parse("one of three")
-
-
-KUBERNETES = {  # what a kubelet injects for a Service named `prober` in the namespace
-    "PROBER_PORT": "tcp://10.0.0.1:8080",
-    "PROBER_SERVICE_HOST": "10.0.0.1",
-    "PROBER_SERVICE_PORT": "8080",
-    "PROBER_SERVICE_PORT_HTTP": "8080",
-    "PROBER_PORT_8080_TCP": "tcp://10.0.0.1:8080",
-    "PROBER_PORT_8080_TCP_ADDR": "10.0.0.1",
-    "PROBER_PORT_8080_TCP_PORT": "8080",
-    "PROBER_PORT_8080_TCP_PROTO": "tcp",
-}
 
 
 def test_only_prober_variables_naming_a_field_are_overrides(tmp_path: Path) -> None:
