@@ -5,7 +5,7 @@
 
 Each raises `PathError` with one line naming the path, the setting that chose it and the fix,
 so a bad path is a usage error (exit 2) before any journey ran, not a traceback after.
-Nothing is left behind: the probe file is removed, a missing file is not created.
+Nothing is left behind: no folder or file is created, the probe file is removed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class PathError(Exception):
 
 
 def writable_folder(path: Path, setting: str) -> None:
-    """`path` exists (created if missing) and this process can list it and write in it."""
+    """`path` is a folder this process can list and write in, or could be created as one."""
     why = _unusable(path)
     if why is not None:
         raise PathError(
@@ -31,7 +31,7 @@ def writable_folder(path: Path, setting: str) -> None:
 
 def writable_file(path: Path, setting: str) -> None:
     """`path` can be written later, atomically (a temporary file beside it, then a rename): its
-    folder exists and is writable, and it is not itself a folder."""
+    folder is (or can be created as) a writable folder, and it is not itself a folder."""
     if path.is_dir():
         raise PathError(f"{path}: is a folder; give {setting} a file path")
     why = _unusable(path.parent)
@@ -43,15 +43,19 @@ def writable_file(path: Path, setting: str) -> None:
 
 
 def _unusable(folder: Path) -> str | None:
-    """Why `folder` cannot be used, or None; creates it when missing."""
-    if folder.exists() and not folder.is_dir():
-        return "it is a file, not a folder"
+    """Why `folder` cannot be used, or None. Creates nothing: a missing folder is judged by
+    its nearest existing ancestor, which the command will create it in."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    named = "it" if existing == folder else str(existing)
+    if not existing.is_dir():
+        return f"{named} is a file, not a folder"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.listdir(folder)
-        fd, probe = tempfile.mkstemp(prefix=".prober-write-check-", dir=folder)
+        os.listdir(existing)
+        fd, probe = tempfile.mkstemp(prefix=".prober-write-check-", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        return exc.strerror or type(exc).__name__
+        return f"{named}: {exc.strerror or type(exc).__name__}"
     return None

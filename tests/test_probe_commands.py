@@ -206,7 +206,7 @@ def test_paths_that_cannot_be_written_stop_the_command_before_it_runs(
         (["smoke", "workflow_run_api"], {"PROBER_STORE__PATH": str(tmp_path)},
          f"{tmp_path}: cannot open the result store ("),
         (["slo", "export", "--format", "terraform", "--out", str(blocker / "tf")], {},
-         f"{blocker / 'tf'}: cannot use this folder (Not a directory)"),
+         f"{blocker / 'tf'}: cannot use this folder ({blocker} is a file, not a folder)"),
     ]  # fmt: skip
     for args, extra, message in cases:
         done = prober(*args, env={**env, **extra})
