@@ -18,6 +18,7 @@ from prober.config import LoadedConfig
 from prober.drivers.browser import BrowserDriver
 from prober.journey import Channel, Journey
 from prober.metrics import Origin
+from prober.paths import PathError, writable_folder
 from prober.result import JourneyResult, Status, Trigger
 from prober.runner import Runner, StepListener, new_run_id, probe_error_result
 from prober.sinks import FanOut, Sink
@@ -33,6 +34,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PROBE_ERROR = 3
+_ARTIFACTS_SETTING = "artifacts.path (PROBER_ARTIFACTS__PATH)"
 
 
 def exit_code(results: Sequence[JourneyResult]) -> int:
@@ -56,14 +58,18 @@ class App:
         config = loaded.config
         self.config = config
         self.origin = Origin(env or config.env, config.location)
-        self.store = ResultStore(loaded.resolve(config.store.path))  # StoreError: exit 2
+        # A store or artifacts folder that cannot be used is a usage error before anything runs
+        # (StoreError, PathError: exit 2), not a traceback.
+        artifacts_root = loaded.resolve(config.artifacts.path)
+        writable_folder(artifacts_root, _ARTIFACTS_SETTING)
+        self.store = ResultStore(loaded.resolve(config.store.path))
         self.browser = BrowserDriver(
             config.browser.executable_path,
             headless=config.browser.headless,
             launch_timeout_s=config.browser.launch_timeout,
         )
         self.artifacts = ArtifactStore(
-            loaded.resolve(config.artifacts.path),
+            artifacts_root,
             keep_runs=config.artifacts.keep_runs,
             max_age_s=config.artifacts.max_age,
             on_success=config.artifacts.on_success,
@@ -81,7 +87,14 @@ class App:
             sinks.append(LogSink(self.origin, log_stream))
         self.fanout = FanOut(sinks, on_internal_error=self.statsd.internal_error)
         self._browser_slots = asyncio.Semaphore(config.browser.max_concurrent)
-        self.prune()
+        try:
+            self.prune()
+        except OSError as exc:  # e.g. a run folder inside that this user cannot remove
+            self.store.close()
+            raise PathError(
+                f"{artifacts_root}: cannot prune the artifacts folder ({exc.strerror or exc}); "
+                f"fix its permissions or choose another with {_ARTIFACTS_SETTING}"
+            ) from None
 
     async def execute(
         self,
@@ -91,20 +104,22 @@ class App:
         *,
         listener: StepListener | None = None,
         run_id: str | None = None,
+        retries: int | None = None,
     ) -> JourneyResult:
         """Run once and hand the result to every sink (the store first). Never raises but
-        for cancellation: a crash of the runner itself becomes a `probe_error` result."""
+        for cancellation: a crash of the runner itself becomes a `probe_error` result.
+        `retries` None keeps the journey's own."""
         run_id = run_id or new_run_id()
         started = time.time()
         try:
             if journey.channel is Channel.BROWSER:
                 async with self._browser_slots:
                     result = await self.runner.run(
-                        journey, target, trigger, run_id=run_id, listener=listener
+                        journey, target, trigger, run_id=run_id, listener=listener, retries=retries
                     )
             else:
                 result = await self.runner.run(
-                    journey, target, trigger, run_id=run_id, listener=listener
+                    journey, target, trigger, run_id=run_id, listener=listener, retries=retries
                 )
         except Exception as exc:
             log.exception("the runner crashed on %s/%s", journey.name, run_id)

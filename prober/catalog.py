@@ -4,7 +4,8 @@
     plan = catalog.plan(["workflow_run_*"], target=None, shard=Shard(0, 2))
 
 A plan is a list of (journey, target) pairs. Names are matched exactly or as globs; a name that
-matches nothing is an error that lists the known journeys.
+matches nothing is an error that lists the known journeys. A journey whose worst case
+(`worst_case_s`) is longer than its interval is a configuration error.
 """
 
 from __future__ import annotations
@@ -109,13 +110,43 @@ class Catalog:
         return pairs
 
 
+def worst_case_s(journey: Journey, cleanup_timeout_s: float) -> float:
+    """The longest one scheduled run may take: every attempt (1 + retries) runs to its timeout
+    and then spends the whole `serve.cleanup_timeout` on its cleanups.
+
+    A journey whose worst case exceeds its interval skips runs exactly when the target is
+    down (the scheduler never stacks runs), which is when its measurements matter most.
+    """
+    return (journey.retries + 1) * (journey.timeout_s + cleanup_timeout_s)
+
+
+def _schedule_problem(loaded: LoadedConfig, journey: Journey) -> Problem | None:
+    cleanup_s = loaded.config.serve.cleanup_timeout
+    worst = worst_case_s(journey, cleanup_s)
+    if worst <= journey.interval_s + 1e-9:  # 2 x (0.7 + 0.3) is not quite 2.0 in floats
+        return None
+    override = loaded.config.overrides.get(journey.name)
+    where = journey.source
+    if override is not None and override.changes():
+        where = f"{journey.source} (overridden at {loaded.where('overrides', journey.name)})"
+    attempts = journey.retries + 1
+    return Problem(
+        where,
+        f"journey {journey.name!r}: its worst case, {attempts} attempt(s) x "
+        f"({journey.timeout_s:g}s timeout + {cleanup_s:g}s serve.cleanup_timeout) = "
+        f"{worst:g}s, is longer than its {journey.interval_s:g}s interval: during an outage "
+        f"the runs that come due meanwhile would be skipped. Make the interval at least "
+        f"{worst:g}s, or lower the timeout or retries (the Journey declaration, or "
+        f"overrides.{journey.name} in {loaded.source}), or serve.cleanup_timeout",
+    )
+
+
 def build_catalog(loaded: LoadedConfig) -> Catalog:
     """Load the packs and apply overrides; every problem (packs, overrides, sinks) at once."""
     config = loaded.config
     report = load_packs(config.journeys, base=loaded.base)
     problems = [Problem(str(p.source), p.message) for p in report.problems]
     journeys = report.by_name()
-    where = f"{loaded.source} overrides"
     only: dict[str, tuple[str, ...]] = {}
     for name, override in config.overrides.items():
         if name not in journeys:
@@ -123,7 +154,7 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
                 continue  # most likely the journey whose module failed to load
             problems.append(
                 Problem(
-                    f"{where}.{name}",
+                    loaded.where("overrides", name),
                     f"no journey is named {name!r}; known: {', '.join(sorted(journeys))}",
                 )
             )
@@ -132,7 +163,7 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
             if target not in config.targets:
                 problems.append(
                     Problem(
-                        f"{where}.{name}.targets",
+                        loaded.where("overrides", name, "targets"),
                         f"no target {target!r}; configured: {', '.join(sorted(config.targets))}",
                     )
                 )
@@ -143,12 +174,17 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
             try:
                 journeys[name] = journeys[name].replace(**changes)
             except JourneyDefinitionError as exc:
-                problems.append(Problem(f"{where}.{name}", str(exc).split(": ", 1)[-1]))
+                why = str(exc).split(": ", 1)[-1]
+                problems.append(Problem(loaded.where("overrides", name), why))
+    disabled = frozenset(n for n, o in config.overrides.items() if not o.enabled)
+    for name, journey in sorted(journeys.items()):
+        problem = None if name in disabled else _schedule_problem(loaded, journey)
+        if problem is not None:
+            problems.append(problem)
     try:
         resolve_destination(config.datadog.statsd_url, loaded.environ)
     except DogStatsdConfigError as exc:
-        problems.append(Problem(f"{loaded.source} datadog.statsd_url", str(exc)))
+        problems.append(Problem(loaded.where("datadog", "statsd_url"), str(exc)))
     if problems:
         raise ConfigError(loaded.source, problems)
-    disabled = frozenset(n for n, o in config.overrides.items() if not o.enabled)
     return Catalog(journeys, disabled, loaded.targets(), only)

@@ -96,6 +96,18 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _retries(raw: str) -> int:
+    from prober.journey import MAX_RETRIES
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if not 0 <= value <= MAX_RETRIES:
+        raise argparse.ArgumentTypeError(f"{value} is not in 0..{MAX_RETRIES}")
+    return value
+
+
 def _journey_commands(commands: Any) -> None:
     def command(name: str, help: str, *, journeys: bool, target: bool = True) -> Any:
         sub = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
@@ -119,6 +131,10 @@ def _journey_commands(commands: Any) -> None:
         help="start a round every SEC (with no --repeat: until Ctrl-C)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="one JSON object per run, per line")
+    run.add_argument(
+        "--retries", type=_retries, default=0, metavar="N",
+        help="retry a failed run up to N times (default 0: see the first failure at once)",
+    )  # fmt: skip
 
     smoke = command("smoke", "run each journey once for CI after a deploy", journeys=True)
     smoke.add_argument("--junit", type=Path, default=None, metavar="PATH", help="JUnit XML file")
@@ -181,6 +197,10 @@ def _slo(args: argparse.Namespace) -> int:
         return slo.lint_command(args.dir)
     loaded, catalog = prepare(args.config)
     if args.slo_command == "export":
+        if args.out is not None:
+            from prober.paths import writable_folder
+
+            writable_folder(args.out, "--out")  # PathError (exit 2) before anything is written
         return slo.export(
             loaded, catalog, fmt=args.format, env=args.env, out_dir=args.out,
             locations=args.location, notify_page=args.notify_page,
@@ -219,7 +239,7 @@ def _probe(args: argparse.Namespace) -> int:
         rounds = args.repeat if args.repeat is not None else None if args.every else 1
         return asyncio.run(
             probe.run(loaded, plan, env=args.env, repeat=rounds, every_s=args.every or 0.0,
-                      as_json=args.json)
+                      as_json=args.json, retries=args.retries)
         )  # fmt: skip
     if args.command == "smoke":
         return asyncio.run(probe.smoke(loaded, plan, env=args.env, junit_path=args.junit))
@@ -250,11 +270,14 @@ def _demo(args: argparse.Namespace) -> int:
     from prober.commands.setup import configure_logging, prepare
 
     configure_logging(logging.WARNING)
-    with demo.sandbox(Path(".prober/demo")) as url:
+    password = demo.password(os.environ)
+    with demo.sandbox(Path(".prober/demo"), password) as url:
         print(f"the reference platform is up at {url}", flush=True)
-        loaded, catalog = prepare(args.config, demo.environment(url, os.environ))
+        loaded, catalog = prepare(args.config, demo.environment(url, password, os.environ))
         plan = catalog.plan(args.journeys, target=demo.DEMO_TARGET)
-        code = asyncio.run(probe.run(loaded, plan, env=None, repeat=1, every_s=0.0, as_json=False))
+        # The journeys' own retries, as on schedule: the demo shows what serve would record.
+        code = asyncio.run(probe.run(loaded, plan, env=None, repeat=1, every_s=0.0,
+                                     as_json=False, retries=None))  # fmt: skip
         if args.serve:
             configure_logging(logging.INFO)
             return asyncio.run(serve(App(loaded, log_stream=sys.stdout), plan, None))
@@ -296,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prober.commands.demo import DemoError
     from prober.commands.inspect import report_problems
     from prober.config import ConfigError
+    from prober.paths import PathError
     from prober.sandbox.server import ServeError
     from prober.slo.lint import LintError
     from prober.slo.spec import SloError
@@ -318,7 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         report_problems(exc)
         return EXIT_USAGE
-    except (SelectionError, StoreError, DemoError, SloError, LintError, ServeError) as exc:
+    except (SelectionError, StoreError, DemoError, SloError, LintError, ServeError,
+            PathError) as exc:  # fmt: skip
         return _usage(str(exc))
     except KeyboardInterrupt:
         return 130

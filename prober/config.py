@@ -4,16 +4,18 @@
 
 Loading never stops at the first mistake: `ConfigError.problems` lists every one, each with the
 line and the dotted path in the file (or the PROBER_ variable that set it) and what to do.
-Values come from the file, then `${VAR}` / `${VAR:-default}` references, then `PROBER_A__B`
-variables; credentials may only come from the environment. This module is the only one that
-reads the process environment for configuration.
+Values come from the file, then `${VAR}` / `${VAR:-default}` / `${file:PATH}` references, then
+`PROBER_A__B` variables (only those whose first key names a top-level field). Credentials
+(`password`, `auth.token`) may only come from the environment or a file: a literal one, or a
+`${VAR:-default}` whose VAR is unset (the default is a literal written in the file), is an
+error. This module is the only one that reads the process environment for configuration.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
@@ -46,9 +48,14 @@ def _duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(_duration)]
 
 
-def _path_or_table(key: str) -> BeforeValidator:
+@dataclass(frozen=True, slots=True)
+class _Shorthand:
     """`store: .prober/results.db` is short for `store: {path: .prober/results.db}`."""
-    return BeforeValidator(lambda v: {key: v} if isinstance(v, str | Path) else v)
+
+    key: str
+
+    def __call__(self, value: Any) -> Any:
+        return {self.key: value} if isinstance(value, str | Path) else value
 
 
 class _Model(BaseModel):
@@ -149,7 +156,7 @@ class ServeConfig(_Model):
     misfire_grace: Duration = 30.0
     shutdown_grace: Duration = 60.0
     heartbeat_interval: Duration = 15.0
-    cleanup_timeout: Duration = 30.0
+    cleanup_timeout: Duration = 10.0
     # How often the store drops runs past `store.retention` and artifacts past their limits
     # (both are also pruned at start).
     prune_interval: Duration = 3600.0
@@ -163,8 +170,8 @@ class Config(_Model):
     targets: dict[str, TargetConfig] = Field(min_length=1)
     datadog: DatadogConfig = DatadogConfig()
     browser: BrowserConfig = BrowserConfig()
-    store: Annotated[StoreConfig, _path_or_table("path")] = StoreConfig()
-    artifacts: Annotated[ArtifactsConfig, _path_or_table("path")] = ArtifactsConfig()
+    store: Annotated[StoreConfig, BeforeValidator(_Shorthand("path"))] = StoreConfig()
+    artifacts: Annotated[ArtifactsConfig, BeforeValidator(_Shorthand("path"))] = ArtifactsConfig()
     serve: ServeConfig = ServeConfig()
 
     @field_validator("env", "location")
@@ -173,6 +180,16 @@ class Config(_Model):
         if tag_value(value) != value:
             raise ValueError(f"{value!r} must be lower case [a-z0-9_.:/-] (it is a metric tag)")
         return value
+
+
+def shorthands() -> dict[str, str]:
+    """Top-level fields that may be written as one string -> the key that string stands for."""
+    found = {}
+    for name, info in Config.model_fields.items():
+        for meta in info.metadata:
+            if isinstance(meta, BeforeValidator) and isinstance(meta.func, _Shorthand):
+                found[name] = meta.func.key
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +217,17 @@ class LoadedConfig:
     config: Config
     source: Path
     environ: Mapping[str, str]
+    # Where a dotted path was set: "prober.yaml:12 overrides.x" or "PROBER_X (environment) x".
+    locate: Callable[[Sequence[str | int]], str] | None = None
 
     @property
     def base(self) -> Path:
         return self.source.parent
+
+    def where(self, *path: str | int) -> str:
+        if self.locate is not None:
+            return self.locate(path)
+        return f"{self.source} {'.'.join(map(str, path))}".rstrip()
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base / path
@@ -270,19 +294,30 @@ def load_config(source: Path, environ: Mapping[str, str] | None = None) -> Loade
         raw = {}
     if not isinstance(raw, dict):
         _raise(source, [Problem(str(source), "must be a mapping of settings (key: value)")])
-    data = interpolate(raw, environ)
-    apply_overrides(data, environ)
+    data = interpolate(raw, environ, base=source.parent, credentials=SECRET_FIELDS)
+    apply_overrides(data, environ, fields=Config.model_fields, shorthands=shorthands())
     locate = _Locator(source, lines, data)
     problems = [Problem(locate(path), message) for path, message in data.problems]
-    problems += [
-        Problem(
-            locate(path),
-            f"a literal {path[-1]} in the config file; credentials come from the environment: "
-            f"write ${{{_suggest_variable(path)}}} and export it",
-        )
-        for path in _secret_paths(data.tree)
-        if path not in data.from_environment
-    ]
+    for path in _secret_paths(data.tree):
+        if path not in data.from_environment:
+            problems.append(
+                Problem(
+                    locate(path),
+                    f"a literal {path[-1]} in the config file; credentials come from the "
+                    f"environment or a file: write ${{{_suggest_variable(path)}}} and export it, "
+                    "or ${file:/run/secrets/NAME}",
+                )
+            )
+        elif path in data.defaulted:
+            variable = data.defaulted[path]
+            problems.append(
+                Problem(
+                    locate(path),
+                    f"{variable} is not set, and the default written after ':-' would be a "
+                    f"literal {path[-1]} in the config file; export {variable} (and drop the "
+                    f"default: ${{{variable}}}), or use ${{file:/run/secrets/NAME}}",
+                )
+            )
     config: Config | None = None
     try:
         config = Config.model_validate(data.tree)
@@ -290,7 +325,7 @@ def load_config(source: Path, environ: Mapping[str, str] | None = None) -> Loade
         problems += [Problem(locate(e["loc"]), _explain(e, data.tree)) for e in exc.errors()]
     if problems or config is None:
         _raise(source, problems)
-    return LoadedConfig(config, source, environ)
+    return LoadedConfig(config, source, environ, locate)
 
 
 def _raise(source: Path, problems: list[Problem]) -> NoReturn:
@@ -417,6 +452,10 @@ class _Locator:
             variable = self._data.overridden.get(path[:depth])
             if variable is not None:
                 return f"{variable} (environment) {dotted}"
+        if path not in self._lines:  # e.g. overrides.NAME made by PROBER_OVERRIDES__NAME__X
+            below = sorted(v for p, v in self._data.overridden.items() if p[: len(path)] == path)
+            if below:
+                return f"{', '.join(below)} (environment) {dotted}"
         for depth in range(len(path), -1, -1):
             line = self._lines.get(path[:depth])
             if line is not None:

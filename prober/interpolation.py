@@ -1,4 +1,5 @@
-"""Values from the environment in a config tree: `${VAR}`, `${VAR:-default}`, `PROBER_` overrides.
+"""Values from outside the file in a config tree: `${VAR}`, `${VAR:-default}`, `${file:PATH}`,
+and `PROBER_` overrides.
 
 Both work on the raw tree read from YAML, before any validation, and report what they could not
 do as (path, message) problems instead of stopping at the first one.
@@ -6,19 +7,21 @@ do as (path, message) problems instead of stopping at the first one.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path as FsPath
 from typing import Any
 
 import yaml
 
+log = logging.getLogger(__name__)
+
 ENV_PREFIX = "PROBER_"
-# PROBER_ variables that are not config fields: where the config file is.
-NOT_OVERRIDES = frozenset({"PROBER_CONFIG"})
-# ${VAR}, ${VAR:-default}; `$${` is a literal `${`.
-_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_BROKEN = re.compile(r"(?<!\$)\$\{(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})")
+# ${VAR}, ${VAR:-default}, ${file:PATH}; `$${` is a literal `${`.
+_REFERENCE = re.compile(r"\$\$\{|\$\{file:([^}]+)\}|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_BROKEN = re.compile(r"(?<!\$)\$\{(?!file:[^}]+\})(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})")
 
 Path = tuple[str | int, ...]
 
@@ -28,66 +31,132 @@ class Interpolated:
     """The tree with references replaced, where each value came from, and what went wrong."""
 
     tree: Any
+    # Values that came from the environment or a file, not from the config file's own text.
     from_environment: set[Path] = field(default_factory=set)
+    # Values that used a `${VAR:-default}` default written in the file: path -> VAR.
+    defaulted: dict[Path, str] = field(default_factory=dict)
     overridden: dict[Path, str] = field(default_factory=dict)  # path -> PROBER_ variable
     problems: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def interpolate(tree: Any, environ: Mapping[str, str]) -> Interpolated:
-    """Replace `${VAR}` references in every string of `tree` (a new tree is returned)."""
+def interpolate(
+    tree: Any,
+    environ: Mapping[str, str],
+    base: FsPath | None = None,
+    credentials: Collection[str] = (),
+) -> Interpolated:
+    """Replace references in every string of `tree` (a new tree is returned).
+
+    `${file:PATH}` is the file's text less one trailing newline (how secrets are mounted);
+    a relative PATH is read from `base`, the config file's folder. For keys named in
+    `credentials`, an unset variable's message does not suggest a default.
+    """
     out = Interpolated(tree=None)
-    out.tree = _walk(tree, (), environ, out)
+    out.tree = _Walk(environ, base or FsPath("."), frozenset(credentials), out).node(tree, ())
     return out
 
 
-def _walk(node: Any, path: Path, environ: Mapping[str, str], out: Interpolated) -> Any:
-    if isinstance(node, dict):
-        return {key: _walk(value, (*path, str(key)), environ, out) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_walk(value, (*path, i), environ, out) for i, value in enumerate(node)]
-    if not isinstance(node, str):
-        return node
-    if _BROKEN.search(node):
-        out.problems.append(
-            (path, f"{node!r} has a malformed reference; write ${{VAR}} or ${{VAR:-default}}")
-        )
+@dataclass(frozen=True)
+class _Walk:
+    environ: Mapping[str, str]
+    base: FsPath
+    credentials: frozenset[str]
+    out: Interpolated
+
+    def node(self, node: Any, path: Path) -> Any:
+        if isinstance(node, dict):
+            return {key: self.node(value, (*path, str(key))) for key, value in node.items()}
+        if isinstance(node, list):
+            return [self.node(value, (*path, i)) for i, value in enumerate(node)]
+        if isinstance(node, str):
+            return self.text(node, path)
         return node
 
-    def replace(match: re.Match[str]) -> str:
+    def text(self, node: str, path: Path) -> str:
+        if _BROKEN.search(node):
+            self.out.problems.append(
+                (
+                    path,
+                    f"{node!r} has a malformed reference; write ${{VAR}}, ${{VAR:-default}} or "
+                    "${file:PATH}",
+                )
+            )
+            return node
+        return _REFERENCE.sub(lambda match: self.reference(match, path), node)
+
+    def reference(self, match: re.Match[str], path: Path) -> str:
         if match.group(0) == "$${":
             return "${"
-        name, default = match.group(1), match.group(2)
-        out.from_environment.add(path)
-        if name in environ:
-            return environ[name]
+        self.out.from_environment.add(path)
+        if match.group(1) is not None:
+            return self.file(match.group(1), path)
+        name, default = match.group(2), match.group(3)
+        if name in self.environ:
+            return self.environ[name]
         if default is not None:
+            self.out.defaulted[path] = name
             return default
-        out.problems.append(
-            (
-                path,
-                f"${{{name}}} is not set in the environment; export {name}, "
-                f"or give a default: ${{{name}:-value}}",
-            )
+        fallback = (
+            "or read it from a file: ${file:PATH}"
+            if path and path[-1] in self.credentials
+            else f"or give a default: ${{{name}:-value}}"
+        )
+        self.out.problems.append(
+            (path, f"${{{name}}} is not set in the environment; export {name}, {fallback}")
         )
         return ""
 
-    return _REFERENCE.sub(replace, node)
+    def file(self, raw: str, path: Path) -> str:
+        source = FsPath(raw.strip())
+        if not source.is_absolute():
+            source = self.base / source
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            self.out.problems.append(
+                (
+                    path,
+                    f"cannot read {source} for ${{file:{raw}}} ({why}); create it or fix the path",
+                )
+            )
+            return ""
+        return text.removesuffix("\n").removesuffix("\r")
 
 
-def apply_overrides(out: Interpolated, environ: Mapping[str, str]) -> None:
+def apply_overrides(
+    out: Interpolated,
+    environ: Mapping[str, str],
+    *,
+    fields: Collection[str],
+    shorthands: Mapping[str, str] | None = None,
+) -> None:
     """Apply `PROBER_A__B__C=value` as tree["a"]["b"]["c"] = value (environment beats file).
+
+    Only a variable whose first key names a top-level field (`fields`) is an override: others
+    are not ours (Kubernetes injects PROBER_PORT, PROBER_SERVICE_HOST... for a Service named
+    `prober`, and PROBER_CONFIG says where the file is) and are ignored. Below the first key,
+    a wrong name is left for validation to report, naming the variable.
 
     Keys match existing ones case-insensitively and with `_` standing for `-`, so
     PROBER_TARGETS__MY_SITE__BASE_URL reaches a target named `my-site`. A value starting with
     `[` or `{` is read as YAML (a list or mapping); anything else stays a string and is
     converted by validation like the file's own values.
+
+    `shorthands` maps a top-level field that may be written as one string to the key that
+    string stands for (`store: x.db` is `store: {path: x.db}`): an override below it keeps the
+    string, and an override of the field itself with a string sets only that key.
     """
     if not isinstance(out.tree, dict):
         return
+    shorthands = shorthands or {}
     for variable in sorted(environ):
-        if not variable.startswith(ENV_PREFIX) or variable in NOT_OVERRIDES:
+        if not variable.startswith(ENV_PREFIX):
             continue
         keys = variable[len(ENV_PREFIX) :].lower().split("__")
+        if keys[0] not in fields:
+            log.debug("ignoring %s: %r is not a config field", variable, keys[0])
+            continue
         if not all(keys):
             out.problems.append(((), f"{variable}: empty key between '__'; check the name"))
             continue
@@ -99,21 +168,49 @@ def apply_overrides(out: Interpolated, environ: Mapping[str, str]) -> None:
             except yaml.YAMLError as exc:
                 out.problems.append(((), f"{variable}: not valid YAML: {exc}"))
                 continue
-        node = out.tree
-        path: list[str | int] = []
-        for wanted in keys[:-1]:
-            key = _existing_key(node, wanted)
-            path.append(key)
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-        last = _existing_key(node, keys[-1])
-        path.append(last)
-        node[last] = value
-        out.overridden[tuple(path)] = variable
-        out.from_environment.add(tuple(path))
+        short = shorthands.get(keys[0])
+        if short is not None and len(keys) == 1 and isinstance(value, str):
+            keys = [keys[0], short]
+        _set(out, variable, keys, value, shorthands)
+
+
+def _set(
+    out: Interpolated,
+    variable: str,
+    keys: list[str],
+    value: Any,
+    shorthands: Mapping[str, str],
+) -> None:
+    node: dict[str, Any] = out.tree
+    path: list[str | int] = []
+    for depth, wanted in enumerate(keys[:-1]):
+        key = _existing_key(node, wanted)
+        path.append(key)
+        child = node.get(key)
+        short = shorthands.get(key) if depth == 0 else None
+        if short is not None and isinstance(child, str):
+            child = {short: child}  # keep the shorthand's value beside the override
+            node[key] = child
+        elif child is None:
+            child = {}
+            node[key] = child
+        elif not isinstance(child, dict):
+            dotted = ".".join(map(str, path))
+            out.problems.append(
+                (
+                    tuple(path),
+                    f"{variable} sets a field inside {dotted}, which the file gives as a single "
+                    "value, not a mapping; write it as a mapping in the file",
+                )
+            )
+            return
+        node = child
+    last = _existing_key(node, keys[-1])
+    path.append(last)
+    node[last] = value
+    out.overridden[tuple(path)] = variable
+    out.from_environment.add(tuple(path))
+    out.defaulted.pop(tuple(path), None)
 
 
 def _existing_key(node: dict[str, Any], key: str) -> str:

@@ -4,7 +4,7 @@
 
     canvas = Journey(
         "workflow_canvas_load", cuj="workflow_canvas_load", service="frontend-monolith",
-        team="web", channel="browser", interval="60s", timeout="30s",
+        team="web", channel="browser", interval="60s", timeout="20s",
         latency_threshold="5s", slo_target=0.995, runbook="https://...",
     )
 
@@ -64,7 +64,7 @@ class Journey:
         team: str,
         channel: Channel | str,
         interval: float | str = "60s",
-        timeout: float | str = "30s",
+        timeout: float | str = "20s",
         retries: int = 1,
         latency_threshold: float | str | None = None,
         slo_target: float = 0.995,

@@ -10,12 +10,15 @@ The heartbeat is a job of the same scheduler, so it stops when scheduling stops;
 the store and the artifacts every `serve.prune_interval`.
 
 `stop()` is the graceful half of SIGTERM: no new runs, in-flight runs get a grace period,
-then are cancelled (their cleanups still run), each counted as `skipped{reason:shutdown}`.
+then are cancelled (their cleanups still run), each counted as `skipped{reason:shutdown}` and
+logged as one line. Jobs end quietly when cancelled: APScheduler would log the cancellation as a
+job error, with a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +41,23 @@ HEARTBEAT_JOB = "heartbeat"
 PRUNE_JOB = "prune"
 
 
+def _quiet_when_cancelled(
+    job: Callable[[ProbeScheduler], Awaitable[None]],
+) -> Callable[[ProbeScheduler], Awaitable[None]]:
+    """A job of the prober's own cancelled by shutdown ends without an error (and traceback)."""
+
+    @functools.wraps(job)
+    async def run(self: ProbeScheduler) -> None:
+        try:
+            await job(self)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.debug("%s cancelled by shutdown", job.__name__)
+
+    return run
+
+
 @dataclass(frozen=True, slots=True)
 class Scheduled:
     journey: Journey
@@ -56,7 +76,7 @@ class ProbeScheduler:
         self.last: dict[str, JourneyResult] = {}
         self.runs = 0
         self.skipped: dict[str, int] = {"overlap": 0, "misfire": 0, "shutdown": 0}
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight: dict[asyncio.Task[Any], str] = {}  # task -> job id
         self._scheduler: AsyncIOScheduler | None = None
         self._stopping = False
 
@@ -107,21 +127,25 @@ class ProbeScheduler:
         entry = self.entries[job_id]
         task = asyncio.current_task()
         if task is not None:
-            self._inflight.add(task)
+            self._inflight[task] = job_id
         try:
             result = await self.app.execute(entry.journey, entry.target, Trigger.SCHEDULE)
         except asyncio.CancelledError:
             self._count_skip(entry, "shutdown")
-            raise
+            if not self._stopping:
+                raise
+            return  # stop() said why, in one line; re-raised, APScheduler logs a traceback
         finally:
             if task is not None:
-                self._inflight.discard(task)
+                self._inflight.pop(task, None)
         self.runs += 1
         self.last[job_id] = result
 
+    @_quiet_when_cancelled
     async def _heartbeat(self) -> None:
         self.app.statsd.heartbeat()
 
+    @_quiet_when_cancelled
     async def _prune(self) -> None:
         """The store and artifacts were pruned at start; this keeps a long-lived serve bounded."""
         try:
@@ -150,12 +174,17 @@ class ProbeScheduler:
             return
         self._stopping = True
         self._scheduler.pause()
-        pending = set(self._inflight)
+        pending = dict(self._inflight)
         if pending:
             log.info("waiting up to %gs for %d run(s) in flight", grace_s, len(pending))
             _, late = await asyncio.wait(pending, timeout=grace_s)
             for task in late:
-                log.warning("cancelling a run still going after %gs", grace_s)
+                log.warning(
+                    "cancelling the run of %s: still going after serve.shutdown_grace (%gs); "
+                    "its cleanups still run, it is counted as skipped (shutdown)",
+                    pending[task],
+                    grace_s,
+                )
                 task.cancel()
             if late:
                 await asyncio.wait(late)

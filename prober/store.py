@@ -73,6 +73,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_WHERE = (
+    "make store.path a file this user can read and write, in a folder it can write, or choose "
+    "another with PROBER_STORE__PATH"
+)
 
 
 class StoreError(Exception):
@@ -117,10 +121,13 @@ class ResultStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(self._explain(exc)) from exc
         except OSError as exc:
-            raise StoreError(f"{path}: cannot open the result store ({exc})") from exc
+            why = "its folder is a file" if isinstance(exc, FileExistsError) else exc.strerror
+            raise StoreError(f"{path}: cannot open the result store ({why}); {_WHERE}") from exc
 
     def _explain(self, exc: sqlite3.Error) -> str:
         text = str(exc)
+        if "unable to open" in text:  # a folder, or a file or folder this user cannot use
+            return f"{self.path}: cannot open the result store ({text}); {_WHERE}"
         if "locked" in text or "busy" in text:
             return (
                 f"{self.path}: the result store is locked by another process ({text}); "

@@ -9,13 +9,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "prober.yaml"
+SANDBOX_DEFAULT_PASSWORD = "prober"  # what `prober sandbox` uses when SANDBOX_PASSWORD is unset
+KUBERNETES = {  # what a kubelet injects for a Service named `prober` in the namespace
+    "PROBER_PORT": "tcp://10.0.0.1:8080",
+    "PROBER_SERVICE_HOST": "10.0.0.1",
+    "PROBER_SERVICE_PORT": "8080",
+    "PROBER_SERVICE_PORT_HTTP": "8080",
+    "PROBER_PORT_8080_TCP": "tcp://10.0.0.1:8080",
+    "PROBER_PORT_8080_TCP_ADDR": "10.0.0.1",
+    "PROBER_PORT_8080_TCP_PORT": "8080",
+    "PROBER_PORT_8080_TCP_PROTO": "tcp",
+}
 
 
 def prober_env(sandbox_url: str, workdir: Path, statsd_url: str, **extra: str) -> dict[str, str]:
-    """The repository's prober.yaml pointed at a test sandbox through PROBER_ overrides."""
+    """The repository's prober.yaml pointed at a test sandbox through PROBER_ overrides, with
+    the password the sandbox was started with (its own default unless the caller set one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROBER_", "DD_", "GITHUB_"))}
     env.update(
         {
+            "SANDBOX_PASSWORD": os.environ.get("SANDBOX_PASSWORD") or SANDBOX_DEFAULT_PASSWORD,
             "PROBER_TARGETS__SANDBOX__BASE_URL": sandbox_url,
             "PROBER_STORE__PATH": str(workdir / "results.db"),
             "PROBER_ARTIFACTS__PATH": str(workdir / "artifacts"),

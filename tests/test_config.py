@@ -11,7 +11,7 @@ import pytest
 
 from prober.catalog import Shard, build_catalog
 from prober.config import ConfigError, load_config
-from tests.prober_cli import CONFIG, ROOT, prober
+from tests.prober_cli import CONFIG, KUBERNETES, ROOT, prober
 
 GOOD = """\
 env: staging
@@ -138,13 +138,14 @@ def test_validate_command_reports_all_three_mistakes(tmp_path: Path) -> None:
     )
     text += "browser: {headles: true}\n"
     path = write(tmp_path, text)
-    done = prober("validate", "-c", str(path), env={"PATH": "/usr/bin:/bin"})
+    environ = {"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "x"}
+    done = prober("validate", "-c", str(path), env=environ)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"{path}: 3 problems:" in done.stderr
     for where in ("env:", "targets.sandbox.base_url:", "browser.headles: unknown field"):
         assert where in done.stderr, done.stderr
-    ok = prober("validate", env={"PATH": "/usr/bin:/bin"})
+    ok = prober("validate", env=environ)
     assert ok.returncode == 0, ok.stderr
     assert "ok - 5 journeys (3 browser, 2 api, 0 disabled), 1 target(s)" in ok.stdout
 
@@ -182,3 +183,105 @@ def test_shards_partition_the_journeys_stably() -> None:
         Shard.parse("3/3")
     with pytest.raises(ValueError, match=r"is not I/N"):
         Shard.parse("one of three")
+
+
+def test_only_prober_variables_naming_a_field_are_overrides(tmp_path: Path) -> None:
+    environ = {"APP_PASSWORD": "x", **KUBERNETES,
+               "PROBER_OVERRIDES__WORKFLOW_RUN_API__RETRIES": "0",
+               "PROBER_TARGETS__MAIN__REQUEST_TIMEOUT": "3s"}  # fmt: skip
+    loaded = load_config(good(tmp_path), environ)
+    assert loaded.config.serve.port == 8080  # PROBER_PORT is not serve.port, nor anything
+    assert loaded.config.targets["main"].request_timeout == 3  # user-named maps still reached
+    assert build_catalog(loaded).journeys["workflow_run_api"].retries == 0
+    # The first key is a field: a wrong name below it is still an error naming the variable.
+    with pytest.raises(ConfigError) as caught:
+        load_config(good(tmp_path), {**environ, "PROBER_SERVE__PROT": "9000"})
+    [problem] = caught.value.problems
+    assert str(problem).startswith("PROBER_SERVE__PROT (environment) serve.prot: unknown field")
+    assert "did you mean 'port'?" in problem.message
+    # ...and the command a Deployment runs starts with them (validate loads what serve loads).
+    done = prober("validate", env={"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "x", **KUBERNETES})
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_override_below_a_shorthand_keeps_the_shorthand(tmp_path: Path) -> None:
+    text = GOOD.format(packs=ROOT / "journeys" / "workflows")
+    path = write(tmp_path, text.replace("store: {path: results.db, retention: 40d}",
+                                        "store: /data/x.db\nartifacts: /data/art"))  # fmt: skip
+    environ = {"APP_PASSWORD": "x", "PROBER_STORE__RETENTION": "10d",
+               "PROBER_ARTIFACTS__KEEP_RUNS": "3"}  # fmt: skip
+    config = load_config(path, environ).config
+    assert (config.store.path, config.store.retention) == (Path("/data/x.db"), 10 * 86400)
+    assert (config.artifacts.path, config.artifacts.keep_runs) == (Path("/data/art"), 3)
+    # Setting the shorthand itself sets its path and keeps the rest of a table.
+    config = load_config(good(tmp_path), {"APP_PASSWORD": "x", "PROBER_STORE": "/x.db"}).config
+    assert (config.store.path, config.store.retention) == (Path("/x.db"), 40 * 86400)
+    config = load_config(path, {**environ, "PROBER_ARTIFACTS": "/elsewhere"}).config
+    assert (config.artifacts.path, config.artifacts.keep_runs) == (Path("/elsewhere"), 3)
+
+
+def test_a_default_for_a_credential_is_a_literal_credential(tmp_path: Path) -> None:
+    text = GOOD.format(packs=ROOT / "journeys" / "workflows")
+    path = write(tmp_path, text.replace("${APP_PASSWORD}", "${APP_PASSWORD:-hunter2}"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    [problem] = caught.value.problems
+    assert problem.where == f"{path}:8 targets.main.password"
+    assert problem.message.startswith("APP_PASSWORD is not set, and the default written after")
+    assert "export APP_PASSWORD" in problem.message and "${file:" in problem.message
+    assert "hunter2" not in str(problem)
+    # Set, the variable is what counts; so is an override from the environment.
+    assert load_config(path, {"APP_PASSWORD": "s"}).targets()["main"].password is not None
+    overridden = load_config(path, {"PROBER_TARGETS__MAIN__PASSWORD": "s"})
+    assert overridden.config.targets["main"].password is not None
+    # The repository's own config names no default either.
+    assert "${SANDBOX_PASSWORD}" in CONFIG.read_text()
+
+
+def test_credentials_from_files(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "password").write_text("from-a-file\n")  # as `kubectl create secret` mounts it
+    token = tmp_path / "token"
+    token.write_text("tok\n\n")  # only one trailing newline is stripped
+    text = GOOD.format(packs=ROOT / "journeys" / "workflows").replace(
+        "password: ${APP_PASSWORD}",
+        f"password: ${{file:secrets/password}}\n    auth:\n      token: ${{file:{token}}}",
+    )
+    path = write(tmp_path, text)
+    target = load_config(path, {}).targets()["main"]
+    assert target.password is not None and target.password.reveal() == "from-a-file"
+    assert target.auth.token is not None and target.auth.token.reveal() == "tok\n"
+    (secrets / "password").unlink()
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    [problem] = caught.value.problems
+    assert problem.where == f"{path}:8 targets.main.password"
+    assert problem.message.startswith(f"cannot read {secrets / 'password'} for ${{file:secrets/")
+    assert "No such file or directory" in problem.message
+
+
+def test_a_journey_that_cannot_keep_its_schedule_is_refused(tmp_path: Path) -> None:
+    text = GOOD.format(packs=ROOT / "journeys" / "workflows").replace(
+        "workflow_run_api: {interval: 5m, retries: 2}", "workflow_run_api: {retries: 3}"
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        build_catalog(load_config(path, {"APP_PASSWORD": "x"}))
+    [problem] = caught.value.problems
+    source = ROOT / "journeys" / "workflows" / "workflow_run.py"
+    assert problem.where == f"{source} (overridden at {path}:10 overrides.workflow_run_api)"
+    assert problem.message.startswith(
+        "journey 'workflow_run_api': its worst case, 4 attempt(s) x (20s timeout + 10s "
+        "serve.cleanup_timeout) = 120s, is longer than its 60s interval"
+    )
+    assert "Make the interval at least 120s" in problem.message
+    # A longer cleanup budget counts for every journey; a disabled journey is not scheduled.
+    environ = {"APP_PASSWORD": "x", "PROBER_SERVE__CLEANUP_TIMEOUT": "11s"}
+    with pytest.raises(ConfigError) as caught:
+        build_catalog(load_config(good(tmp_path), environ))
+    refused = sorted(p.message.split("'")[1] for p in caught.value.problems)
+    assert refused == ["workflow_canvas_load", "workflow_crud_api", "workflow_run_browser"]
+    assert str(ROOT / "journeys" / "workflows" / "workflow_canvas_load.py") in {
+        p.where for p in caught.value.problems
+    }

@@ -51,6 +51,7 @@ def test_the_image_environment_is_a_valid_config(tmp_path: Path) -> None:
     env["PROBER_CONFIG"] = str(ROOT / "prober.yaml")  # /app/prober.yaml in the image
     env["PROBER_STORE__PATH"] = str(tmp_path / "results.db")
     env["PATH"] = "/usr/bin:/bin"
+    env["SANDBOX_PASSWORD"] = "from-docker-run-e"  # `docker run -e SANDBOX_PASSWORD=...`
     done = prober("validate", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "5 journeys" in done.stdout

@@ -156,15 +156,12 @@ def test_list_shows_every_journey(env: dict[str, str]) -> None:
 def test_a_runner_crash_is_a_probe_error_and_the_next_run_goes_on(
     env: dict[str, str], api: httpx.Client, tmp_path: Path
 ) -> None:
-    # Artifacts of a failed run cannot be written (the folder is a file): the runner itself
-    # raises. That is the prober's fault, recorded as such, and the next round still runs.
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("")
+    # Artifacts of a failed run cannot be written (the journey's folder is a file): the runner
+    # itself raises. That is the prober's fault, recorded as such, and the next round still runs.
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "workflow_run_api").write_text("")
     api.post("/_sandbox/faults", json=ENGINE_DOWN).raise_for_status()
-    done = prober(
-        "run", "workflow_run_api", "--json", "--repeat", "2",
-        env={**env, "PROBER_ARTIFACTS__PATH": str(blocker)},
-    )  # fmt: skip
+    done = prober("run", "workflow_run_api", "--json", "--repeat", "2", env=env)
     assert done.returncode == 3, done.stderr
     runs = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(runs) == 2
@@ -172,3 +169,49 @@ def test_a_runner_crash_is_a_probe_error_and_the_next_run_goes_on(
         assert run["status"] == "probe_error" and run["failed_service"] == "cuj-prober"
         assert run["failed_step"] == "runner" and "the runner crashed" in run["error"]
     assert {r.status for r in ResultStore(tmp_path / "results.db").runs()} == {"probe_error"}
+
+
+def test_run_does_not_retry_unless_asked_and_shows_each_attempt(
+    env: dict[str, str], api: httpx.Client, tmp_path: Path
+) -> None:
+    api.post("/_sandbox/faults", json=ENGINE_DOWN).raise_for_status()
+    once = prober("run", "workflow_run_api", "--json", env=env)  # the journey declares 1 retry
+    assert once.returncode == 1, once.stderr
+    [run] = [json.loads(line) for line in once.stdout.splitlines()]
+    assert len(run["attempts"]) == 1
+    twice = prober("run", "workflow_run_api", "--retries", "1", env=env)
+    assert twice.returncode == 1, twice.stderr
+    # Not a terminal: a line as attempt 2 starts, then the run with both attempts' failures.
+    retry = "workflow_run_api on sandbox: attempt 1 failed in 'run workflow' [orchestration-engine]"
+    assert retry in twice.stdout, twice.stdout
+    assert twice.stdout.index(retry) < twice.stdout.index("2 attempt(s)")
+    assert "attempt 1    server_error in step 'run workflow'" in twice.stdout
+    stored = sorted(r.attempts for r in ResultStore(tmp_path / "results.db").runs())
+    assert stored == [1, 2]
+    bad = prober("run", "workflow_run_api", "--retries", "9", env=env)
+    assert bad.returncode == 2 and "9 is not in 0..5" in bad.stderr
+
+
+def test_paths_that_cannot_be_written_stop_the_command_before_it_runs(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cases = [
+        (["smoke", *API_JOURNEYS, "--junit", str(blocker / "junit.xml")], {},
+         f"{blocker / 'junit.xml'}: cannot write it ({blocker}: it is a file, not a folder); "
+         "give --junit a path this user can write"),
+        (["run", "workflow_run_api"], {"PROBER_ARTIFACTS__PATH": str(blocker / "artifacts")},
+         f"{blocker / 'artifacts'}: cannot use this folder ("),
+        (["smoke", "workflow_run_api"], {"PROBER_STORE__PATH": str(tmp_path)},
+         f"{tmp_path}: cannot open the result store ("),
+        (["slo", "export", "--format", "terraform", "--out", str(blocker / "tf")], {},
+         f"{blocker / 'tf'}: cannot use this folder ({blocker} is a file, not a folder)"),
+    ]  # fmt: skip
+    for args, extra, message in cases:
+        done = prober(*args, env={**env, **extra})
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stderr.startswith(f"prober: {message}"), (args, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+        assert done.stdout == ""  # nothing ran
+    assert not (tmp_path / "results.db").exists()

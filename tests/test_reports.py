@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import xml.etree.ElementTree as ET
 
+from rich.console import Console
+
 from prober.reports import github, junit
 from prober.reports.console import MAX_ROWS, ConsoleReport
-from prober.result import ErrorType, StepResult, StepStatus
+from prober.result import ErrorType, Failure, StepResult, StepStatus
 from tests.journeys_for_tests import api_read
 from tests.results import TRACE, attempt, result
 from tests.targets import sandbox_target
@@ -33,6 +35,54 @@ def test_the_live_table_draws_steps_as_they_happen_and_explains_a_failure() -> N
     for expected in ("dependency_error", "optimizer-service", TRACE, "open canvas",
                      "run run42"):  # fmt: skip
         assert expected in text, expected
+
+
+def _step(status: StepStatus, error: ErrorType | None = None) -> StepResult:
+    failure = None if error is None else Failure(error, "workflow-service", "no answer in 5s")
+    return StepResult("read workflow", "workflow-service", status, 5.0, failure)
+
+
+def test_each_attempt_shows_as_it_happens_and_earlier_failures_stay_visible() -> None:
+    journey = api_read("wf_1")
+    step = journey.steps[0]
+    retried = result(attempt(1, ErrorType.TIMEOUT), attempt(2), run_id="run7")
+    # A terminal: the redrawn table numbers the attempts and keeps attempt 1's failed step.
+    out = io.StringIO()
+    with ConsoleReport(out, force_terminal=True, width=160) as report:
+        report.run_started("run7", journey, TARGET, 1)
+        report.step_started("run7", 1, step)
+        report.step_finished("run7", 1, _step(StepStatus.FAILED, ErrorType.TIMEOUT))
+        report.step_started("run7", 2, step)
+        frame = report._render()
+        report.step_finished("run7", 2, _step(StepStatus.PASSED))
+        report.run_finished(retried)
+        final = report._render()
+    for drawn, now in ((frame, "running"), (final, "passed")):
+        text = _plain(drawn)
+        lines = [line for line in text.splitlines() if "read workflow" in line]
+        assert len(lines) == 2, text
+        assert "│ 1 " in lines[0] and "failed: timeout" in lines[0]
+        assert "│ 2 " in lines[1] and now in lines[1]
+    # A log (no terminal): a line when attempt 2 starts, before the run is over.
+    log = io.StringIO()
+    report = ConsoleReport(log, force_terminal=False)
+    report.run_started("run8", journey, TARGET, 1)
+    report.step_finished("run8", 1, _step(StepStatus.FAILED, ErrorType.TIMEOUT))
+    report.step_started("run8", 2, step)
+    assert log.getvalue().strip() == (
+        "api_read_workflow on sandbox: attempt 1 failed in 'read workflow' [workflow-service] "
+        "timeout; attempt 2 starts"
+    )
+    # A run that failed twice lists the first attempt's failure in its details too.
+    report.run_finished(result(attempt(1, ErrorType.TIMEOUT), attempt(2, ErrorType.TIMEOUT),
+                               run_id="run8"))  # fmt: skip
+    assert "attempt 1    timeout in step 'open canvas'" in log.getvalue()
+
+
+def _plain(renderable: object) -> str:
+    out = io.StringIO()
+    Console(file=out, width=160, force_terminal=False).print(renderable)
+    return out.getvalue()
 
 
 def test_the_table_keeps_only_recent_runs() -> None:

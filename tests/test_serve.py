@@ -21,10 +21,14 @@ import pytest
 from prober.health import STARTING
 from prober.store import ResultStore, StoredRun
 from tests.background_agent import BackgroundAgent
-from tests.prober_cli import ROOT, prober_env
+from tests.prober_cli import KUBERNETES, ROOT, prober_env
 from tests.sandbox_process import SandboxProcess, wait_for
 
 PACK = ROOT / "tests" / "packs" / "serving"
+LINGERING_PACK = ROOT / "tests" / "packs" / "lingering"
+# The serving pack's journeys register no cleanups: no cleanup budget, so a 2 s timeout fits
+# a 2 s interval (catalog.worst_case_s).
+NO_CLEANUP = {"PROBER_SERVE__CLEANUP_TIMEOUT": "0s"}
 INTERVAL_S = 2.0
 
 
@@ -71,14 +75,8 @@ def agent() -> Iterator[BackgroundAgent]:
 def start_serve(
     sandbox: SandboxProcess, tmp: Path, agent: BackgroundAgent, *journeys: str, **env: str
 ) -> Serving:
-    environ = prober_env(
-        sandbox.url,
-        tmp,
-        agent.url,
-        PROBER_JOURNEYS=f"[{PACK}]",
-        PROBER_SERVE__PORT="0",
-        **env,
-    )
+    settings = {"PROBER_JOURNEYS": f"[{PACK}]", "PROBER_SERVE__PORT": "0", **NO_CLEANUP, **env}
+    environ = prober_env(sandbox.url, tmp, agent.url, **settings)
     out, err = tmp / "serve.out", tmp / "serve.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
@@ -196,6 +194,7 @@ def start_lingering(
     """Serve the `lingering` journey; return once its run has created its workflow."""
     serve = start_serve(
         sandbox, tmp, agent, "lingering",
+        PROBER_JOURNEYS=f"[{LINGERING_PACK}]", PROBER_SERVE__CLEANUP_TIMEOUT="10s",
         PROBER_TARGETS__SANDBOX__SETTINGS__LINGER_S=linger, PROBER_SERVE__SHUTDOWN_GRACE=grace,
     )  # fmt: skip
     serving.append(serve)
@@ -234,6 +233,11 @@ def test_sigterm_past_the_grace_cancels_but_still_cleans_up(
     assert _workflows(sandbox, token) == []  # ...but its cleanup still ran
     [skip] = agent.points("cuj.prober.runs.skipped")
     assert skip.tag("reason") == "shutdown" and skip.tag("journey") == "lingering"
+    # One line says so; no traceback (APScheduler logs a cancelled job as an error with one).
+    output = serve.output()
+    assert "cancelling the run of lingering@sandbox: still going after" in output
+    assert "Traceback" not in output and "CancelledError" not in output
+    assert " ERROR " not in output, output
 
 
 def test_an_empty_shard_still_serves_and_a_taken_port_is_a_clear_error(
@@ -241,10 +245,13 @@ def test_an_empty_shard_still_serves_and_a_taken_port_is_a_clear_error(
 ) -> None:
     from prober.catalog import Shard
 
-    names = ("fast_api", "fast_browser", "hanging", "lingering")
+    names = ("fast_api", "fast_browser", "hanging")
     empty = next(i for i in range(50) if not any(Shard(i, 50).owns(n) for n in names))
+    # Kubernetes injects PROBER_PORT, PROBER_SERVICE_HOST... for a Service named `prober`:
+    # they are not config fields, so not overrides.
     environ = prober_env(sandbox.url, tmp_path, agent.url, PROBER_JOURNEYS=f"[{PACK}]",
-                         PROBER_SERVE__PORT="0", PROBER_SERVE__HEARTBEAT_INTERVAL="1s")  # fmt: skip
+                         PROBER_SERVE__PORT="0", PROBER_SERVE__HEARTBEAT_INTERVAL="1s",
+                         **NO_CLEANUP, **KUBERNETES)  # fmt: skip
     out = tmp_path / "shard.out"
     with out.open("wb") as stdout:
         proc = subprocess.Popen(

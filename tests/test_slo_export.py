@@ -104,7 +104,7 @@ def test_terraform_parses_and_module_calls_match_the_module() -> None:
 def test_the_export_passes_its_own_lint(tmp_path: Path) -> None:
     done = prober("slo", "export", "--format", "terraform", "--env", "prod", "--out",
                   str(tmp_path), "--prober-team", "observability",
-                  env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+                  env={"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "x"})  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "10 SLOs, 41 monitors for 5 journeys in env prod" in done.stdout
     assert lint(tmp_path) == []
@@ -203,7 +203,8 @@ def test_an_impossible_burn_rate_is_a_clear_error(tmp_path: Path) -> None:
     assert "fast burn-rate alert needs 14.4x" in message and "at least 0.9306" in message
     done = prober(
         "slo", "export", "--format", "terraform", "--out", str(tmp_path / "tf"),
-        env={"PATH": "/usr/bin:/bin", "PROBER_JOURNEYS": f"[{ROOT / 'tests/packs/loose'}]"},
+        env={"PATH": "/usr/bin:/bin", "PROBER_JOURNEYS": f"[{ROOT / 'tests/packs/loose'}]",
+             "SANDBOX_PASSWORD": "x"},
     )  # fmt: skip
     assert done.returncode == 2
     assert "slo_target 0.9 allows burn rates up to 10.00x" in done.stderr

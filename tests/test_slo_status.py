@@ -92,7 +92,8 @@ def filled(tmp_path: Path) -> Path:
 def status_of(
     store: Path, window: str = "30d", window_s: float = 30 * DAY
 ) -> dict[str, dict[str, Any]]:
-    loaded = load_config(CONFIG, {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod"})
+    loaded = load_config(CONFIG, {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod",
+                                  "SANDBOX_PASSWORD": "unused"})  # fmt: skip
     out = io.StringIO()
     slo.status(loaded, build_catalog(loaded), window=window, window_s=window_s, env=None,
                as_json=True, now=NOW, stdout=out)  # fmt: skip

@@ -29,7 +29,7 @@ COMMON: dict[str, Any] = {
     "service": WORKFLOW_SERVICE,
     "team": "workflow-platform",
     "interval": "60s",
-    "timeout": "40s",
+    "timeout": "20s",
     "retries": 1,
     "latency_threshold": "10s",
     "slo_target": 0.995,

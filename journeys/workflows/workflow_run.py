@@ -28,7 +28,7 @@ COMMON: dict[str, Any] = {
     "service": ORCHESTRATION,
     "team": "orchestration",
     "interval": "60s",
-    "timeout": "40s",
+    "timeout": "20s",
     "retries": 1,
     "latency_threshold": "15s",
     "slo_target": 0.99,

@@ -3,11 +3,17 @@
 Starts `prober sandbox` on a free loopback port (its data in .prober/demo/), points the config's
 `sandbox` target at it, runs every journey once with the live table, and stops the platform.
 With --serve it then keeps probing (like `prober serve`) until Ctrl-C.
+
+The demo owns the platform it starts, so it also owns its password: SANDBOX_PASSWORD when set,
+else a fresh random one, handed to the sandbox and to the config through the environment (the
+config holds no credential, as in production).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
 import time
@@ -17,14 +23,20 @@ from pathlib import Path
 
 START_DEADLINE_S = 30.0
 DEMO_TARGET = "sandbox"
+PASSWORD_VARIABLE = "SANDBOX_PASSWORD"
 
 
 class DemoError(Exception):
     pass
 
 
+def password(environ: Mapping[str, str]) -> str:
+    """The demo platform's password: SANDBOX_PASSWORD when set, else a fresh random one."""
+    return environ.get(PASSWORD_VARIABLE) or secrets.token_urlsafe(12)
+
+
 @contextmanager
-def sandbox(workdir: Path) -> Iterator[str]:
+def sandbox(workdir: Path, password: str) -> Iterator[str]:
     """A `prober sandbox` child process; yields its URL and stops it on the way out."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "sandbox.log"
@@ -34,6 +46,7 @@ def sandbox(workdir: Path) -> Iterator[str]:
              "--db", str(workdir / "sandbox.db"), "--request-log", str(workdir / "requests.jsonl")],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, PASSWORD_VARIABLE: password},
         )  # fmt: skip
     try:
         yield _wait_for_banner(proc, log)
@@ -58,6 +71,10 @@ def _wait_for_banner(proc: subprocess.Popen[bytes], log: Path) -> str:
     raise DemoError(f"the sandbox did not start within {START_DEADLINE_S:g}s; see {log}")
 
 
-def environment(url: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment with the demo target pointed at the sandbox (PROBER_ overrides win)."""
-    return {**environ, f"PROBER_TARGETS__{DEMO_TARGET.upper()}__BASE_URL": url}
+def environment(url: str, password: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment with the demo target pointed at the sandbox, with its password."""
+    return {
+        **environ,
+        f"PROBER_TARGETS__{DEMO_TARGET.upper()}__BASE_URL": url,
+        PASSWORD_VARIABLE: password,
+    }

@@ -1,8 +1,10 @@
 """`prober run` (incidents) and `prober smoke` (CI after a deploy): run journeys now.
 
-run     live table, --repeat/--every, --json lines; every metric tagged trigger:manual
+run     live table showing each attempt, --repeat/--every, --json lines, no retries unless
+        --retries N (an engineer sees the first failure at once); metrics tagged trigger:manual
 smoke   each journey once with its retries, trigger:ci, JUnit XML, GitHub annotations
-Both exit per DESIGN §12: 0 passed, 1 a journey failed, 3 only prober faults.
+Both exit per DESIGN §12: 0 passed, 1 a journey failed, 3 only prober faults; 2 when the
+--junit file cannot be written (checked before anything runs).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from prober.app import App, exit_code
+from prober.app import EXIT_USAGE, App, exit_code
 from prober.commands.rounds import Plan, run_rounds
 from prober.config import LoadedConfig
+from prober.paths import writable_file
 from prober.reports import github, junit
 from prober.reports.console import ConsoleReport
 from prober.result import JourneyResult, Trigger
@@ -27,20 +30,24 @@ async def run(
     repeat: int | None,
     every_s: float,
     as_json: bool,
+    retries: int | None = 0,
     out: IO[str] | None = None,
 ) -> int:
+    """`retries` is how often a failed run is retried (None: each journey's own)."""
     out = out or sys.stdout
     app = App(loaded, env=env)
     try:
         if as_json:
             results = await run_rounds(
-                app, plan, Trigger.MANUAL, rounds=repeat, every_s=every_s, json_out=out
-            )
+                app, plan, Trigger.MANUAL, rounds=repeat, every_s=every_s, json_out=out,
+                retries=retries,
+            )  # fmt: skip
         else:
             with ConsoleReport(out) as report:
                 results = await run_rounds(
-                    app, plan, Trigger.MANUAL, rounds=repeat, every_s=every_s, report=report
-                )
+                    app, plan, Trigger.MANUAL, rounds=repeat, every_s=every_s, report=report,
+                    retries=retries,
+                )  # fmt: skip
     finally:
         await app.aclose()
     return exit_code(results)
@@ -55,6 +62,8 @@ async def smoke(
     out: IO[str] | None = None,
 ) -> int:
     out = out or sys.stdout
+    if junit_path is not None:
+        writable_file(junit_path, "--junit")  # PathError (exit 2) before anything runs
     annotate = github.enabled(loaded.environ)
 
     def on_result(result: JourneyResult) -> None:
@@ -72,5 +81,10 @@ async def smoke(
         await app.aclose()
     results.sort(key=lambda r: (r.journey, r.target))
     if junit_path is not None:
-        junit.write(junit_path, results, suite=f"cuj-prober smoke ({app.origin.env})")
+        try:
+            junit.write(junit_path, results, suite=f"cuj-prober smoke ({app.origin.env})")
+        except OSError as exc:  # writable at start, but e.g. the disk filled up meanwhile
+            print(f"prober: {junit_path}: cannot write the JUnit report ({exc.strerror or exc})",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
     return exit_code(results)

@@ -32,11 +32,13 @@ async def run_rounds(
     report: ConsoleReport | None = None,
     json_out: IO[str] | None = None,
     on_result: Callable[[JourneyResult], None] | None = None,
+    retries: int | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[JourneyResult]:
     """Run every pair of `plan` per round; `rounds=None` repeats until cancelled.
 
     Round starts are `every_s` apart (a round that takes longer starts the next at once).
+    `retries` None keeps each journey's own.
     """
     results: list[JourneyResult] = []
 
@@ -44,7 +46,9 @@ async def run_rounds(
         run_id = new_run_id()
         if report is not None:
             report.run_started(run_id, journey, target, round_)
-        result = await app.execute(journey, target, trigger, listener=report, run_id=run_id)
+        result = await app.execute(
+            journey, target, trigger, listener=report, run_id=run_id, retries=retries
+        )
         results.append(result)
         if report is not None:
             report.run_finished(result)

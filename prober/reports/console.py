@@ -3,6 +3,10 @@
 On a terminal the table redraws in place (rich `Live`); elsewhere (CI logs, pipes) each finished
 run prints once, so logs stay readable. A failed run is followed by what an on-call engineer
 needs first: the error type, the service to blame, the trace id and the artifact paths.
+
+A retried run shows each attempt as it happens: the table numbers the attempt once there is a
+second one and keeps the earlier attempts' failed steps above the current attempt's steps; in a
+log, a line says that an attempt failed and the next one starts.
 """
 
 from __future__ import annotations
@@ -31,13 +35,23 @@ _STYLE: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _StepState:
+    service: str
+    status: str
+    duration_s: float | None
+    error_type: str | None = None
+
+
 @dataclass
 class _Row:
     journey: str
     target: str
     round: int
     attempt: int = 1
-    steps: dict[str, tuple[str, str, float | None]] = field(default_factory=dict)
+    steps: dict[str, _StepState] = field(default_factory=dict)
+    # Failed steps of the earlier attempts: (attempt, step name, state).
+    earlier: list[tuple[int, str, _StepState]] = field(default_factory=list)
     result: JourneyResult | None = None
 
 
@@ -98,19 +112,23 @@ class ConsoleReport:
     # --- StepListener -------------------------------------------------------------------------
 
     def step_started(self, run_id: str, attempt: int, step: Step) -> None:
-        self._set_step(run_id, attempt, step.name, (step.service, "running", None))
+        self._set_step(run_id, attempt, step.name, _StepState(step.service, "running", None))
 
     def step_finished(self, run_id: str, attempt: int, result: StepResult) -> None:
         duration = None if result.status is StepStatus.SKIPPED else result.duration_s
-        self._set_step(run_id, attempt, result.name, (result.service, str(result.status), duration))
+        error = None if result.failure is None else str(result.failure.error_type)
+        state = _StepState(result.service, str(result.status), duration, error)
+        self._set_step(run_id, attempt, result.name, state)
 
-    def _set_step(
-        self, run_id: str, attempt: int, name: str, state: tuple[str, str, float | None]
-    ) -> None:
+    def _set_step(self, run_id: str, attempt: int, name: str, state: _StepState) -> None:
         row = self._rows.get(run_id)
         if row is None:
             return
-        if attempt != row.attempt:  # a retry starts a fresh list of steps
+        if attempt != row.attempt:  # a retry: keep what failed, start a fresh list of steps
+            failed = [(n, s) for n, s in row.steps.items() if s.status == StepStatus.FAILED]
+            row.earlier += [(row.attempt, n, s) for n, s in failed]
+            if self._live is None:
+                self.console.print(_retry_line(row, attempt, failed))
             row.attempt, row.steps = attempt, {}
         row.steps[name] = state
         self._redraw()
@@ -137,18 +155,37 @@ class ConsoleReport:
                 Text(status, style=_STYLE.get(status, "")),
                 "" if row.result is None else f"{row.result.duration_s:.2f}",
             )
-            for name, (service, step_status, duration) in row.steps.items():
+            retried = row.attempt > 1
+            steps = [(a, n, s, True) for a, n, s in row.earlier]
+            steps += [(row.attempt, n, s, False) for n, s in row.steps.items()]
+            for attempt, name, state, earlier in steps:
+                shown = state.status
+                if state.error_type is not None:
+                    shown = f"{state.status}: {state.error_type}"
                 table.add_row(
                     "",
                     "",
                     "",
-                    "",
-                    name,
-                    service,
-                    Text(step_status, style=_STYLE.get(step_status, "")),
-                    "" if duration is None else f"{duration:.2f}",
+                    str(attempt) if retried else "",
+                    Text(name, style="dim" if earlier else ""),
+                    state.service,
+                    Text(shown, style=_STYLE.get(state.status, "")),
+                    "" if state.duration_s is None else f"{state.duration_s:.2f}",
                 )
         return table
+
+
+def _retry_line(row: _Row, attempt: int, failed: list[tuple[str, _StepState]]) -> Text:
+    where = ", ".join(
+        f"{name!r} [{state.service}]" + (f" {state.error_type}" if state.error_type else "")
+        for name, state in failed
+    )
+    text = Text()
+    text.append(f"{row.journey} ", style="bold")
+    text.append(f"on {row.target}: attempt {row.attempt} ")
+    text.append("failed", style=_STYLE[StepStatus.FAILED])
+    text.append(f" in {where or 'its run'}; attempt {attempt} starts")
+    return text
 
 
 def _step_table(steps: tuple[StepResult, ...]) -> Table:
@@ -183,6 +220,15 @@ def summary_line(result: JourneyResult) -> Text:
 def failure_details(result: JourneyResult) -> Group:
     failure = result.failure
     lines = [Text(f"✗ {result.journey} on {result.target} (run {result.run_id})", style="bold")]
+    for earlier in result.attempts[:-1]:
+        if earlier.failure is not None:
+            lines.append(
+                Text(
+                    f"  attempt {earlier.attempt}    {earlier.failure.error_type} in step "
+                    f"{earlier.failed_step!r}, blame {earlier.failure.service}, trace "
+                    f"{earlier.trace_id}: {earlier.failure.message}"
+                )
+            )
     if failure is not None:
         lines += [
             Text(f"  error type   {failure.error_type}"),

@@ -78,7 +78,12 @@ def render(results: Sequence[JourneyResult], suite: str, now: float | None = Non
 
 
 def write(path: Path, results: Sequence[JourneyResult], suite: str) -> None:
+    """Atomically; OSError when it cannot be written, and then no partial file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(render(results, suite))
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(render(results, suite))
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

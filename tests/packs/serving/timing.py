@@ -1,4 +1,7 @@
-"""Journeys for `prober serve` tests: fast ones on a 2 s interval, and one that hangs."""
+"""Journeys for `prober serve` tests: fast ones on a 2 s interval, and one that hangs.
+
+They register no cleanups: the tests serve them with `serve.cleanup_timeout: 0s`.
+"""
 
 from __future__ import annotations
 
@@ -31,14 +34,20 @@ async def open_login(ctx: StepContext) -> None:
     await expect(ctx.page.get_by_test_id("login-form")).to_be_visible()
 
 
-# Each attempt hangs until its 1.5 s deadline and is retried twice: 4.5 s per run on a 2 s
-# interval, so the scheduler must skip (not stack) the runs that come due meanwhile.
+# Each attempt hangs until its 0.5 s deadline, then takes 1.5 s to let go of the cancellation
+# (as a slow driver teardown would), and is retried twice: ~6 s per run on a 2 s interval,
+# although the declared worst case, 3 x 0.5 s with the tests' 0 s cleanup budget, fits. The
+# scheduler must skip (not stack) the runs that come due meanwhile.
 hanging = Journey(
     "hanging", cuj="serve_test", service="workflow-service", team="sre", channel="api",
-    interval="2s", timeout="1.5s", retries=2,
+    interval="2s", timeout="0.5s", retries=2,
 )  # fmt: skip
 
 
 @hanging.step("wait forever")
 async def wait_forever(ctx: StepContext) -> None:
-    await asyncio.Event().wait()
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        await asyncio.sleep(1.5)
+        raise
