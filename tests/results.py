@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prober.result import (
     AttemptResult,
+    BlameSource,
     ErrorType,
     Failure,
     JourneyResult,
@@ -28,7 +29,8 @@ def attempt(
     failure = None
     status = Status.SUCCESS
     if error_type is not None:
-        failure = Failure(error_type, service, f"{error_type} happened")
+        source = BlameSource.PROBER if error_type is ErrorType.PROBE_ERROR else BlameSource.ROUTE
+        failure = Failure(error_type, service, f"{error_type} happened", blame_source=source)
         status = Status.PROBE_ERROR if error_type is ErrorType.PROBE_ERROR else Status.FAILURE
         steps.append(
             StepResult("open canvas", "frontend-monolith", StepStatus.FAILED, 1.0, failure)

@@ -153,22 +153,26 @@ def test_list_shows_every_journey(env: dict[str, str]) -> None:
     assert rows["workflow_canvas_load"]["interval"] == "60s"
 
 
-def test_a_runner_crash_is_a_probe_error_and_the_next_run_goes_on(
+def test_artifacts_that_cannot_be_written_leave_the_verdict_and_the_next_run_alone(
     env: dict[str, str], api: httpx.Client, tmp_path: Path
 ) -> None:
-    # Artifacts of a failed run cannot be written (the journey's folder is a file): the runner
-    # itself raises. That is the prober's fault, recorded as such, and the next round still runs.
+    # Artifacts of a failed run cannot be written (the journey's folder is a file). That is the
+    # prober's own fault: logged and counted, while the verdict stays the target's outage and
+    # the next round still runs.
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "artifacts" / "workflow_run_api").write_text("")
     api.post("/_sandbox/faults", json=ENGINE_DOWN).raise_for_status()
     done = prober("run", "workflow_run_api", "--json", "--repeat", "2", env=env)
-    assert done.returncode == 3, done.stderr
+    assert done.returncode == 1, done.stderr
     runs = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(runs) == 2
     for run in runs:
-        assert run["status"] == "probe_error" and run["failed_service"] == "cuj-prober"
-        assert run["failed_step"] == "runner" and "the runner crashed" in run["error"]
-    assert {r.status for r in ResultStore(tmp_path / "results.db").runs()} == {"probe_error"}
+        assert (run["status"], run["error_type"]) == ("failure", "server_error")
+        assert run["failed_service"] == "orchestration-engine"
+        assert [e["kind"] for e in run["attempts"][0]["internal_errors"]] == ["artifacts"]
+    assert "NotADirectoryError" in done.stderr and "the verdict stands" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert {r.status for r in ResultStore(tmp_path / "results.db").runs()} == {"failure"}
 
 
 def test_run_does_not_retry_unless_asked_and_shows_each_attempt(

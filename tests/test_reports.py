@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from rich.console import Console
 
 from prober.reports import github, junit
-from prober.reports.console import MAX_ROWS, ConsoleReport
+from prober.reports.console import MAX_ROWS, ConsoleReport, failure_details
 from prober.result import ErrorType, Failure, StepResult, StepStatus
 from tests.journeys_for_tests import api_read
 from tests.results import TRACE, attempt, result
@@ -106,7 +106,7 @@ def test_junit_separates_failures_from_prober_errors() -> None:
     failure = cases["b_journey"].find("failure")
     assert failure is not None and failure.get("type") == "timeout"
     assert failure.get("message") == (
-        f"timeout in step 'open canvas', blame workflow-service (trace {TRACE}, run bad1)"
+        f"timeout in step 'open canvas', blame workflow-service [route] (trace {TRACE}, run bad1)"
     )
     assert cases["c_journey"].find("error") is not None
     out = cases["a_journey"].findtext("system-out") or ""
@@ -125,3 +125,15 @@ def test_github_annotations_escape_what_would_break_the_command() -> None:
     assert github.annotation(result()) is None
     assert github._property("a: b, 50%\n") == "a%3A b%2C 50%25%0A"
     assert github.enabled({"GITHUB_ACTIONS": "true"}) and not github.enabled({})
+
+
+def test_every_report_says_where_the_blame_came_from() -> None:
+    failed = result(attempt(error_type=ErrorType.SERVER_ERROR), run_id="bad2")
+    console = Console(record=True, width=200)
+    console.print(failure_details(failed))
+    assert "blame        workflow-service (route: the route map owns the failing URL)" in (
+        console.export_text()
+    )
+    assert failed.to_json()["blame_source"] == "route"
+    assert failed.to_json()["attempts"][0]["blame_source"] == "route"
+    assert "[route]" in junit.failure_message(failed)

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from prober.journey import Journey, Step
-from prober.result import JourneyResult, Status, StepResult, StepStatus
+from prober.result import BlameSource, JourneyResult, Status, StepResult, StepStatus
 from prober.target import Target
 
 MAX_ROWS = 30
@@ -225,7 +225,8 @@ def failure_details(result: JourneyResult) -> Group:
             lines.append(
                 Text(
                     f"  attempt {earlier.attempt}    {earlier.failure.error_type} in step "
-                    f"{earlier.failed_step!r}, blame {earlier.failure.service}, trace "
+                    f"{earlier.failed_step!r}, blame {earlier.failure.service} "
+                    f"[{earlier.failure.blame_source}], trace "
                     f"{earlier.trace_id}: {earlier.failure.message}"
                 )
             )
@@ -233,7 +234,7 @@ def failure_details(result: JourneyResult) -> Group:
         lines += [
             Text(f"  error type   {failure.error_type}"),
             Text(f"  failed step  {result.failed_step}"),
-            Text(f"  blame        {failure.service}"),
+            Text(f"  blame        {failure.service} ({_why(failure.blame_source)})"),
             Text(f"  trace id     {result.trace_id}"),
             Text(f"  message      {failure.message}"),
         ]
@@ -242,3 +243,16 @@ def failure_details(result: JourneyResult) -> Group:
     for path in result.artifacts:
         lines.append(Text(f"  artifact     {path}"))
     return Group(*lines)
+
+
+_WHY = {
+    BlameSource.AUTHOR: "author: the journey named it",
+    BlameSource.PLATFORM: "platform: the response named it",
+    BlameSource.ROUTE: "route: the route map owns the failing URL",
+    BlameSource.STEP: "step: the step's declared service, nothing better was found",
+    BlameSource.PROBER: "prober: the prober's own fault",
+}
+
+
+def _why(source: BlameSource) -> str:
+    return _WHY[source]

@@ -19,6 +19,7 @@ from prober.result import JourneyResult, Status, StepStatus
 def failure_message(result: JourneyResult) -> str:
     return (
         f"{result.error_type} in step {result.failed_step!r}, blame {result.failed_service} "
+        f"[{result.blame_source}] "
         f"(trace {result.trace_id}, run {result.run_id})"
     )
 
