@@ -114,7 +114,7 @@ BASE_RULES: dict[type[BaseException], Rule] = {
     AssertionError: Rule.OUTCOME,  # expect(), assert, ctx.wait giving up
     json.JSONDecodeError: Rule.JSON,  # response.json() on a body that is not JSON
     # Journey code reading its own data wrongly. Checking the platform's answer is an
-    # assertion the author writes (ctx.read_json, ctx.expect_status): see docs/writing-a-pack.md.
+    # assertion the author writes (ctx.read_json, ctx.expect_status): see docs/verdicts.md.
     KeyError: Rule.BUG,
     IndexError: Rule.BUG,
     ValueError: Rule.BUG,
