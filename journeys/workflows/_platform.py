@@ -274,9 +274,11 @@ async def run_from_canvas(ctx: StepContext) -> dict[str, Any]:
         )
     except TimeoutError:
         raise
-    except AssertionError:
+    except AssertionError as gave_up:
+        # Not ctx.fail: a request still hanging explains "still starting" better (a timeout of
+        # the engine); with nothing pending, it is the step's (the engine's) assertion.
         shown = await status.text_content()
-        ctx.fail(f"the run is still {shown!r} on the canvas", service=ORCHESTRATION)
+        raise AssertionError(f"the run is still {shown!r} on the canvas") from gave_up
     shown = await status.text_content()
     run_id = await status.get_attribute("data-run-id")
     if shown == "error":
