@@ -196,7 +196,7 @@ SCENARIOS = [
 # Shorter deadlines than production so hangs cost seconds, and a run counts as stuck after 4 s.
 MATRIX_TIMEOUT = "10s"
 LATENCY_TIMEOUT = "30s"
-MATRIX_SETTINGS = {"run_max_wait_s": "4"}
+MATRIX_SETTINGS = {"run_max_wait": "4s"}
 
 
 @pytest.fixture(scope="module")
@@ -261,10 +261,10 @@ def test_after_the_matrix_only_the_fixture_is_left(
     api: httpx.Client, matrix_outcomes: dict[str, int],
 ) -> None:  # fmt: skip
     # Cleanups that a fault blocked left workflows behind; the sweep finds exactly those.
-    sweeping = sandbox_target(sandbox.url, settings={"sweep_max_age_s": "0"})
+    sweeping = sandbox_target(sandbox.url, settings={"sweep_max_age": "0s"})
     result = loop.run(runner.run(journeys[CA], sweeping))
     assert result.status is Status.SUCCESS, result.to_json()
-    assert dict(result.final.annotations)["swept"] == matrix_outcomes["cleanup_failures"]
+    assert dict(result.final.annotations)["leftovers"] == matrix_outcomes["cleanup_failures"]
     assert prober_workflows(api) == ["prober-fixture-canvas"]
 
 
