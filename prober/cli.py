@@ -153,6 +153,15 @@ def _journey_commands(commands: Any) -> None:
         target=False,
     )  # fmt: skip
     demo.add_argument("--serve", action="store_true", help="then keep probing until Ctrl-C")
+    new = commands.add_parser("new", help="write a skeleton to start from")
+    kinds = new.add_subparsers(dest="new_kind", required=True, metavar="KIND")
+    pack = kinds.add_parser(
+        "pack", help="a journey pack: config, route map, one API and one browser journey"
+    )
+    pack.add_argument("name", help="the pack's name (lower case, digits, _)")
+    pack.add_argument(
+        "--dir", type=Path, default=Path("journeys"), help="where to write it (default: journeys)"
+    )
     _slo_commands(commands)
 
 
@@ -284,6 +293,19 @@ def _demo(args: argparse.Namespace) -> int:
         return code
 
 
+def _new(args: argparse.Namespace) -> int:
+    from prober.commands.new import NewPackError, new_pack
+
+    try:
+        written = new_pack(args.name, args.dir)
+    except (NewPackError, OSError) as exc:
+        return _usage(f"new pack: {exc}")
+    folder = written[0].parent
+    print(f"wrote {folder}/: " + ", ".join(p.name for p in written))
+    print(f"next: export {args.name.upper()}_PASSWORD=...; prober validate -c {folder}/prober.yaml")
+    return EXIT_OK
+
+
 def _usage(message: str) -> int:
     print(f"prober: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -335,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": _inspect,
         "validate": _inspect,
         "demo": _demo,
+        "new": _new,
         "slo": _slo,
     }
     try:

@@ -13,6 +13,7 @@ the target's fault.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +25,7 @@ from prober.redact import Redactor
 from prober.target import Target, glob_regex
 from prober.trace import TraceContext
 
+log = logging.getLogger(__name__)
 EXCERPT_CHARS = 300
 # Resource types whose network failure leaves a page without what a step waits for: a browser
 # step fails fast on them (runner.FAIL_FAST_AFTER_S) instead of waiting out its deadline.
@@ -98,6 +100,30 @@ class PageError:
         where = f" in {urlsplit(self.url).path or '/'}" if self.url else ""
         label = "uncaught exception" if self.kind == "exception" else "console error"
         return f"{label}{where}: {self.text[:200]}"
+
+
+_TOLD: set[tuple[str, str]] = set()
+_ID_LIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9_-]{6,}$|^\d+$")
+
+
+def route_pattern(path: str) -> str:
+    """A route-map glob for `path`: segments that look like ids become `*`."""
+    segments = [("*" if _ID_LIKE.match(part) else part) for part in path.split("/")]
+    return "/".join(segments) or "/"
+
+
+def _unrouted(target: Target, url: str) -> None:
+    """A target URL no route-map entry owns is blamed on the step's service at best: say once
+    per process and pattern what to add."""
+    pattern = route_pattern(urlsplit(url).path or "/")
+    if (target.name, pattern) in _TOLD:
+        return
+    _TOLD.add((target.name, pattern))
+    log.warning(
+        "target %s: no route-map entry owns %s; failures there can only be blamed on the "
+        'step\'s service. Add it to targets.%s.services, e.g. SERVICE: ["%s"]',
+        target.name, pattern, target.name, pattern,
+    )  # fmt: skip
 
 
 def dig(body: Any, dotted: str) -> Any:
@@ -175,10 +201,13 @@ class Observer:
         """Record a request to the target; None for other origins (not evidence)."""
         if not self.target.owns(url):
             return None
+        owner = self.target.service_for_url(url)
+        if owner is None:
+            _unrouted(self.target, url)
         exchange = Exchange(
             method=method.upper(),
             url=url,
-            owner=self.target.service_for_url(url),
+            owner=owner,
             step=self.step,
             started=self.clock(),
             resource=resource,

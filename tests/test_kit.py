@@ -5,6 +5,9 @@ settings."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -362,3 +365,52 @@ def test_validate_names_each_bad_pack_setting(tmp_path: Path) -> None:
     )
     assert "sweep_max_age" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- prober new pack ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_a_new_pack_validates_and_runs_green_against_the_sandbox(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    made = prober("new", "pack", "my_platform", "--dir", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    pack = tmp_path / "my_platform"
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(pack)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
+    env = prober_env(sandbox.url, tmp_path, "udp://127.0.0.1:9")
+    env.update(
+        MY_PLATFORM_PASSWORD="prober",
+        PROBER_TARGETS__MY_PLATFORM__BASE_URL=sandbox.url,
+    )
+    env.pop("PROBER_TARGETS__SANDBOX__BASE_URL")
+    config = str(pack / "prober.yaml")
+    assert prober("validate", "-c", config, env=env).returncode == 0
+    ran = prober("run", "-c", config, "--json", env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    runs = {r["journey"]: r for r in map(json.loads, ran.stdout.splitlines())}
+    assert set(runs) == {"my_platform_crud_api", "my_platform_home_browser"}
+    assert runs["my_platform_home_browser"]["steps"][0]["name"] == "sign in (session)"
+    again = prober("new", "pack", "my_platform", "--dir", str(tmp_path))
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_a_target_url_no_route_owns_is_reported_once_with_the_pattern_to_add(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from prober.observe import Observer
+
+    observer = Observer(sandbox_target("http://127.0.0.1:9", name="partial"))
+    with caplog.at_level("WARNING", logger="prober.observe"):
+        for wf in ("wf_0a1b2c3d4e5f", "wf_9f8e7d6c5b4a"):
+            observer.started("GET", f"http://127.0.0.1:9/api/flows/{wf}/nodes")
+        observer.started("GET", "http://127.0.0.1:9/api/workflows/wf_0a1b2c3d4e5f")  # routed
+        observer.started("GET", "https://cdn.example/x.js")  # not the target's
+    told = [r.getMessage() for r in caplog.records]
+    assert len(told) == 1, told
+    assert "no route-map entry owns /api/flows/*/nodes" in told[0]
+    assert 'SERVICE: ["/api/flows/*/nodes"]' in told[0]
