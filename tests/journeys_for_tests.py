@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from prober import Journey, StepContext, expect
 
@@ -38,7 +39,7 @@ def api_run(wf_id: str) -> Journey:
         service="orchestration-engine",
         team="test",
         channel="api",
-        timeout="8s",
+        timeout="5s",
         retries=0,
     )
 
@@ -90,7 +91,12 @@ def browser_canvas(wf_id: str, nodes: int, *, timeout: str = "12s", retries: int
     async def open_canvas(ctx: StepContext) -> None:
         page = ctx.page
         await page.goto(f"{ctx.target.base_url}/workflows/{wf_id}")
-        await expect(page.get_by_test_id("canvas-status")).to_have_text("ready", timeout=4000)
+        status = page.get_by_test_id("canvas-status")
+        # Ready or error, whichever comes: an error shown at once fails at once.
+        await expect(status).to_have_text(re.compile("^(ready|error)$"), timeout=4000)
+        if await status.text_content() == "error":
+            shown = await page.get_by_test_id("canvas-error").text_content()
+            raise AssertionError(f"the canvas shows an error: {shown}")
         await expect(page.get_by_test_id("canvas-node")).to_have_count(nodes, timeout=1000)
 
     return journey
