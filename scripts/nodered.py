@@ -165,9 +165,11 @@ class NodeRed:
         if remove and (self.user_dir / MARKER).exists():
             shutil.rmtree(self.user_dir, ignore_errors=True)
 
-    def restart(self, password: str) -> NodeRed:
-        """Start again on the same port and user dir (the flows survive)."""
-        return start(password, port=self.port, user_dir=self.user_dir)
+    def restart(self, password: str) -> None:
+        """Stop if running, then start again on the same port and user dir (flows survive)."""
+        self.stop()
+        again = start(password, port=self.port, user_dir=self.user_dir)
+        self.pid, self.proc, self.startup_s = again.pid, again.proc, again.startup_s
 
     def to_json(self) -> dict[str, object]:
         return {"event": "nodered.ready", "url": self.url, "pid": self.pid, "port": self.port,

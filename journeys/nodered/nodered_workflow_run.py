@@ -30,7 +30,7 @@ async def create(ctx: StepContext) -> None:
     await sweep(ctx)
     http, fn, out, inject, catch, fail = (node_id() for _ in range(6))
     ctx.vars.update(inject=inject, url=f"/prober/run/{ctx.run.run_id}")
-    ctx.vars["flow_id"] = await create_flow(ctx, [
+    nodes = [
         {"id": http, "type": "http in", "url": ctx.vars["url"], "method": "post", "wires": [[fn]]},
         {"id": inject, "type": "inject", "props": [{"p": "payload"}], "wires": [[fn]]},
         {"id": fn, "type": "function", "func": COMPUTE, "outputs": 1, "wires": [[out]]},
@@ -39,7 +39,10 @@ async def create(ctx: StepContext) -> None:
             {"t": "set", "p": "statusCode", "pt": "msg", "to": "500", "tot": "num"},
             {"t": "set", "p": "payload", "pt": "msg", "to": "error.message", "tot": "msg"}]},
         {"id": out, "type": "http response", "wires": []},
-    ])  # fmt: skip
+    ]  # fmt: skip
+    for i, node in enumerate(nodes):  # without x and y Node-RED files a node as a config node
+        node.update(x=160 + 220 * (i % 3), y=80 + 80 * (i // 3))
+    ctx.vars["flow_id"] = await create_flow(ctx, nodes)
 
 
 @workflow_run.step("run over http")
