@@ -3,6 +3,7 @@
 The public API for journey authors:
 
     from prober import Journey, StepContext, expect
+    from prober import Sweep, Leftover, PackSettings, Setting, Duration   # the authoring kit
 
 Playwright's `expect` is re-exported lazily, so commands that never drive a browser do not
 import Playwright.
@@ -20,14 +21,20 @@ if TYPE_CHECKING:
     from prober.context import RunInfo, StepContext
     from prober.errors import JourneyAssertion, ReportedFailure
     from prober.journey import Channel, Journey
+    from prober.kit import Duration, Leftover, PackSettings, Setting, Sweep
 
 __all__ = [
     "Channel",
+    "Duration",
     "Journey",
     "JourneyAssertion",
+    "Leftover",
+    "PackSettings",
     "ReportedFailure",
     "RunInfo",
+    "Setting",
     "StepContext",
+    "Sweep",
     "__version__",
     "expect",
 ]
@@ -39,6 +46,11 @@ _LAZY = {
     "RunInfo": "prober.context",
     "JourneyAssertion": "prober.errors",
     "ReportedFailure": "prober.errors",
+    "Duration": "prober.kit",
+    "Leftover": "prober.kit",
+    "PackSettings": "prober.kit",
+    "Setting": "prober.kit",
+    "Sweep": "prober.kit",
     "expect": "playwright.async_api",
 }
 

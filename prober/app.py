@@ -8,10 +8,12 @@ one runner, one metric contract and one place that turns an unexpected crash int
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from typing import IO
+from contextlib import AbstractAsyncContextManager
+from typing import IO, Any
 
 from prober.artifacts import ArtifactStore
 from prober.config import LoadedConfig
@@ -87,6 +89,7 @@ class App:
             sinks.append(LogSink(self.origin, log_stream))
         self.fanout = FanOut(sinks, on_internal_error=self.statsd.internal_error)
         self._browser_slots = asyncio.Semaphore(config.browser.max_concurrent)
+        self._groups: dict[tuple[str, str], asyncio.Lock] = {}
         try:
             self.prune()
         except OSError as exc:  # e.g. a run folder inside that this user cannot remove
@@ -112,15 +115,18 @@ class App:
         run_id = run_id or new_run_id()
         started = time.time()
         try:
-            if journey.channel is Channel.BROWSER:
-                async with self._browser_slots:
+            # The group first, then a browser slot: a run waiting for its group holds no slot.
+            async with self._exclusive(journey, target):
+                if journey.channel is Channel.BROWSER:
+                    async with self._browser_slots:
+                        result = await self.runner.run(
+                            journey, target, trigger, run_id=run_id, listener=listener,
+                            retries=retries,
+                        )  # fmt: skip
+                else:
                     result = await self.runner.run(
                         journey, target, trigger, run_id=run_id, listener=listener, retries=retries
                     )
-            else:
-                result = await self.runner.run(
-                    journey, target, trigger, run_id=run_id, listener=listener, retries=retries
-                )
         except Exception as exc:
             log.exception("the runner crashed on %s/%s", journey.name, run_id)
             result = probe_error_result(
@@ -133,6 +139,31 @@ class App:
             )
         self.fanout.emit(result)
         return result
+
+    async def sweep(self, journey: Journey, target: Target) -> int | None:
+        """Run the journey's Sweep outside a run (serve's schedule) and count what it found;
+        None when it failed (logged and counted as an internal error: probing goes on)."""
+        try:
+            async with self._exclusive(journey, target):
+                found = await self.runner.sweep(journey, target)
+        except Exception as exc:
+            log.warning("the sweep of %s on %s failed: %s: %s", journey.name, target.name,
+                        type(exc).__name__, exc)  # fmt: skip
+            self.statsd.internal_error("sweep", journey.name)
+            return None
+        self.statsd.leftovers(journey.name, target.name, found)
+        if found:
+            log.info(
+                "the sweep of %s on %s removed %d leftover(s)", journey.name, target.name, found
+            )
+        return found
+
+    def _exclusive(self, journey: Journey, target: Target) -> AbstractAsyncContextManager[Any]:
+        """Journeys of one exclusive group never run at the same time against one target, in
+        run, smoke and serve alike (all three execute through here)."""
+        if journey.group is None:
+            return contextlib.nullcontext()
+        return self._groups.setdefault((journey.group, target.name), asyncio.Lock())
 
     def prune(self) -> tuple[int, int]:
         """Drop stored runs past `store.retention` and artifacts past their limits; returns

@@ -10,6 +10,7 @@ matches nothing is an error that lists the known journeys. A journey whose worst
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import re
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from prober.config import ConfigError, LoadedConfig, Problem
 from prober.errors import JourneyDefinitionError
 from prober.journey import Journey
+from prober.kit import PackSettings
 from prober.loader import load_packs
+from prober.metrics import SWEEP_MAX_AGE_SETTING
 from prober.sinks.dogstatsd import DogStatsdConfigError, resolve_destination
 from prober.target import Target
 
@@ -181,6 +184,7 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
         problem = None if name in disabled else _schedule_problem(loaded, journey)
         if problem is not None:
             problems.append(problem)
+    problems += _settings_problems(loaded, list(journeys.values()))
     try:
         resolve_destination(config.datadog.statsd_url, loaded.environ)
     except DogStatsdConfigError as exc:
@@ -188,3 +192,29 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
     if problems:
         raise ConfigError(loaded.source, problems)
     return Catalog(journeys, disabled, loaded.targets(), only)
+
+
+def _settings_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Problem]:
+    """Each target's `settings:` against the packs' declared PackSettings: values that do not
+    parse, and - once any pack declares its settings - names no pack declares."""
+    declared: dict[str, PackSettings] = {}
+    for journey in journeys:
+        if journey.settings is not None:
+            for name in journey.settings.settings:
+                declared.setdefault(name, journey.settings)
+    if not declared:
+        return []
+    known = sorted({*declared, SWEEP_MAX_AGE_SETTING})
+    problems = []
+    for target, cfg in loaded.config.targets.items():
+        for name, raw in cfg.settings.items():
+            where = loaded.where("targets", target, "settings", name)
+            pack = declared.get(name)
+            if pack is None and name != SWEEP_MAX_AGE_SETTING:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(known)}"
+                problems.append(Problem(where, f"no pack declares this setting; {hint}"))
+                continue
+            if pack is not None:
+                problems += [Problem(where, why) for _, why in pack.problems({name: raw})]
+    return problems

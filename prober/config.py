@@ -62,6 +62,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class BrowserSessionConfig(_Model):
+    """How browser journeys start signed in with the API's session (`{token}` is replaced)."""
+
+    local_storage: dict[str, str] = Field(default_factory=dict)
+    cookie: str | None = None
+
+
 class AuthConfig(_Model):
     kind: Literal["none", "login", "bearer", "basic"] = "none"
     login_path: str = "/api/auth/login"
@@ -70,6 +77,8 @@ class AuthConfig(_Model):
     token_field: str = "token"
     token: SecretStr | None = None
     extra_fields: dict[str, str] = Field(default_factory=dict)
+    format: Literal["json", "form"] = "json"
+    browser: BrowserSessionConfig | None = None
 
 
 class TargetConfig(_Model):
@@ -160,6 +169,8 @@ class ServeConfig(_Model):
     # How often the store drops runs past `store.retention` and artifacts past their limits
     # (both are also pruned at start).
     prune_interval: Duration = 3600.0
+    # How often each declared Sweep also runs on its own (besides before each run).
+    sweep_interval: Duration = 900.0
 
 
 class Config(_Model):
@@ -251,6 +262,11 @@ def build_target(name: str, cfg: TargetConfig) -> Target:
             token_field=auth.token_field,
             extra_fields=tuple(auth.extra_fields.items()),
             token=None if auth.token is None else Secret(auth.token.get_secret_value()),
+            format=auth.format,
+            browser_local_storage=tuple(
+                (auth.browser.local_storage if auth.browser else {}).items()
+            ),
+            browser_cookie=auth.browser.cookie if auth.browser else None,
         ),
         services=ServiceMap.from_mapping(cfg.services),
         extra_origins=tuple(cfg.extra_origins),

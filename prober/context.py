@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import httpx
 
 from prober.errors import JourneyAssertion, ProbeError, ReportedFailure, UnexpectedStatus
+from prober.kit import PackSettings
 from prober.observe import Exchange, Observer
 from prober.result import BlameSource
 from prober.target import Target
@@ -125,6 +127,61 @@ class StepContext:
                 ) from exc
             raise AssertionError(f"gave up waiting for {what}: {exc}") from exc
 
+    async def poll(
+        self,
+        what: str,
+        check: Callable[[], Awaitable[T]],
+        *,
+        cap_s: float,
+        interval_s: float = 0.1,
+        max_interval_s: float = 1.0,
+    ) -> T:
+        """Call `check()` until it returns a truthy value, which is returned; the pause between
+        calls doubles from `interval_s` up to `max_interval_s`. Still falsy at `cap_s` (how long
+        a customer would wait): an `assertion` ("still ... after N s"); the step's deadline
+        first: a `timeout`. Exceptions from `check` (a failed answer) end the poll at once."""
+
+        async def until(limit_ms: float) -> T:
+            began = self._clock()
+            pause = interval_s
+            while True:
+                value = await check()
+                if value:
+                    return value
+                waited = self._clock() - began
+                if waited + pause > limit_ms / 1000:
+                    raise AssertionError(f"still not there after {waited:.1f}s (last: {value!r})")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, max_interval_s)
+
+        return await self.wait(what, until, cap_s=cap_s)
+
+    async def fixture(
+        self,
+        name: str,
+        *,
+        find: Callable[[], Awaitable[T | None]],
+        create: Callable[[], Awaitable[T]],
+        current: Callable[[T], bool] = lambda _: True,
+        repair: Callable[[T], Awaitable[T]] | None = None,
+    ) -> T:
+        """A long-lived resource the journey checks against (a known workflow): found, else
+        created; repaired when `current(found)` says its content drifted. One run at a time
+        per target and name in this process, so concurrent runs do not each create one."""
+        async with _fixture_lock(self.target.name, name):
+            found = await find()
+            if found is None:
+                return await create()
+            if not current(found):
+                if repair is None:
+                    self.fail(f"the fixture {name!r} drifted and the pack cannot repair it")
+                return await repair(found)
+            return found
+
+    def settings(self, declared: PackSettings) -> Any:
+        """The pack's typed settings for this target (defaults filled in; validated at load)."""
+        return declared.values(self.target.settings)
+
     # --- checking the platform's answers -------------------------------------------------------
 
     def allow_status(self, *statuses: int, path: str | None = None) -> None:
@@ -197,6 +254,16 @@ class StepContext:
         exchange.responder = _headers_of(answer).get(self.target.service_header)
         return exchange
 
+    async def api_token(self) -> str | None:
+        """The API's session token for the target (logging in if there is none yet): to sign
+        another channel in with it. None when the target's auth uses no token."""
+        from prober.drivers.http import TargetAuth
+
+        auth = self.api.auth
+        if isinstance(auth, TargetAuth):
+            return await auth.token(self.api)
+        return None
+
     def annotate(self, key: str, value: Any) -> None:
         """Report a value with the run (e.g. how many leftovers a sweep removed)."""
         self.annotations[key] = value
@@ -257,3 +324,11 @@ def _missing(body: Any, dotted: str) -> bool:
             return True
         node = node[part]
     return False
+
+
+_FIXTURE_LOCKS: dict[tuple[int, str, str], asyncio.Lock] = {}
+
+
+def _fixture_lock(target: str, name: str) -> asyncio.Lock:
+    loop = id(asyncio.get_running_loop())  # a lock belongs to one event loop
+    return _FIXTURE_LOCKS.setdefault((loop, target, name), asyncio.Lock())

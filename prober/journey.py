@@ -30,6 +30,7 @@ from prober.errors import JourneyDefinitionError
 
 if TYPE_CHECKING:
     from prober.context import StepContext
+    from prober.kit import PackSettings, Sweep
 
 StepFn = Callable[["StepContext"], Awaitable[None]]
 
@@ -43,6 +44,15 @@ class Channel(StrEnum):
     API = "api"
 
 
+class Phase(StrEnum):
+    """Setup and teardown steps are timed and reported, and their failures fail the run, but
+    their time is not the customer's wait: it stays out of the journey's duration."""
+
+    SETUP = "setup"
+    STEP = "step"
+    TEARDOWN = "teardown"
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     name: str
@@ -50,6 +60,7 @@ class Step:
     fn: StepFn
     timeout_s: float | None = None
     soft: bool = False  # a soft step's failure is recorded but does not skip the rest
+    phase: Phase = Phase.STEP
 
 
 class Journey:
@@ -71,6 +82,10 @@ class Journey:
         description: str = "",
         runbook: str | None = None,
         tags: dict[str, str] | None = None,
+        group: str | None = None,
+        session: bool = True,
+        sweep: Sweep | None = None,
+        settings: PackSettings | None = None,
     ) -> None:
         self.source = _caller_file()
         self._declared: dict[str, Any] = {
@@ -78,6 +93,7 @@ class Journey:
             "interval": interval, "timeout": timeout, "retries": retries,
             "latency_threshold": latency_threshold, "slo_target": slo_target,
             "description": description, "runbook": runbook, "tags": tags,
+            "group": group, "session": session, "sweep": sweep, "settings": settings,
         }  # fmt: skip
         self.name = name
         self._check(_NAME.match(name) is not None, "name", f"{name!r} must match {_NAME.pattern}")
@@ -122,6 +138,12 @@ class Journey:
         self.description = description
         self.runbook = runbook
         self.tags = dict(tags or {})
+        # Journeys of one exclusive group never run at the same time (they share state).
+        self.group = None if group is None else self._service("group", group)
+        # False: the CUJ is signing in, so the browser must not start signed in.
+        self.session = bool(session)
+        self.sweep = sweep
+        self.settings = settings
         self.steps: list[Step] = []
 
     # --- declaring steps ----------------------------------------------------------------------
@@ -142,6 +164,30 @@ class Journey:
 
         return register
 
+    def setup(
+        self, name: str, *, service: str | None = None, timeout: float | str | None = None
+    ) -> Callable[[StepFn], StepFn]:
+        """Register a setup step: it runs before the steps (all setups first, in order), is
+        timed and reported, fails the run when it fails, but is not the customer's wait."""
+
+        def register(fn: StepFn) -> StepFn:
+            self.add_step(name, fn, service=service, timeout=timeout, phase=Phase.SETUP)
+            return fn
+
+        return register
+
+    def teardown(
+        self, name: str, *, service: str | None = None, timeout: float | str | None = None
+    ) -> Callable[[StepFn], StepFn]:
+        """Register a teardown step: it runs after the steps, also when one failed (before the
+        registered cleanups), is timed and reported, and fails a run that had passed."""
+
+        def register(fn: StepFn) -> StepFn:
+            self.add_step(name, fn, service=service, timeout=timeout, phase=Phase.TEARDOWN)
+            return fn
+
+        return register
+
     def add_step(
         self,
         name: str,
@@ -150,6 +196,7 @@ class Journey:
         service: str | None = None,
         timeout: float | str | None = None,
         soft: bool = False,
+        phase: Phase = Phase.STEP,
     ) -> Step:
         field = f"step {name!r}"
         self._check(bool(name and name.strip()), "step", "a step needs a name")
@@ -167,8 +214,11 @@ class Journey:
                 f"{field} timeout",
                 f"{timeout_s:g}s must be more than 0 and at most the journey's {self.timeout_s:g}s",
             )
-        step = Step(name, step_service, fn, timeout_s, soft)
+        step = Step(name, step_service, fn, timeout_s, soft, phase)
         self.steps.append(step)
+        # Run order: setups, steps, teardowns, each in declaration order.
+        order = list(Phase)
+        self.steps.sort(key=lambda s: order.index(s.phase))
         return step
 
     # --- validation helpers -------------------------------------------------------------------
@@ -215,7 +265,11 @@ class Journey:
 
     def validate_complete(self) -> None:
         """Checks that need the whole module: called by the loader after import."""
-        self._check(bool(self.steps), "steps", "the journey declares no steps")
+        self._check(
+            any(s.phase is Phase.STEP for s in self.steps),
+            "steps",
+            "the journey declares no steps (setup and teardown steps alone measure nothing)",
+        )
 
     def __repr__(self) -> str:
         return f"Journey({self.name!r}, channel={self.channel}, steps={len(self.steps)})"

@@ -1,4 +1,9 @@
-"""Holding logins back after the target refused them, so a probe cannot lock its own account.
+"""What the process knows about logins per target and credentials: the session to reuse, and
+the refusals that hold the next login back so a probe cannot lock its own account.
+
+A login's token is kept for the process (until shortly before its `expires_in`, or until the
+target answers 401): every run and every channel reuses it, so a prober running five journeys
+every minute logs in once, not five times a minute.
 
 Platforms lock an account after a few failed logins in a window (Node-RED: more than 5 in 10
 minutes, and it keeps counting while locked). A prober that logs in on every run of every
@@ -37,13 +42,39 @@ def credentials_key(target: str, username: str | None, secret: str | None) -> st
     return f"{target}/{digest}"
 
 
+# A token the login answer gives no lifetime for is reused until a 401 says otherwise.
+TOKEN_REUSE_S = 12 * 3600.0
+# Renew this long before the token's announced expiry, so no run starts with a dying token.
+EXPIRY_MARGIN = 0.1
+
+
 class LoginGate:
-    """Per-process memory of refused logins. Thread-safe; time is injected for tests."""
+    """Per-process memory of sessions and refused logins. Thread-safe; time is injected."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._refusals: dict[str, Refusal] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}  # key -> (token, reuse until)
         self._lock = threading.Lock()
+
+    def token(self, key: str) -> str | None:
+        """The session token to reuse, if one is still good."""
+        with self._lock:
+            found = self._tokens.get(key)
+        if found is None or self._clock() >= found[1]:
+            return None
+        return found[0]
+
+    def remember(self, key: str, token: str, expires_in_s: float | None) -> None:
+        life = TOKEN_REUSE_S if expires_in_s is None else expires_in_s * (1 - EXPIRY_MARGIN)
+        with self._lock:
+            self._tokens[key] = (token, self._clock() + life)
+            self._refusals.pop(key, None)
+
+    def forget(self, key: str) -> None:
+        """The target no longer takes the token (a 401): the next request logs in again."""
+        with self._lock:
+            self._tokens.pop(key, None)
 
     def held(self, key: str) -> Refusal | None:
         """The refusal that holds logins back now, or None when a login may be tried."""

@@ -21,6 +21,11 @@ SKIPPED = "cuj.prober.runs.skipped"  # count
 CLEANUP_FAILED = "cuj.prober.cleanup.failed"  # count
 # count: the prober's own faults that did not change a verdict (artifacts, store, a sink)
 INTERNAL_ERRORS = "cuj.prober.internal_errors"
+# count: leftovers of killed runs a sweep found (and deleted); the run annotation it comes from
+LEFTOVERS = "cuj.prober.leftovers"
+LEFTOVERS_FOUND = "leftovers"
+# The target setting that overrides every Sweep's max age (e.g. 0s to sweep all leftovers).
+SWEEP_MAX_AGE_SETTING = "sweep_max_age"
 CAN_COMPLETE = "cuj.journey.can_complete"  # service check, per run
 
 # Common tag keys on journey metrics
@@ -43,7 +48,7 @@ STEP = "step"
 STEP_SERVICE = "step_service"
 ATTEMPT = "attempt"
 REASON = "reason"
-KIND = "kind"  # internal_errors: artifacts | sink:<name>
+KIND = "kind"  # internal_errors: artifacts | sweep | sink:<name>
 PROBER_VERSION = "prober_version"
 
 NONE = "none"  # error_type, failed_step, failed_service on success

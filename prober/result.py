@@ -83,11 +83,15 @@ class StepResult:
     status: StepStatus
     duration_s: float
     failure: Failure | None = None
+    # "setup" and "teardown" steps are reported but are not the customer's wait (duration_s
+    # of the attempt leaves them out); "step" is a journey step proper.
+    phase: str = "step"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "service": self.service,
+            "phase": self.phase,
             "status": str(self.status),
             "duration_s": round(self.duration_s, 6),
             "error": None if self.failure is None else self.failure.to_json(),

@@ -24,7 +24,7 @@ from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
 from prober.drivers.browser import BrowserDriver, BrowserSession
 from prober.drivers.http import HttpDriver
 from prober.errors import ProbeError, RequestFailed
-from prober.journey import Channel, Journey, Step
+from prober.journey import Channel, Journey, Phase, Step
 from prober.observe import Exchange, Observer, Wiring
 from prober.redact import Redactor
 from prober.result import (
@@ -38,15 +38,20 @@ from prober.result import (
     StepStatus,
     Trigger,
 )
+from prober.setup_steps import run_sweep, session_step, sweep_step
 from prober.target import Target
 from prober.trace import TraceContext
 
 log = logging.getLogger(__name__)
 SETUP_STEP = "setup"
+SESSION_STEP = "sign in (session)"
+SWEEP_STEP = "sweep leftovers"
 PLAYWRIGHT_MARGIN_S = 0.5
 # After a request a browser step awaits fails on the network, the step gets this long to notice
 # by itself (a better message); then it is stopped, instead of waiting out its deadline.
 FAIL_FAST_AFTER_S = 1.0
+# A failed cleanup is tried again after these pauses, within the cleanup deadline.
+CLEANUP_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
 
 
 def new_run_id() -> str:
@@ -229,16 +234,22 @@ class Runner:
                 observer=state.observer,
             )
             deadline = started + journey.timeout_s
-            for step in journey.steps:
-                if state.failure is not None and not _continues(state, journey):
-                    state.steps.append(StepResult(step.name, step.service, StepStatus.SKIPPED, 0.0))
+            for step in self._plan(journey, target, session):
+                skip = state.failure is not None and not _continues(state, journey)
+                if skip and step.phase is not Phase.TEARDOWN:
+                    state.steps.append(
+                        StepResult(
+                            step.name, step.service, StepStatus.SKIPPED, 0.0, phase=step.phase
+                        )
+                    )
                     _tell(listener, "step_finished", run_id, number, state.steps[-1])
                     continue
                 _tell(listener, "step_started", run_id, number, step)
                 state.steps.append(await self._step(step, ctx, state, deadline, session))
                 _tell(listener, "step_finished", run_id, number, state.steps[-1])
-            # What a customer waited for: the steps, not our artifacts or cleanup.
-            duration = self._clock() - started
+            # What a customer waited for: the journey's steps - not setup or teardown, not our
+            # artifacts or cleanup.
+            duration = sum(s.duration_s for s in state.steps if s.phase == Phase.STEP)
             await self._save_artifacts(state, run_id, session)
         finally:
             # Shielded from a second cancellation: a cancelled run still removes its test data.
@@ -263,6 +274,49 @@ class Runner:
             span_id=trace.span_id,
             internal_errors=tuple(state.internal_errors),
         )
+
+    async def sweep(self, journey: Journey, target: Target) -> int:
+        """Run the journey's declared Sweep on its own (serve's schedule); returns how many
+        leftovers it found. Raises what the sweep raised."""
+        if journey.sweep is None:
+            return 0
+        trace = TraceContext.new()
+        observer = Observer(target, self._clock)
+        redactor = Redactor(target.secrets())
+        run_id = new_run_id()
+        wiring = Wiring(
+            target, observer, trace, f"{journey.name}/sweep-{run_id}", redactor,
+            interval_s=journey.interval_s,
+        )  # fmt: skip
+        api = self._http.client(wiring)
+        try:
+            ctx = StepContext(
+                target=target,
+                run=RunInfo(journey.name, run_id, trace.trace_id, 1, "schedule"),
+                api=api,
+                cleanups=CleanupStack(),
+                clock=self._clock,
+                observer=observer,
+            )
+            ctx.step_name, ctx.step_service = SWEEP_STEP, journey.service
+            async with asyncio.timeout(self._cleanup_timeout_s):
+                return await run_sweep(journey.sweep, ctx)
+        finally:
+            await api.aclose()
+
+    def _plan(self, journey: Journey, target: Target, session: BrowserSession | None) -> list[Step]:
+        """The steps to run: the kit's implicit setup steps (signing the browser in with the
+        API's session, sweeping leftovers), then the journey's own."""
+        implicit: list[Step] = []
+        if session is not None and journey.session and target.auth.browser_seeded:
+            implicit.append(
+                Step(SESSION_STEP, journey.service, session_step(session), phase=Phase.SETUP)
+            )
+        if journey.sweep is not None:
+            implicit.append(
+                Step(SWEEP_STEP, journey.service, sweep_step(journey.sweep), phase=Phase.SETUP)
+            )
+        return [*implicit, *journey.steps]
 
     async def _open_browser(self, wiring: Wiring) -> BrowserSession:
         if self._browser is None:
@@ -305,7 +359,8 @@ class Runner:
         except Exception as exc:
             error, hit_deadline = exc, False
         else:
-            return StepResult(step.name, step.service, StepStatus.PASSED, self._clock() - start)
+            elapsed = self._clock() - start
+            return StepResult(step.name, step.service, StepStatus.PASSED, elapsed, phase=step.phase)
         duration = self._clock() - start
         if session is not None:
             await session.settle()
@@ -325,6 +380,7 @@ class Runner:
             StepStatus.FAILED,
             duration,
             _redacted(failure, state.redactor),
+            phase=step.phase,
         )
 
     async def _run_step(
@@ -453,12 +509,7 @@ class Runner:
             async with asyncio.timeout(self._cleanup_timeout_s):
                 while pending:
                     name, callback = pending[0]
-                    try:
-                        await call_cleanup(callback)
-                    except Exception as exc:
-                        detail = state.redactor.text(f"{type(exc).__name__}: {exc}")
-                        log.warning("cleanup %r of %s failed: %s", name, state.journey.name, detail)
-                        state.cleanup_failures.append(name)
+                    await self._cleanup_one(state, name, callback)
                     pending.pop(0)
         except TimeoutError:
             for name, _ in pending:
@@ -469,6 +520,23 @@ class Runner:
                     self._cleanup_timeout_s,
                 )
                 state.cleanup_failures.append(name)
+
+    async def _cleanup_one(self, state: _Attempt, name: str, callback: Any) -> None:
+        """One cleanup, retried with back-off (CLEANUP_RETRY_PAUSES_S) while the cleanup
+        deadline allows: a target that fails once must not keep our test data."""
+        for pause in (*CLEANUP_RETRY_PAUSES_S, None):
+            try:
+                await call_cleanup(callback)
+                return
+            except Exception as exc:
+                detail = state.redactor.text(f"{type(exc).__name__}: {exc}")
+                if pause is None:
+                    log.warning("cleanup %r of %s failed: %s", name, state.journey.name, detail)
+                    state.cleanup_failures.append(name)
+                    return
+                log.info("cleanup %r of %s failed (%s); again in %gs", name,
+                         state.journey.name, detail, pause)  # fmt: skip
+                await asyncio.sleep(pause)
 
 
 def _tell(listener: StepListener | None, event: str, *args: Any) -> None:

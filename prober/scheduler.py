@@ -114,6 +114,13 @@ class ProbeScheduler:
         _upkeep(scheduler, HEARTBEAT_JOB, self._heartbeat, self.policy.heartbeat_interval,
                 next_run_time=now)  # fmt: skip
         _upkeep(scheduler, PRUNE_JOB, self._prune, self.policy.prune_interval)
+        sweeps: dict[tuple[int, str], Scheduled] = {}
+        for entry in self.entries.values():  # one job per declared Sweep and target
+            if entry.journey.sweep is not None:
+                sweeps.setdefault((id(entry.journey.sweep), entry.target.name), entry)
+        for entry in sweeps.values():
+            _upkeep(scheduler, f"sweep:{entry.job_id}", self._sweeper(entry),
+                    self.policy.sweep_interval)  # fmt: skip
         scheduler.start()
         self._scheduler = scheduler
 
@@ -140,6 +147,13 @@ class ProbeScheduler:
                 self._inflight.pop(task, None)
         self.runs += 1
         self.last[job_id] = result
+
+    def _sweeper(self, entry: Scheduled) -> Callable[[], Awaitable[None]]:
+        @_quiet_when_cancelled
+        async def sweep(self: ProbeScheduler) -> None:
+            await self.app.sweep(entry.journey, entry.target)
+
+        return lambda: sweep(self)
 
     @_quiet_when_cancelled
     async def _heartbeat(self) -> None:

@@ -39,9 +39,10 @@ class Secret:
 class AuthSpec:
     """How the `api` client authenticates.
 
-    `login`: POST {username_field, password_field} as JSON to `login_path`, read the token at
-    `token_field` (dotted path) and send it as a bearer token. `bearer`: a fixed token. `basic`:
-    HTTP basic with the target's username and password.
+    `login`: POST {username_field, password_field} as JSON (or a form) to `login_path`, read the
+    token at `token_field` (dotted path) and send it as a bearer token; the token is kept for
+    the process and reused by every run (logged in again on a 401 or when it expires).
+    `bearer`: a fixed token. `basic`: HTTP basic with the target's username and password.
     """
 
     kind: AuthKind = "none"
@@ -51,6 +52,16 @@ class AuthSpec:
     token_field: str = "token"
     extra_fields: tuple[tuple[str, str], ...] = ()
     token: Secret | None = None
+    format: Literal["json", "form"] = "json"  # how the login body is sent
+    # Signing the browser in with the API's session: localStorage items (key -> value, `{token}`
+    # replaced by the API token) and/or a cookie holding the token, on the target's origin.
+    browser_local_storage: tuple[tuple[str, str], ...] = ()
+    browser_cookie: str | None = None
+
+    @property
+    def browser_seeded(self) -> bool:
+        """Whether browser journeys start signed in with the API's session."""
+        return self.kind == "login" and bool(self.browser_local_storage or self.browser_cookie)
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.async_api import Response
 
-from prober import StepContext, expect
+from prober import Duration, Leftover, PackSettings, Setting, StepContext, Sweep, expect
 
 WORKFLOW_SERVICE = "workflow-service"
 ORCHESTRATION = "orchestration-engine"
@@ -44,8 +44,15 @@ FIXTURE_EDGES: list[dict[str, Any]] = [
 MARGIN_S = 1.0
 # How long a customer waits for a page to settle before calling it broken.
 PAGE_CAP_S = 15.0
-RUN_CAP_S = "20"  # default of the target setting `run_max_wait_s`
 TERMINAL = ("succeeded", "failed")
+SETTINGS = PackSettings(
+    fixture_name=Setting(
+        str, FIXTURE_NAME, "the workflow the canvas and run journeys open; kept by the pack"
+    ),
+    run_max_wait=Setting(
+        Duration, "20s", "how long a run may stay unfinished before it counts as stuck"
+    ),
+)
 
 
 def budget_ms(ctx: StepContext, cap_s: float = 30.0) -> float:
@@ -54,7 +61,7 @@ def budget_ms(ctx: StepContext, cap_s: float = 30.0) -> float:
 
 
 def fixture_name(ctx: StepContext) -> str:
-    return ctx.target.setting("fixture_name", FIXTURE_NAME)
+    return str(ctx.settings(SETTINGS).fixture_name)
 
 
 async def _fixtures(ctx: StepContext, name: str) -> list[dict[str, Any]]:
@@ -67,39 +74,56 @@ async def _fixtures(ctx: StepContext, name: str) -> list[dict[str, Any]]:
     )
 
 
+def _graph(workflow: dict[str, Any]) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """What the fixture must hold, by content: nodes (id, type, label) and edges."""
+    nodes = {(n.get("id"), n.get("type"), n.get("label")) for n in workflow.get("nodes") or []}
+    edges = {(e.get("source"), e.get("target")) for e in workflow.get("edges") or []}
+    return nodes, edges
+
+
+KNOWN_GRAPH = _graph({"nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES})
+
+
 async def ensure_fixture(ctx: StepContext) -> str:
-    """The fixture workflow's id, creating or repairing it so it holds the known graph."""
+    """The fixture workflow's id: found, else created, and repaired when its content drifted."""
     name = fixture_name(ctx)
-    found = await _fixtures(ctx, name)
-    if not found:
+
+    async def read(wf_id: str) -> dict[str, Any]:
+        answer = await ctx.api.get(f"/api/workflows/{wf_id}")
+        answer.raise_for_status()
+        workflow: dict[str, Any] = await ctx.read_json(answer, "id", "version", "nodes")
+        return workflow
+
+    async def find() -> dict[str, Any] | None:
+        found = await _fixtures(ctx, name)
+        return await read(str(found[0]["id"])) if found else None
+
+    async def create() -> dict[str, Any]:
         created = await ctx.api.post(
             "/api/workflows", json={"name": name, "nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
         )
         created.raise_for_status()
         wf_id = str((await ctx.read_json(created, "id"))["id"])
-        # Runs started together may each have created one: the oldest wins, the others go.
+        # Another prober process may have created one too: the oldest wins, the others go.
         oldest = str((await _fixtures(ctx, name))[0]["id"])
         if oldest != wf_id:
-            (await ctx.api.delete(f"/api/workflows/{wf_id}")).raise_for_status()
-            wf_id = oldest
-    else:
-        fixture = found[0]
-        wf_id = str(fixture["id"])
-        if (fixture["node_count"], fixture["edge_count"]) != (
-            len(FIXTURE_NODES),
-            len(FIXTURE_EDGES),
-        ):
-            repaired = await ctx.api.put(
-                f"/api/workflows/{wf_id}",
-                json={
-                    "version": fixture["version"],
-                    "nodes": FIXTURE_NODES,
-                    "edges": FIXTURE_EDGES,
-                },
-            )
-            repaired.raise_for_status()
-    ctx.vars["fixture_id"] = wf_id
-    return wf_id
+            ctx.expect_status(await ctx.api.delete(f"/api/workflows/{wf_id}"), 200, 204, 404)
+        return await read(oldest)
+
+    async def repair(workflow: dict[str, Any]) -> dict[str, Any]:
+        body = {"version": workflow["version"], "nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
+        (await ctx.api.put(f"/api/workflows/{workflow['id']}", json=body)).raise_for_status()
+        return await read(str(workflow["id"]))
+
+    fixture = await ctx.fixture(
+        name,
+        find=find,
+        create=create,
+        current=lambda workflow: _graph(workflow) == KNOWN_GRAPH,
+        repair=repair,
+    )
+    ctx.vars["fixture_id"] = str(fixture["id"])
+    return str(fixture["id"])
 
 
 async def sign_in(ctx: StepContext) -> None:
@@ -256,7 +280,7 @@ async def run_through_api(ctx: StepContext, wf_id: str) -> dict[str, Any]:
 
 
 def run_cap_s(ctx: StepContext) -> float:
-    return float(ctx.target.setting("run_max_wait_s", RUN_CAP_S))
+    return float(ctx.settings(SETTINGS).run_max_wait)
 
 
 async def run_from_canvas(ctx: StepContext) -> dict[str, Any]:
@@ -297,22 +321,23 @@ async def run_from_canvas(ctx: StepContext) -> dict[str, Any]:
     return run
 
 
-async def sweep(ctx: StepContext) -> None:
-    """Delete `prober-` workflows a killed run left behind (never the fixture); report the count."""
-    max_age_s = float(ctx.target.setting("sweep_max_age_s", "3600"))
+async def _leftovers(ctx: StepContext) -> list[Leftover]:
+    """`prober-` workflows, never the fixture: what a sweep may remove once stale."""
     answer = await ctx.api.get("/api/workflows", params={"name_prefix": "prober-"})
     answer.raise_for_status()
     listed = await ctx.read_json(answer, "workflows")
-    now = time.time()
-    stale = [
-        w
+    return [
+        Leftover(str(w["id"]), str(w["name"]), float(w["created_at"]))
         for w in listed["workflows"]
-        if not w["name"].startswith(fixture_name(ctx)) and now - w["created_at"] > max_age_s
+        if not str(w["name"]).startswith(fixture_name(ctx))
     ]
-    for workflow in stale:
-        gone = await ctx.api.delete(f"/api/workflows/{workflow['id']}")
-        ctx.expect_status(gone, 200, 204, 404)  # already gone is fine
-    ctx.annotate("swept", len(stale))
+
+
+async def _delete_leftover(ctx: StepContext, leftover: Leftover) -> None:
+    await delete_quietly(ctx, leftover.id)
+
+
+SWEEP = Sweep(list=_leftovers, delete=_delete_leftover, prefix="prober-", max_age="1h")
 
 
 async def delete_quietly(ctx: StepContext, wf_id: str) -> None:

@@ -7,7 +7,14 @@ that call, and one that says ready while drawing nothing is the silent failure t
 
 from prober import Journey, StepContext
 
-from ._platform import FRONTEND, RUNBOOK, WORKFLOW_SERVICE, check_canvas_drawn, ensure_fixture
+from ._platform import (
+    FRONTEND,
+    RUNBOOK,
+    SETTINGS,
+    WORKFLOW_SERVICE,
+    check_canvas_drawn,
+    ensure_fixture,
+)
 from ._platform import open_canvas as open_canvas_page
 from ._platform import sign_in as sign_in_page
 
@@ -24,10 +31,11 @@ canvas_load = Journey(
     slo_target=0.995,
     description="Log in, open a known workflow's canvas, see every node and edge drawn.",
     runbook=RUNBOOK.format("workflow-canvas-load"),
+    settings=SETTINGS,
 )
 
 
-@canvas_load.step("ensure fixture", service=WORKFLOW_SERVICE)
+@canvas_load.setup("ensure fixture", service=WORKFLOW_SERVICE)
 async def ensure(ctx: StepContext) -> None:
     await ensure_fixture(ctx)
 

@@ -2,7 +2,7 @@
 
 Each step checks the outcome, not the status code: a save that answers 200 but is not stored
 fails `verify saved`; a delete that leaves the workflow listed fails `verify gone`. The workflow
-is registered for cleanup the moment it exists; `sweep leftovers` removes what killed runs left.
+is registered for cleanup the moment it exists; the pack's Sweep removes what killed runs left.
 """
 
 import re
@@ -15,13 +15,14 @@ from ._platform import (
     FRONTEND,
     PAGE_CAP_S,
     RUNBOOK,
+    SETTINGS,
+    SWEEP,
     WORKFLOW_SERVICE,
     budget_ms,
     canvas_ready,
     delete_quietly,
     reload_canvas,
     sign_in,
-    sweep,
 )
 
 COMMON: dict[str, Any] = {
@@ -34,6 +35,8 @@ COMMON: dict[str, Any] = {
     "latency_threshold": "10s",
     "slo_target": 0.995,
     "runbook": RUNBOOK.format("workflow-crud"),
+    "sweep": SWEEP,  # before each run, and on serve's own schedule
+    "settings": SETTINGS,
 }
 FIRST_NODE = {"id": "extract", "type": "source", "label": "Extract", "x": 20, "y": 40}
 ADDED_NODE = {"id": "load", "type": "sink", "label": "Load", "x": 200, "y": 40}
@@ -44,11 +47,6 @@ crud_api = Journey(
     description="Create, edit, save, verify, delete and verify-gone a workflow over the API.",
     **COMMON,
 )
-
-
-@crud_api.step("sweep leftovers")
-async def api_sweep(ctx: StepContext) -> None:
-    await sweep(ctx)
 
 
 @crud_api.step("create")
@@ -118,11 +116,6 @@ crud_browser = Journey(
     description="Create a workflow from the list, add a node, rename, save, reload, delete.",
     **COMMON,
 )
-
-
-@crud_browser.step("sweep leftovers")
-async def browser_sweep(ctx: StepContext) -> None:
-    await sweep(ctx)
 
 
 @crud_browser.step("sign in", service="frontend-monolith")

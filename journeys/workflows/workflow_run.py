@@ -13,6 +13,7 @@ from ._platform import (
     FIXTURE_NODES,
     ORCHESTRATION,
     RUNBOOK,
+    SETTINGS,
     WORKFLOW_SERVICE,
     check_run,
     ensure_fixture,
@@ -33,6 +34,7 @@ COMMON: dict[str, Any] = {
     "latency_threshold": "15s",
     "slo_target": 0.99,
     "runbook": RUNBOOK.format("workflow-run"),
+    "settings": SETTINGS,
 }
 
 run_browser = Journey(
@@ -43,7 +45,7 @@ run_browser = Journey(
 )
 
 
-@run_browser.step("ensure fixture", service=WORKFLOW_SERVICE)
+@run_browser.setup("ensure fixture", service=WORKFLOW_SERVICE)
 async def browser_fixture(ctx: StepContext) -> None:
     await ensure_fixture(ctx)
 
@@ -71,7 +73,7 @@ run_api = Journey(
 )
 
 
-@run_api.step("ensure fixture", service=WORKFLOW_SERVICE)
+@run_api.setup("ensure fixture", service=WORKFLOW_SERVICE)
 async def api_fixture(ctx: StepContext) -> None:
     await ensure_fixture(ctx)
 

@@ -90,6 +90,9 @@ class TargetAuth(httpx.Auth):
         self._interval_s = wiring.interval_s
         self._gate = gate
         self._token = target.auth.token.reveal() if target.auth.token is not None else None
+        self._reused = False  # the token came from the process's session, not this run's login
+        password = target.password.reveal() if target.password else ""
+        self._key = credentials_key(target.name, target.username, password)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -104,47 +107,89 @@ class TargetAuth(httpx.Auth):
             request.headers["authorization"] = "Basic " + base64.b64encode(credentials).decode()
             yield request
             return
-        if self._token is None and spec.kind == "login":
-            password = self._target.password.reveal() if self._target.password else ""
-            key = credentials_key(self._target.name, self._target.username, password)
-            _hold_back(self._gate, key, spec.login_path)
-            body = {
-                spec.username_field: self._target.username or "",
-                spec.password_field: password,
-                **dict(spec.extra_fields),
-            }
-            # The client's timeout lives in the request's extensions; a request built here has
-            # none, and a hung login would wait out the whole journey.
-            login = httpx.Request(
-                "POST",
-                request.url.join(spec.login_path),
-                json=body,
-                extensions={"timeout": request.extensions.get("timeout", {})},
-            )
+        timeout = request.extensions.get("timeout", {})
+        if spec.kind == "login" and self._token is None:
+            self._reuse()
+        if spec.kind == "login" and self._token is None:
+            login = self._login_request(request.url, timeout)
             answer = yield login
             await answer.aread()
-            if answer.status_code >= 400:
-                refused = _last_exchange(self._observer, str(login.url))
-                refusal = self._gate.refused(key, self._interval_s, copy.copy(refused))
-                raise LoginFailed(
-                    f"login refused: POST {spec.login_path} answered {answer.status_code}"
-                    f"{_detail(refused)} (refusal {refusal.count}; no new login before "
-                    f"{_clock(refusal.until)}, so the account is not locked out)",
-                    refused,
-                )
-            token = dig(answer.json(), spec.token_field)
-            if not isinstance(token, str) or not token:
-                raise JourneyAssertion(
-                    f"login at {spec.login_path} answered {answer.status_code} without a token "
-                    f"at {spec.token_field!r}",
-                    service=self._target.service_for_url(str(login.url)),
-                )
-            self._gate.accepted(key)
-            self._token = token
-            self._redactor.add(token)
+            self._accept(login, answer)
         if self._token is not None:
             request.headers["authorization"] = f"Bearer {self._token}"
-        yield request
+        response = yield request
+        if response.status_code == 401 and self._reused:
+            # The process's session expired or was revoked: log in again, once.
+            self._gate.forget(self._key)
+            self._token, self._reused = None, False
+            login = self._login_request(request.url, timeout)
+            answer = yield login
+            await answer.aread()
+            self._accept(login, answer)
+            request.headers["authorization"] = f"Bearer {self._token}"
+            yield request
+
+    async def token(self, client: httpx.AsyncClient) -> str | None:
+        """The API's session token (logging in through `client` if there is none yet), for
+        signing a browser in with it; None when the target's auth has no token."""
+        spec = self._target.auth
+        if spec.kind == "login" and self._token is None:
+            self._reuse()
+        if spec.kind == "login" and self._token is None:
+            login = self._login_request(httpx.URL(self._target.base_url), client.timeout.as_dict())
+            answer = await client.send(login, auth=None)
+            self._accept(login, answer)
+        return self._token
+
+    def _reuse(self) -> None:
+        self._token = self._gate.token(self._key)
+        self._reused = self._token is not None
+        if self._token is None:
+            _hold_back(self._gate, self._key, self._target.auth.login_path)
+
+    def _login_request(self, url: httpx.URL, timeout: object) -> httpx.Request:
+        spec = self._target.auth
+        password = self._target.password.reveal() if self._target.password else ""
+        body = {
+            spec.username_field: self._target.username or "",
+            spec.password_field: password,
+            **dict(spec.extra_fields),
+        }
+        # The client's timeout lives in the request's extensions; a request built here has
+        # none of its own, and a hung login would wait out the whole journey.
+        target, extensions = url.join(spec.login_path), {"timeout": timeout}
+        if spec.format == "form":
+            return httpx.Request("POST", target, data=body, extensions=extensions)
+        return httpx.Request("POST", target, json=body, extensions=extensions)
+
+    def _accept(self, login: httpx.Request, answer: httpx.Response) -> None:
+        """Take the token from a login answer, or raise the refusal (and remember it)."""
+        spec = self._target.auth
+        if answer.status_code >= 400:
+            refused = _last_exchange(self._observer, str(login.url))
+            refusal = self._gate.refused(self._key, self._interval_s, copy.copy(refused))
+            raise LoginFailed(
+                f"login refused: POST {spec.login_path} answered {answer.status_code}"
+                f"{_detail(refused)} (refusal {refusal.count}; no new login before "
+                f"{_clock(refusal.until)}, so the account is not locked out)",
+                refused,
+            )
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        token = dig(body, spec.token_field)
+        if not isinstance(token, str) or not token:
+            raise JourneyAssertion(
+                f"login at {spec.login_path} answered {answer.status_code} without a token "
+                f"at {spec.token_field!r}",
+                service=self._target.service_for_url(str(login.url)),
+            )
+        expires_in = dig(body, "expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else None
+        self._gate.remember(self._key, token, lifetime)
+        self._token, self._reused = token, False
+        self._redactor.add(token)
 
 
 def _hold_back(gate: LoginGate, key: str, login_path: str) -> None:

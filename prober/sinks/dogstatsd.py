@@ -180,6 +180,9 @@ class DogStatsdSink:
                 self._client.increment(m.CLEANUP_FAILED, tags=[*common, m.tag(m.STEP, cleanup)])
             for kind, _detail in attempt.internal_errors:
                 self.internal_error(kind, result.journey)
+            found = dict(attempt.annotations).get(m.LEFTOVERS_FOUND)
+            if isinstance(found, int):
+                self.leftovers(result.journey, result.target, found)
         check = {
             Status.SUCCESS: DogStatsd.OK,
             Status.FAILURE: DogStatsd.CRITICAL,
@@ -237,6 +240,19 @@ class DogStatsdSink:
                 m.tag(m.ENV, self.origin.env),
                 m.tag(m.LOCATION, self.origin.location),
                 m.tag(m.PROBER_VERSION, __version__),
+            ],
+        )
+
+    def leftovers(self, journey: str, target: str, found: int) -> None:
+        """How many leftovers of killed runs a sweep found (0 is a point too: sweeps ran)."""
+        self._client.increment(
+            m.LEFTOVERS,
+            found,
+            tags=[
+                m.tag(m.JOURNEY, journey),
+                m.tag(m.TARGET, target),
+                m.tag(m.ENV, self.origin.env),
+                m.tag(m.LOCATION, self.origin.location),
             ],
         )
 

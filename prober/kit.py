@@ -1,0 +1,173 @@
+"""Declarations a pack makes beside its journeys: the leftover sweep and its typed settings.
+
+    SWEEP = Sweep(list=list_flows, delete=delete_flow, prefix="prober-", max_age="1h")
+    SETTINGS = PackSettings(
+        fixture_name=Setting(str, "prober-fixture", "the flow the canvas journey opens"),
+        run_max_wait=Setting(Duration, "20s", "how long a run may take before it is stuck"),
+    )
+    journey = Journey(..., sweep=SWEEP, settings=SETTINGS)
+
+    settings = ctx.settings(SETTINGS)      # typed values from the target's `settings:` table
+    settings.run_max_wait                  # 20.0 (seconds)
+
+Declarations do no I/O; a mistake raises JourneyDefinitionError at import.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from prober.durations import parse_duration
+from prober.errors import JourneyDefinitionError
+
+if TYPE_CHECKING:
+    from prober.context import StepContext
+
+T = TypeVar("T")
+
+
+class Duration(float):
+    """A setting type: written `20s`, `500ms`, `2m`; read as seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """A resource a killed run may have left behind, as a sweep's lister reports it."""
+
+    id: str
+    name: str
+    created_at: float  # wall clock, seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Removing the `prefix` resources older than `max_age` that killed runs left behind.
+
+    `list(ctx)` returns the candidates (it may return every resource: the sweep keeps those whose
+    name starts with `prefix` and that are older than `max_age`, never one in `keep`);
+    `delete(ctx, leftover)` removes one (already gone must not raise: use
+    ctx.expect_status(answer, 200, 204, 404)). The runner runs the sweep as a setup step before
+    the journey's steps, and `prober serve` also runs it every `serve.sweep_interval`.
+    """
+
+    list: Callable[[StepContext], Awaitable[builtins.list[Leftover]]]
+    delete: Callable[[StepContext, Leftover], Awaitable[None]]
+    prefix: str = "prober-"
+    max_age: float | str = "1h"
+    keep: tuple[str, ...] = ()  # names never swept (fixtures share the prefix)
+    max_age_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            raise JourneyDefinitionError("Sweep: prefix must not be empty (it would sweep all)")
+        try:
+            object.__setattr__(self, "max_age_s", parse_duration(self.max_age))
+        except ValueError as exc:
+            raise JourneyDefinitionError(f"Sweep: max_age: {exc}") from None
+
+    def stale(
+        self, found: builtins.list[Leftover], now: float, max_age_s: float | None = None
+    ) -> builtins.list[Leftover]:
+        limit = self.max_age_s if max_age_s is None else max_age_s
+        return [
+            item
+            for item in found
+            if item.name.startswith(self.prefix)
+            and item.name not in self.keep
+            and now - item.created_at > limit
+        ]
+
+
+_TYPES: dict[type, str] = {str: "text", int: "a whole number", float: "a number", bool: "true or "
+                           "false", Duration: "a duration like 20s"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One typed pack setting: its type (str, int, float, bool or Duration), default and doc."""
+
+    type: type[T]
+    default: Any
+    doc: str
+
+    def __post_init__(self) -> None:
+        if self.type not in _TYPES:
+            raise JourneyDefinitionError(
+                f"Setting: type {self.type!r} is not one of str, int, float, bool, Duration"
+            )
+        self.parse(self.default)  # a bad default is the pack's mistake, caught at import
+
+    def parse(self, raw: Any) -> Any:
+        """The typed value of `raw` (from YAML, or a string from the environment)."""
+        kind = self.type
+        try:
+            if kind is Duration:
+                return Duration(parse_duration(raw))
+            if kind is bool:
+                if isinstance(raw, bool):
+                    return raw
+                text = str(raw).strip().lower()
+                if text in ("true", "yes", "1", "on"):
+                    return True
+                if text in ("false", "no", "0", "off"):
+                    return False
+                raise ValueError
+            if kind is int and isinstance(raw, float) and not raw.is_integer():
+                raise ValueError
+            return kind(raw)  # type: ignore[call-arg]
+        except (TypeError, ValueError):
+            raise ValueError(f"{raw!r} is not {_TYPES[kind]}") from None
+
+
+class PackSettings:
+    """A pack's settings by name. `validate` checks a target's `settings:` table against them;
+    `values` gives the typed values, defaults filled in."""
+
+    def __init__(self, **settings: Setting[Any]) -> None:
+        self.settings = dict(settings)
+
+    def problems(self, given: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(name, what is wrong) for each value that does not parse; unknown names are judged
+        against every pack of the config together (catalog)."""
+        found = []
+        for name, raw in given.items():
+            setting = self.settings.get(name)
+            if setting is None:
+                continue
+            try:
+                setting.parse(raw)
+            except ValueError as exc:
+                found.append((name, f"{exc}; {setting.doc}"))
+        return found
+
+    def values(self, given: Mapping[str, Any]) -> Any:
+        """A read-only object with one typed attribute per setting."""
+        return _Values(
+            {
+                name: setting.parse(given.get(name, setting.default))
+                for name, setting in self.settings.items()
+            }
+        )
+
+
+class _Values:
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        object.__setattr__(self, "_values", values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            known = ", ".join(sorted(self._values))
+            raise AttributeError(f"no pack setting {name!r}; declared: {known}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("pack settings are read-only")
+
+    def __repr__(self) -> str:
+        return f"PackSettings({self._values!r})"
