@@ -63,7 +63,7 @@ def target(nodered: NodeRed, tmp_path_factory: pytest.TempPathFactory) -> Target
     """The example config's target, with a short request timeout so faults fail fast."""
     loaded = load_config(EXAMPLE, env_for(nodered, tmp_path_factory.mktemp("nodered")))
     found = loaded.targets()["nodered"]
-    settings = {**found.settings, "route_wait_s": "1", "run_wait_s": "2"}
+    settings = {**found.settings, "route_wait": "1s", "run_wait": "2s"}
     return dataclasses.replace(found, request_timeout_s=3.0, settings=settings)
 
 
@@ -140,20 +140,22 @@ def with_fault(journey: Journey, after: str, name: str, fault: StepFn) -> Journe
     faulty = journey.replace()
     faulty.steps = []
     for step in journey.steps:
-        faulty.add_step(step.name, step.fn, service=step.service)
+        faulty.add_step(step.name, step.fn, service=step.service, phase=step.phase)
         if step.name == after:
-            faulty.add_step(name, fault, service=ADMIN)
+            faulty.add_step(name, fault, service=ADMIN, phase=step.phase)
     return faulty
 
 
 def test_nodered_stopped_is_a_connection_failure(
-    loop: LoopThread, runner: Runner, target: Target, journeys: dict[str, Journey],
+    loop: LoopThread, driver: BrowserDriver, target: Target, journeys: dict[str, Journey],
     nodered: NodeRed,
 ) -> None:  # fmt: skip
+    fresh = Runner(browser=driver, cleanup_timeout_s=2)  # no API session yet: it must log in
     nodered.stop()
     try:
-        for name, step in ((RUN, "create flow"), (CANVAS, "ensure fixture")):
-            result = run(loop, runner, journeys[name], target)
+        # The first step to reach Node-RED: the kit's sweep, or signing the browser in.
+        for name, step in ((RUN, "sweep leftovers"), (CANVAS, "sign in (session)")):
+            result = run(loop, fresh, journeys[name], target)
             assert verdict(result) == ("failure", "connection", step, ADMIN), result.to_json()
     finally:
         nodered.restart(PASSWORD)
@@ -167,7 +169,8 @@ def test_a_wrong_password_fails_on_login_and_never_locks_the_admin_out(
     one_runner = Runner(browser=driver)  # one process: its login gate holds logins back
     for _ in range(21):
         result = run(loop, one_runner, journeys[CRUD_API], wrong)
-        assert verdict(result) == ("failure", "client_error", "create", ADMIN), result.to_json()
+        expected = ("failure", "client_error", "sweep leftovers", ADMIN)
+        assert verdict(result) == expected, result.to_json()
         assert "not-the-password" not in str(result.to_json())
     admin(nodered).close()  # Node-RED locks a user after more than 5 attempts in 10 minutes
 
@@ -235,7 +238,7 @@ def test_nodered_killed_mid_run_leaves_no_flow_after_the_next_run(
         nodered.restart(PASSWORD)
     assert any(t.startswith(f"prober-{RUN}-") for t in prober_tabs(nodered))  # left behind
     # Runs are one at a time here, so every prober- flow but the fixture is a leftover.
-    sweeping = dataclasses.replace(target, settings={**target.settings, "sweep_max_age_s": "0"})
+    sweeping = dataclasses.replace(target, settings={**target.settings, "sweep_max_age": "0s"})
     result = run(loop, runner, journeys[CRUD_API], sweeping)
     assert result.status is Status.SUCCESS, result.to_json()
     assert set(prober_tabs(nodered)) <= {"prober-fixture"}

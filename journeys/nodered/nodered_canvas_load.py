@@ -1,12 +1,13 @@
 """CUJ: a user opens a known flow in the Node-RED editor and sees all of it on the canvas.
 
 Succeeds only when the editor opens with the fixture's tab active and every node and wire of it
-drawn. The fixture tab is created once and PUT back whenever its nodes drift (by content).
+drawn. The fixture tab is created once and PUT back whenever its nodes drift (by content), in a
+setup step; the browser starts signed in with the API's token (the target's `auth.browser`).
 """
 
 from prober import Journey, StepContext
 
-from ._nodered import ADMIN, EDITOR, RUNBOOK, ensure_fixture, open_editor, sign_in_browser
+from ._nodered import ADMIN, EDITOR, GROUP, RUNBOOK, SETTINGS, ensure_fixture, open_editor
 
 IDS = ["c0ffee0000000001", "c0ffee0000000002", "c0ffee0000000003", "c0ffee0000000004"]
 FIXTURE = [
@@ -33,15 +34,16 @@ canvas_load = Journey(
     slo_target=0.995,
     description="Open the Node-RED editor on the fixture flow; its tab, nodes and wires drawn.",
     runbook=RUNBOOK.format("canvas-load"),
-)  # TODO(kit): group="nodered-flows" (the fixture repair writes flows)
+    group=GROUP,
+    settings=SETTINGS,
+)
 
 
-@canvas_load.step("ensure fixture", service=ADMIN)
+@canvas_load.setup("ensure fixture", service=ADMIN)
 async def ensure(ctx: StepContext) -> None:
     ctx.vars["flow_id"] = await ensure_fixture(ctx, FIXTURE)
 
 
 @canvas_load.step("open editor")
 async def open_canvas(ctx: StepContext) -> None:
-    await sign_in_browser(ctx)
     await open_editor(ctx, ctx.vars["flow_id"], IDS, WIRES)

@@ -6,14 +6,15 @@ after DELETE the flow must answer 404. The flow is registered for cleanup as soo
 
 from prober import Journey, StepContext
 
-from ._nodered import ADMIN, RUNBOOK, create_flow, node_id, sweep
+from ._nodered import ADMIN, GROUP, RUNBOOK, SETTINGS, SWEEP, create_flow, node_id
 
 crud_api = Journey(
     "nodered_crud_api", cuj="workflow_crud", service=ADMIN, team="workflow-platform",
     channel="api", interval="60s", timeout="20s", retries=1, latency_threshold="5s",
     slo_target=0.995, runbook=RUNBOOK.format("crud"),
     description="POST /flow, GET, PUT, GET, DELETE, and GET 404 on a per-run flow.",
-)  # fmt: skip  # TODO(kit): group="nodered-flows"
+    group=GROUP, sweep=SWEEP, settings=SETTINGS,
+)  # fmt: skip
 
 
 def comment(node: str, name: str) -> dict[str, object]:
@@ -22,7 +23,6 @@ def comment(node: str, name: str) -> dict[str, object]:
 
 @crud_api.step("create")
 async def create(ctx: StepContext) -> None:
-    await sweep(ctx)
     ctx.vars["nodes"] = [comment(node_id(), "created")]
     ctx.vars["flow_id"] = await create_flow(ctx, ctx.vars["nodes"])
 

@@ -1,8 +1,9 @@
 """CUJ: a user opens a flow in the Node-RED editor, renames it, deploys, and the change sticks.
 
-The flow is created over the admin API (and registered for cleanup at once); the editor opens on
-it, the tab's properties are edited, "Modified Flows" is deployed (so other flows keep running),
-and a fresh GET /flow must show the new label.
+The flow is created over the admin API in a setup step (and registered for cleanup at once);
+the editor opens on it signed in with the API's token, the tab's properties are edited,
+"Modified Flows" is deployed (so other flows keep running), and a fresh GET /flow must show
+the new label.
 """
 
 from prober import Journey, StepContext
@@ -10,12 +11,13 @@ from prober import Journey, StepContext
 from ._nodered import (
     ADMIN,
     EDITOR,
+    GROUP,
     RUNBOOK,
+    SETTINGS,
+    SWEEP,
     create_flow,
     node_id,
     open_editor,
-    sign_in_browser,
-    sweep,
 )
 
 crud_browser = Journey(
@@ -23,12 +25,12 @@ crud_browser = Journey(
     channel="browser", interval="60s", timeout="20s", retries=1, latency_threshold="12s",
     slo_target=0.995, runbook=RUNBOOK.format("crud"),
     description="Open a per-run flow in the editor, rename it, deploy, verify over the API.",
-)  # fmt: skip  # TODO(kit): group="nodered-flows" (a deploy answers 409 after any other write)
+    group=GROUP, sweep=SWEEP, settings=SETTINGS,
+)  # fmt: skip
 
 
-@crud_browser.step("create flow", service=ADMIN)
+@crud_browser.setup("create flow", service=ADMIN)
 async def create(ctx: StepContext) -> None:
-    await sweep(ctx)
     ctx.vars["node"] = node_id()
     node = {"id": ctx.vars["node"], "type": "comment", "name": "edit me", "x": 140, "y": 60}
     ctx.vars["flow_id"] = await create_flow(ctx, [{**node, "wires": []}])
@@ -36,7 +38,6 @@ async def create(ctx: StepContext) -> None:
 
 @crud_browser.step("open editor")
 async def open_flow(ctx: StepContext) -> None:
-    await sign_in_browser(ctx)
     await open_editor(ctx, ctx.vars["flow_id"], [ctx.vars["node"]], 0)
 
 

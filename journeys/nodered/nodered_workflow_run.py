@@ -9,7 +9,7 @@ import json
 
 from prober import Journey, StepContext
 
-from ._nodered import ADMIN, FLOWS, RUNBOOK, create_flow, node_id, poll, seconds, sweep
+from ._nodered import ADMIN, FLOWS, GROUP, RUNBOOK, SETTINGS, SWEEP, create_flow, node_id
 
 COMPUTE = """const n = Number(msg.payload.n);
 if (!Number.isFinite(n)) { throw new Error("n is not a number"); }
@@ -22,12 +22,12 @@ workflow_run = Journey(
     channel="api", interval="60s", timeout="20s", retries=1, latency_threshold="5s",
     slo_target=0.99, runbook=RUNBOOK.format("workflow-run"),
     description="Create a flow, call its http-in endpoint, trigger its inject; check results.",
-)  # fmt: skip  # TODO(kit): group="nodered-flows"
+    group=GROUP, sweep=SWEEP, settings=SETTINGS,
+)  # fmt: skip
 
 
-@workflow_run.step("create flow", service=ADMIN)
+@workflow_run.setup("create flow", service=ADMIN)
 async def create(ctx: StepContext) -> None:
-    await sweep(ctx)
     http, fn, out, inject, catch, fail = (node_id() for _ in range(6))
     ctx.vars.update(inject=inject, url=f"/prober/run/{ctx.run.run_id}")
     nodes = [
@@ -49,8 +49,8 @@ async def create(ctx: StepContext) -> None:
 async def run_http(ctx: StepContext) -> None:
     ctx.allow_status(404, path="/prober/run/*")  # POST /flow answers before the route exists
     ask = {"runId": ctx.run.run_id, "n": 21}
-    answer = await poll(ctx, f"the route {ctx.vars['url']} to exist", lambda: _routed(ctx, ask),
-                        cap_s=seconds(ctx, "route_wait_s", 5))  # fmt: skip
+    answer = await ctx.poll(f"the route {ctx.vars['url']}", lambda: _routed(ctx, ask),
+                            cap_s=ctx.settings(SETTINGS).route_wait)  # fmt: skip
     ctx.expect_status(answer, 200)
     if await ctx.read_json(answer, "result") != {"runId": ctx.run.run_id, "result": 42}:
         ctx.fail(f"the flow answered {answer.text[:200]}, not result 42")
@@ -74,4 +74,4 @@ async def run_inject(ctx: StepContext) -> None:
         ctx.expect_status(answer, 200)
         return bool((await ctx.read_json(answer, "msg"))["msg"] == want)
 
-    await poll(ctx, "the inject run in flow context", stored, cap_s=seconds(ctx, "run_wait_s", 5))
+    await ctx.poll("the inject run in flow context", stored, cap_s=ctx.settings(SETTINGS).run_wait)
