@@ -1,8 +1,7 @@
 """What the journeys of this pack know about Node-RED 4.1: the admin API, the editor, flows.
 
-Flows this pack creates are tabs labelled `prober-<journey>-<run_id>` whose `info` records when
-they were made, so SWEEP can tell a killed run's leftover from a running one's flow.
-"""
+The pack's flows are tabs labelled `prober-<journey>-<run_id>`; their `info` records when they
+were made, so SWEEP tells a killed run's leftover from a running one's flow."""
 
 from __future__ import annotations
 
@@ -52,9 +51,8 @@ async def delete_flow(ctx: StepContext, flow_id: str) -> None:
 
 
 async def _leftovers(ctx: StepContext) -> list[Leftover]:
-    fixture = ctx.settings(SETTINGS).fixture_label
-    return [Leftover(str(t["id"]), str(t.get("label")), _created(t))
-            for t in await tabs(ctx) if t.get("label") != fixture]  # fmt: skip
+    return [Leftover(str(t["id"]), str(t.get("label")), _created(t)) for t in await tabs(ctx)
+            if t.get("label") != ctx.settings(SETTINGS).fixture_label]  # fmt: skip
 
 
 def _created(tab: dict[str, Any]) -> float:
@@ -70,8 +68,7 @@ async def ensure_fixture(ctx: StepContext, nodes: list[dict[str, Any]]) -> str:
     label = ctx.settings(SETTINGS).fixture_label
 
     async def find() -> dict[str, Any] | None:
-        found = [t for t in await tabs(ctx) if t.get("label") == label]
-        if not found:
+        if not (found := [t for t in await tabs(ctx) if t.get("label") == label]):
             return None
         answer = await ctx.api.get(f"/flow/{found[0]['id']}")
         ctx.expect_status(answer, 200)
@@ -80,7 +77,7 @@ async def ensure_fixture(ctx: StepContext, nodes: list[dict[str, Any]]) -> str:
     def current(flow: dict[str, Any]) -> bool:  # by content: each node holds what we wrote
         held = {n.get("id"): n for n in flow["nodes"]}
         return len(held) == len(nodes) and all(
-            {k: held.get(n["id"], {}).get(k) for k in n} == n for n in nodes
+            n.items() <= held.get(n["id"], {}).items() for n in nodes
         )
 
     async def repair(flow: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,8 @@
 """CUJ: a flow runs and computes its result, called over HTTP and triggered by its inject node.
 
-A per-run flow: `http in /prober/run/<run_id>` -> compute -> `http response`; the compute node
-also keeps its last result in flow context, where the inject run is confirmed. A catch node
-answers an exception in compute with a 500, so a broken flow fails at once instead of hanging.
-"""
+A per-run flow `http in` -> compute -> `http response`; compute also keeps its result in flow
+context, where the inject run is confirmed, and a catch node answers its exceptions with a 500
+(a broken flow fails at once instead of hanging)."""
 
 import json
 
@@ -12,7 +11,6 @@ from prober import Journey, StepContext
 from ._nodered import ADMIN, FLOWS, GROUP, RUNBOOK, SETTINGS, SWEEP, create_flow, node_id
 
 COMPUTE = """const n = Number(msg.payload.n);
-if (!Number.isFinite(n)) { throw new Error("n is not a number"); }
 msg.payload = {runId: msg.payload.runId, result: n * 2};
 flow.set("lastRun", msg.payload);
 return msg.res ? msg : null;"""
