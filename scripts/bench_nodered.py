@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Soak journeys/nodered on a real Node-RED 4.1.8: each journey --runs times in a row alone, then
---runs rounds of all four together (as `prober smoke` runs them), without retries.
+--runs rounds of all four side by side through one Runner, without retries. The rounds ignore the
+pack's exclusive group (only the App enforces it): harsher than `prober smoke`.
 
 Starts Node-RED with scripts/nodered (installing it when needed) on loopback, reads the target
 from examples/nodered.yaml, counts every run that did not succeed (on a healthy Node-RED each
