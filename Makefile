@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test lint typecheck pytest browser sandbox demo clean
+.PHONY: test lint typecheck pytest browser nodered sandbox demo clean
 
 test: lint typecheck pytest
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 browser: $(STAMP)
 	PYTHON=$(BIN)/python scripts/install-browser
 
+# Node-RED 4.1.8 for the journeys/nodered tests, installed with npm into .cache/nodered (once).
+nodered: $(STAMP)
+	PYTHON=$(BIN)/python scripts/nodered install
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -31,7 +35,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy prober tests
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser nodered
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$rc
 
