@@ -314,8 +314,11 @@ def _from_exchange(exchange: Exchange, step: Step, name: str, message: str) -> F
         source = BlameSource.ROUTE if exchange.owner else BlameSource.STEP
         return Failure(kind, exchange.owner or step.service, message, evidence, name, source)
     text = message
+    detail = exchange.message or exchange.excerpt
     if f"answered {exchange.status}" not in message:
         text = f"{_answer_text(exchange)}\n{message}"
+    elif detail and detail[:60] not in message:
+        text = f"{message}: {detail[:200]}"  # what the platform said, e.g. its error text
     status = exchange.status or 0
     said, source = _said(exchange)
     said = said or step.service

@@ -15,6 +15,7 @@ from prober.errors import (
     LoginFailed,
     ReportedFailure,
     RequestFailed,
+    UnexpectedStatus,
 )
 from prober.journey import Step
 from prober.observe import Exchange, PageError
@@ -284,3 +285,11 @@ def test_a_4xx_message_carries_the_body_excerpt() -> None:
 )
 def test_httpx_transport_errors(exc: Exception, error_type: str) -> None:
     assert classify(exc, STEP, []).error_type == error_type
+
+
+def test_a_failed_answer_the_journey_named_still_carries_the_body() -> None:
+    exchange = answered("/prober/run/1", 500, "nodered-flows")
+    exchange.excerpt = "Error: compute broke"
+    wrong = UnexpectedStatus("POST /prober/run/1 answered 500, not 200", exchange)
+    failure = classify(wrong, STEP, [])
+    assert failure.message == "POST /prober/run/1 answered 500, not 200: Error: compute broke"
