@@ -283,7 +283,8 @@ def gate(
     stdout = stdout or sys.stdout
     environ = os.environ if environ is None else environ
     now = time.time() if now is None else now
-    env = m.tag_value(env or loaded.config.env)
+    stored_env = env or loaded.config.env  # as the store keeps it; Datadog names use the tag
+    env = m.tag_value(stored_env)
     journeys = [j for j in catalog.select(patterns) if service is None or j.service == service]
     scope = f"service {service}" if service else "all services"
     verdicts: list[gates.Verdict] = []
@@ -292,8 +293,8 @@ def gate(
         problem = f"no enabled journey of {scope} matches: nothing to decide on"
     else:
         try:
-            budgets = _budgets(loaded, source=source, env=env, now=now, environ=environ,
-                               url=datadog_url, timeout_s=timeout_s)  # fmt: skip
+            budgets = _budgets(loaded, source=source, env=env, stored_env=stored_env, now=now,
+                               environ=environ, url=datadog_url, timeout_s=timeout_s)  # fmt: skip
             verdicts = gates.judge(journeys, budgets)
         except gates.BudgetUnavailable as exc:
             problem = str(exc)
@@ -310,8 +311,8 @@ def gate(
 
 
 def _budgets(
-    loaded: LoadedConfig, *, source: str, env: str, now: float, environ: Mapping[str, str],
-    url: str | None, timeout_s: float,
+    loaded: LoadedConfig, *, source: str, env: str, stored_env: str, now: float,
+    environ: Mapping[str, str], url: str | None, timeout_s: float,
 ) -> gates.Budgets:  # fmt: skip
     if source == "datadog":
         from prober.slo.datadog_api import DatadogBudgets
@@ -321,7 +322,8 @@ def _budgets(
     store = ResultStore(loaded.resolve(loaded.config.store.path))
     try:
         since = now - parse_duration(spec.TIMEFRAME)
-        return gates.StoreBudgets(store.runs(env=env, since=since), now=now, env=env)
+        runs = store.runs(env=stored_env, since=since)
+        return gates.StoreBudgets(runs, now=now, env=stored_env)
     finally:
         store.close()
 
