@@ -1,5 +1,7 @@
 """What the SLO export produces, independent of format: per journey two metric-based SLOs
-(availability, latency) and their monitors; per location a heartbeat no-data monitor.
+(availability, latency) and their monitors; per location a heartbeat no-data monitor; per env a
+probe_error-rate monitor grouped by journey and location. The tunable thresholds are `Rules`;
+`slo backtest` evaluates the very `Monitor`s built here.
 
 Queries are built from `prober.metrics` names only, so they cannot drift from what the
 DogStatsD sink emits. Scheduled runs only; prober faults (`probe_error`) are left out of the
@@ -138,7 +140,7 @@ class Slo:
 @dataclass(frozen=True, slots=True)
 class Monitor:
     name: str
-    monitor_type: str  # burn_rate | error_budget | no_data
+    monitor_type: str  # burn_rate | error_budget | no_data | probe_error_rate
     datadog_type: str  # "slo alert" | "metric alert"
     query: str  # for SLO monitors, with SLO_ID where the SLO's id goes
     critical: float
