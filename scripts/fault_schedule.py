@@ -11,7 +11,7 @@ history before them (so every window is as full as a month-old prober's), stretc
 real cadence (`slo backtest --time-scale K`) and scored; a Markdown section for
 docs/slo-fidelity.md is printed. Everything goes to --out; traffic stays on 127.0.0.1.
 
-    .venv/bin/python scripts/fault_schedule.py --out .prober/fidelity   # ~17 minutes
+    .venv/bin/python scripts/fault_schedule.py --out .prober/fidelity   # ~18 minutes
     .venv/bin/python scripts/fault_schedule.py --quick                  # ~2 minutes
 """
 
