@@ -166,7 +166,9 @@ def _journey_commands(commands: Any) -> None:
 
 
 def _slo_commands(commands: Any) -> None:
-    slo = commands.add_parser("slo", help="SLOs as code: export, lint, local status")
+    slo = commands.add_parser(
+        "slo", help="SLOs as code: export, lint, local status, backtest, deploy gate"
+    )
     actions = slo.add_subparsers(dest="slo_command", required=True, metavar="ACTION")
     export = actions.add_parser(
         "export", help="Datadog SLOs and monitors from the journeys",
@@ -191,19 +193,145 @@ def _slo_commands(commands: Any) -> None:
     status.add_argument("--window", default="30d", help="SLI window (default 30d)")
     status.add_argument("--json", action="store_true", help="one JSON object per journey/target")
     status.add_argument("--env", default=None, help="the env (default: the config's)")
-    for action in (export, status):
+    backtest = actions.add_parser(
+        "backtest", help="replay stored runs through the exported alerts; score vs incidents",
+        description="Which exported alerts would have fired and recovered over a period, "
+        "evaluated like Datadog does; with --incidents, alignment, false positives and "
+        "negatives, time to detect.",
+    )  # fmt: skip
+    backtest.add_argument("journeys", nargs="*", metavar="JOURNEY", help="names or globs")
+    backtest.add_argument(
+        "--from",
+        dest="start",
+        default=None,
+        metavar="TIME",
+        help="ISO 8601 or epoch seconds (default: --to minus --last)",
+    )
+    backtest.add_argument(
+        "--to",
+        dest="end",
+        default=None,
+        metavar="TIME",
+        help="ISO 8601 or epoch seconds (default: now)",
+    )
+    backtest.add_argument(
+        "--last",
+        default="7d",
+        metavar="DURATION",
+        help="the period's length without --from (default 7d)",
+    )
+    backtest.add_argument(
+        "--incidents",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="CSV or YAML: start, end, journey or service, label",
+    )
+    backtest.add_argument(
+        "--rules",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="YAML of alternative rules to score beside the shipped ones",
+    )
+    backtest.add_argument(
+        "--time-scale",
+        default="1",
+        metavar="K",
+        help="the runs were probed K times faster (scripts/fault_schedule.py)",
+    )
+    backtest.add_argument(
+        "--grace",
+        default="0s",
+        metavar="DURATION",
+        help="an alert this soon after an incident's end still matches it",
+    )
+    backtest.add_argument("--json", action="store_true", help="one JSON object per rule set")
+    backtest.add_argument("--env", default=None, help="the env (default: the config's)")
+    gate = actions.add_parser(
+        "gate", help="CI: may a service deploy? 0 go, 1 stop, 2 cannot decide",
+        description="Decide from the journeys' error-budget policies whether a deploy may go.",
+    )  # fmt: skip
+    gate.add_argument("journeys", nargs="*", metavar="JOURNEY", help="names or globs")
+    gate.add_argument("--service", default=None, help="only the journeys this service owns")
+    gate.add_argument("--env", default=None, help="the env (default: the config's)")
+    gate.add_argument(
+        "--source",
+        choices=["store", "datadog"],
+        default="store",
+        help="budgets from the local store or Datadog's SLO API "
+        "(DD_API_KEY, DD_APP_KEY, DD_SITE; DD_HOST overrides the URL)",
+    )
+    gate.add_argument(
+        "--datadog-url",
+        default=None,
+        metavar="URL",
+        help="Datadog API base URL (default: $DD_HOST, else from DD_SITE)",
+    )
+    gate.add_argument(
+        "--timeout", default="10s", metavar="DURATION", help="per Datadog request (default 10s)"
+    )
+    gate.add_argument(
+        "--override",
+        default=None,
+        metavar="REASON",
+        help="deploy anyway (a fix); the reason is printed with the decision",
+    )
+    for action in (export, status, backtest, gate):
         action.add_argument(
             "-c", "--config", type=Path, default=None,
             help="config file (default: $PROBER_CONFIG, else ./prober.yaml)",
         )  # fmt: skip
 
 
+def _slo_duration(option: str, raw: str, *, positive: bool = True) -> float:
+    """A duration option of the slo commands; SloError (one line, exit 2) when malformed."""
+    from prober.durations import parse_duration
+    from prober.slo.spec import SloError
+
+    try:
+        seconds = parse_duration(raw)
+    except ValueError as exc:
+        raise SloError(f"{option} {exc}") from None
+    if positive and seconds <= 0:
+        raise SloError(f"{option} {raw!r} must be more than 0")
+    return seconds
+
+
+def _slo_time(option: str, raw: str | None) -> float | None:
+    from prober.slo.incidents import parse_time
+    from prober.slo.spec import SloError
+
+    if raw is None:
+        return None
+    try:
+        return parse_time(raw)
+    except ValueError as exc:
+        raise SloError(f"{option} {exc}") from None
+
+
 def _slo(args: argparse.Namespace) -> int:
     from prober.commands import slo
     from prober.commands.setup import prepare
+    from prober.slo.spec import SloError
 
     if args.slo_command == "lint":
         return slo.lint_command(args.dir)
+    # Options first: a malformed one is a usage error before any config is read.
+    if args.slo_command == "status":
+        window_s = _slo_duration("--window", args.window)
+    if args.slo_command == "backtest":
+        last_s = _slo_duration("--last", args.last)
+        grace_s = _slo_duration("--grace", args.grace, positive=False)
+        start, end = _slo_time("--from", args.start), _slo_time("--to", args.end)
+        try:
+            time_scale = float(args.time_scale)
+        except ValueError:
+            raise SloError(f"--time-scale {args.time_scale!r} is not a number") from None
+        if not time_scale >= 1:
+            raise SloError(f"--time-scale {args.time_scale} must be at least 1")
+    if args.slo_command == "gate":
+        timeout_s = _slo_duration("--timeout", args.timeout)
     loaded, catalog = prepare(args.config)
     if args.slo_command == "export":
         if args.out is not None:
@@ -215,7 +343,18 @@ def _slo(args: argparse.Namespace) -> int:
             locations=args.location, notify_page=args.notify_page,
             notify_ticket=args.notify_ticket, prober_team=args.prober_team,
         )  # fmt: skip
-    window_s = _duration(args.window)
+    if args.slo_command == "backtest":
+        return slo.backtest(
+            loaded, catalog, patterns=args.journeys, env=args.env, start=start, end=end,
+            last_s=last_s, incidents_path=args.incidents, rules_path=args.rules,
+            time_scale=time_scale, grace_s=grace_s, as_json=args.json,
+        )  # fmt: skip
+    if args.slo_command == "gate":
+        return slo.gate(
+            loaded, catalog, patterns=args.journeys, service=args.service, env=args.env,
+            source=args.source, override=args.override, datadog_url=args.datadog_url,
+            timeout_s=timeout_s,
+        )  # fmt: skip
     return slo.status(
         loaded, catalog, window=args.window, window_s=window_s, env=args.env, as_json=args.json
     )

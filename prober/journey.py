@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from prober.durations import parse_duration
 from prober.errors import JourneyDefinitionError
+from prober.slo.policy import DEFAULT_POLICY, BudgetPolicy, parse_policy
 
 if TYPE_CHECKING:
     from prober.context import StepContext
@@ -86,6 +87,7 @@ class Journey:
         session: bool = True,
         sweep: Sweep | None = None,
         settings: PackSettings | None = None,
+        budget_policy: BudgetPolicy | dict[str, Any] | None = None,
     ) -> None:
         self.source = _caller_file()
         self._declared: dict[str, Any] = {
@@ -94,6 +96,7 @@ class Journey:
             "latency_threshold": latency_threshold, "slo_target": slo_target,
             "description": description, "runbook": runbook, "tags": tags,
             "group": group, "session": session, "sweep": sweep, "settings": settings,
+            "budget_policy": budget_policy,
         }  # fmt: skip
         self.name = name
         self._check(_NAME.match(name) is not None, "name", f"{name!r} must match {_NAME.pattern}")
@@ -144,6 +147,13 @@ class Journey:
         self.session = bool(session)
         self.sweep = sweep
         self.settings = settings
+        # The error-budget policy (prober/slo/policy.py); none declared: the shipped default.
+        self.budget_policy = DEFAULT_POLICY
+        if budget_policy is not None:
+            try:
+                self.budget_policy = parse_policy(budget_policy)
+            except ValueError as exc:
+                self._fail("budget_policy", str(exc))
         self.steps: list[Step] = []
 
     # --- declaring steps ----------------------------------------------------------------------

@@ -106,11 +106,16 @@ def test_the_export_passes_its_own_lint(tmp_path: Path) -> None:
                   str(tmp_path), "--prober-team", "observability",
                   env={"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "x"})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "10 SLOs, 41 monitors for 5 journeys in env prod" in done.stdout
+    assert "10 SLOs, 42 monitors for 5 journeys in env prod" in done.stdout
     assert lint(tmp_path) == []
     root = (tmp_path / "main.tf").read_text()
     heartbeat = root[root.index('resource "datadog_monitor" "cuj_prober_heartbeat') :]
     assert '"service:cuj-prober", "team:observability"' in heartbeat
+    # The probe_error-rate monitor goes to the prober's owners too.
+    probe = root[root.index('resource "datadog_monitor" "cuj_prober_runs_probe_error_rate') :]
+    probe = probe[: probe.index("\n}\n")]
+    assert '"service:cuj-prober", "team:observability"' in probe
+    assert "monitor_type:probe_error_rate" in probe
 
 
 def _strict(model: Any, path: str = "") -> None:
@@ -128,7 +133,7 @@ def _strict(model: Any, path: str = "") -> None:
 def test_datadog_json_round_trips_through_the_client_models() -> None:
     body = json.loads(datadog_json.dumps(exported()))
     config = Configuration()
-    assert len(body["slos"]) == 10 and len(body["monitors"]) == 42
+    assert len(body["slos"]) == 10 and len(body["monitors"]) == 43
     for data in body["slos"]:
         model = validate_and_convert_types(data, (ServiceLevelObjectiveRequest,), ["slo"], True,
                                            True, config)  # fmt: skip
@@ -179,7 +184,7 @@ def test_queries_names_and_alerts_follow_the_contract() -> None:
         ("1h", "5m", 14.4, "page"), ("6h", "30m", 6.0, "page"), ("24h", "2h", 3.0, "ticket"),
     ]  # fmt: skip
     assert all(mon.datadog_type == "slo alert" for mon in monitors)
-    assert all(b.long_hours <= spec.MAX_LONG_WINDOW_H for b in spec.BURN_RATES)
+    assert all(b.long_hours <= spec.MAX_LONG_WINDOW_H for b in spec.SHIPPED.burn_rates)
     heartbeats = [mon for mon in built.monitors if mon.monitor_type == "no_data"]
     assert [mon.name for mon in heartbeats] == [
         "cuj-prober_heartbeat_no_data_eu-west-1_prod",
@@ -188,10 +193,32 @@ def test_queries_names_and_alerts_follow_the_contract() -> None:
     assert heartbeats[0].query == (
         "max(last_5m):sum:cuj.prober.heartbeat{env:prod,location:eu-west-1} < 1"
     )
+    [probe] = [mon for mon in built.monitors if mon.monitor_type == "probe_error_rate"]
+    assert probe.query == (
+        "sum(last_30m):sum:cuj.journey.runs{env:prod,trigger:schedule,status:probe_error} "
+        "by {journey,location}.as_count() / sum:cuj.journey.runs{env:prod,trigger:schedule} "
+        "by {journey,location}.as_count() > 0.5"
+    )
+    assert (probe.name, probe.severity, probe.critical, probe.warning) == (
+        "cuj-prober_runs_probe_error_rate_prod", "page", 0.5, 0.2,
+    )  # fmt: skip
+    assert "team:sre" in probe.tags and "@pagerduty-cuj" in probe.message
+    # The error-budget policy is in every SLO's description and OpenSLO annotation.
+    assert canvas.description.endswith(
+        "Error-budget policy (owner web-platform): 25% of the budget left or less: warn the "
+        "owner; budget exhausted: freeze deploys of frontend-monolith; burn rate above 6x over "
+        "24h: require a post-mortem."
+    )
     parsed = list(yaml.safe_load_all(openslo.render(built)))
     slo_docs = [d for d in parsed if d["kind"] == "SLO"]
     assert len(slo_docs) == 10 and all(d["apiVersion"] == "openslo/v1" for d in parsed)
     assert {d["spec"]["objectives"][0]["target"] for d in slo_docs} == {0.99, 0.995}
+    assert all(
+        d["metadata"]["annotations"]["cuj-prober/budget-policy"].startswith(
+            "Error-budget policy (owner "
+        )
+        for d in slo_docs
+    )
 
 
 def test_an_impossible_burn_rate_is_a_clear_error(tmp_path: Path) -> None:

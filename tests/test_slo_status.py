@@ -115,6 +115,12 @@ def test_sli_budget_and_burn_rates_by_hand(filled: Path) -> None:
     )
     assert availability["firing"] == ["fast_burn (page)", "medium_burn (page)",
                                       "slow_burn (ticket)"]  # fmt: skip
+    # The shipped policy: budget overspent (warn, freeze); 90x over 24 h (post-mortem).
+    assert availability["policy_actions"] == [
+        "25% of the budget left or less: warn the owner",
+        "budget exhausted: freeze deploys of frontend-monolith",
+        "burn rate above 6x over 24h: require a post-mortem",
+    ]
     latency = canvas["latency"]  # the slow success is not good for latency
     assert (latency["good"], latency["total"]) == (990, 1000)
     assert latency["error_budget_left"] == pytest.approx(1 - 10 / 5)
@@ -129,6 +135,10 @@ def test_sli_budget_and_burn_rates_by_hand(filled: Path) -> None:
     # 5m: 0/1; 1h: 0/11; 6h: 1/25 -> 4x; 24h: 2/50 -> 4x; and 2h: 1/15 -> 6.67x.
     assert run_api["burn_rates"] == pytest.approx({"5m": 0.0, "1h": 0.0, "6h": 4.0, "24h": 4.0})
     assert run_api["firing"] == ["slow_burn (ticket)"]
+    assert run_api["policy_actions"] == [
+        "25% of the budget left or less: warn the owner",
+        "budget exhausted: freeze deploys of orchestration-engine",
+    ]  # 4x over 24 h: no post-mortem
 
 
 def test_a_shorter_window_and_no_runs(filled: Path, tmp_path: Path) -> None:

@@ -1,19 +1,30 @@
-"""`prober slo export | lint | status`."""
+"""`prober slo export | lint | status | backtest | gate`."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from rich.console import Console
 from rich.table import Table
 
+from prober import metrics as m
 from prober.catalog import Catalog
 from prober.config import LoadedConfig
+from prober.durations import parse_duration
+from prober.reports import github
 from prober.slo import datadog_json, openslo, spec, terraform
+from prober.slo import gate as gates
+from prober.slo.backtest import CandidateReport
+from prober.slo.backtest import backtest as run_backtest
+from prober.slo.candidates import load_candidates, shipped
+from prober.slo.incidents import load_incidents
 from prober.slo.lint import lint
 from prober.slo.status import SHOWN_WINDOWS, JourneyStatus, compute
 from prober.store import ResultStore
@@ -121,7 +132,8 @@ def status(
 def _table(statuses: list[JourneyStatus], window: str, stdout: IO[str]) -> None:
     table = Table(title=f"CUJ SLOs over {window} (scheduled runs, prober faults excluded)")
     for column in ("journey", "target", "slo", "runs", "SLI", "first attempt", "objective",
-                   "budget left", *(f"burn {w}" for w in SHOWN_WINDOWS), "firing"):  # fmt: skip
+                   "budget left", *(f"burn {w}" for w in SHOWN_WINDOWS), "firing",
+                   "policy"):  # fmt: skip
         table.add_column(column)
     for item in statuses:
         for slo_type, slo in item.slos.items():
@@ -136,8 +148,204 @@ def _table(statuses: list[JourneyStatus], window: str, stdout: IO[str]) -> None:
                 _percent(slo.budget_left, 1),
                 *(_rate(slo.burn[w]) for w in SHOWN_WINDOWS),
                 ", ".join(slo.firing) or "-",
+                "; ".join(slo.policy) or "-",
             )
     if not statuses:
         print(f"no scheduled runs in the last {window}", file=stdout)
         return
     Console(file=stdout, width=220).print(table)
+
+
+# --- backtest ---------------------------------------------------------------------------------
+
+
+def _minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f}m"
+
+
+def _offset(report: CandidateReport, moment: float | None, scaled: bool) -> str:
+    if moment is None:
+        return "still firing"
+    if scaled:
+        return f"T+{(moment - report.start) / 60:.0f}m"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def backtest(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    *,
+    patterns: list[str],
+    env: str | None,
+    start: float | None,
+    end: float | None,
+    last_s: float,
+    incidents_path: Path | None,
+    rules_path: Path | None,
+    time_scale: float,
+    grace_s: float,
+    as_json: bool,
+    now: float | None = None,
+    stdout: IO[str] | None = None,
+) -> int:
+    """Exit 0 with the report; SloError (exit 2) for a bad incidents or rules file."""
+    stdout = stdout or sys.stdout
+    end = (time.time() if now is None else now) if end is None else end
+    start = end - last_s if start is None else start
+    if end <= start:
+        raise spec.SloError(f"the period is empty: --from {start:.0f} is not before --to {end:.0f}")
+    incidents = None if incidents_path is None else load_incidents(incidents_path)
+    candidates = [shipped(), *([] if rules_path is None else load_candidates(rules_path))]
+    env = env or loaded.config.env
+    journeys = catalog.select(patterns)
+    store = ResultStore(loaded.resolve(loaded.config.store.path))
+    try:
+        lookback = parse_duration(spec.TIMEFRAME) / time_scale  # the budget's window, compressed
+        runs = store.runs(env=env, trigger=m.SCHEDULE_TRIGGER, since=start - lookback)
+    finally:
+        store.close()
+    runs = [r for r in runs if r.finished_at <= end]
+    reports = run_backtest(journeys, runs, env=env, start=start, end=end, candidates=candidates,
+                           incidents=incidents, time_scale=time_scale, grace_s=grace_s)  # fmt: skip
+    if as_json:
+        for report in reports:
+            stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")
+        return 0
+    for report in reports:
+        _backtest_tables(report, time_scale != 1, stdout)
+    return 0
+
+
+def _backtest_tables(report: CandidateReport, scaled: bool, stdout: IO[str]) -> None:
+    console = Console(file=stdout, width=200)
+    rates = ", ".join(f"{b.name} {b.threshold:g}x {b.long_window}/{b.short_window} "
+                      f"({b.severity})" for b in report.rules.burn_rates)  # fmt: skip
+    target = "" if report.slo_target is None else f", every target {report.slo_target:g}"
+    alerts = Table(title=f"Rules {report.name!r}: {rates}{target} - alerts that would have fired")
+    for column in ("fired", "recovered", "severity", "monitor", "group"):
+        alerts.add_column(column)
+    for alert in report.alerts:
+        alerts.add_row(_offset(report, alert.fired_at, scaled),
+                       _offset(report, alert.recovered_at, scaled), alert.severity,
+                       alert.monitor, alert.group)  # fmt: skip
+    if report.alerts:
+        console.print(alerts)
+    else:
+        print(f"Rules {report.name!r} ({rates}{target}): no alert would have fired", file=stdout)
+    if report.incidents is None or report.overall is None:
+        return
+    scores = Table(title="Incidents")
+    for column in ("start", "end", "concerns", "label", "detected", "time to detect",
+                   "recovery after end"):  # fmt: skip
+        scores.add_column(column)
+    for s in report.incidents:
+        inc = s.incident
+        scores.add_row(
+            _offset(report, inc.start, scaled), _offset(report, inc.end, scaled),
+            inc.journey or inc.service or "", inc.label, "yes" if s.detected else "NO",
+            _minutes(s.time_to_detect_s),
+            "still firing" if s.still_firing else _minutes(s.recovery_after_end_s),
+        )  # fmt: skip
+    console.print(scores)
+    summary = Table(title=f"Rules {report.name!r} against {len(report.incidents)} incident(s)")
+    for column in ("journey", "incidents", "alignment", "false neg.", "alerts", "false pos.",
+                   "MTTD", "p95 TTD", "recovery after end", "pages", "tickets"):  # fmt: skip
+        summary.add_column(column)
+    for row in [*report.rows, report.overall]:
+        summary.add_row(
+            row.row, str(row.incidents), _percent(row.alignment, 0), str(row.false_negatives),
+            str(row.alerts), str(row.false_positive_alerts), _minutes(row.mean_time_to_detect_s),
+            _minutes(row.p95_time_to_detect_s), _minutes(row.mean_recovery_after_end_s),
+            str(row.pages), str(row.tickets),
+        )  # fmt: skip
+    console.print(summary)
+
+
+# --- gate -------------------------------------------------------------------------------------
+
+
+def gate(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    *,
+    patterns: list[str],
+    service: str | None,
+    env: str | None,
+    source: str,
+    override: str | None,
+    datadog_url: str | None = None,
+    timeout_s: float = 10.0,
+    environ: Mapping[str, str] | None = None,
+    now: float | None = None,
+    stdout: IO[str] | None = None,
+) -> int:
+    """0 go, 1 stop, 2 cannot decide (see prober/slo/gate.py); override makes it 0, loudly."""
+    stdout = stdout or sys.stdout
+    environ = os.environ if environ is None else environ
+    now = time.time() if now is None else now
+    stored_env = env or loaded.config.env  # as the store keeps it; Datadog names use the tag
+    env = m.tag_value(stored_env)
+    journeys = [j for j in catalog.select(patterns) if service is None or j.service == service]
+    scope = f"service {service}" if service else "all services"
+    verdicts: list[gates.Verdict] = []
+    problem = None
+    if not journeys:
+        problem = f"no enabled journey of {scope} matches: nothing to decide on"
+    else:
+        try:
+            budgets = _budgets(loaded, source=source, env=env, stored_env=stored_env, now=now,
+                               environ=environ, url=datadog_url, timeout_s=timeout_s)  # fmt: skip
+            verdicts = gates.judge(journeys, budgets)
+        except gates.BudgetUnavailable as exc:
+            problem = str(exc)
+    code = gates.CANNOT_DECIDE if problem else gates.decision(verdicts)
+    lines = _gate_block(verdicts, code, scope=scope, env=env, source=source, problem=problem)
+    if override and code != gates.GO:
+        lines.append(f"OVERRIDDEN: deploying anyway, reason given: {override}")
+    print("\n".join(lines), file=stdout)
+    if github.enabled(environ) and code != gates.GO:
+        level = "warning" if override else "error"
+        title = f"SLO gate: {gates.WORDS[code]} for {scope} in {env}"
+        print(github.workflow_command(level, title, "\n".join(lines[1:])), file=stdout)
+    return gates.GO if override else code
+
+
+def _budgets(
+    loaded: LoadedConfig, *, source: str, env: str, stored_env: str, now: float,
+    environ: Mapping[str, str], url: str | None, timeout_s: float,
+) -> gates.Budgets:  # fmt: skip
+    if source == "datadog":
+        from prober.slo.datadog_api import DatadogBudgets
+
+        return DatadogBudgets(env, environ=environ, url=url, timeout_s=timeout_s,
+                              now=lambda: now)  # fmt: skip
+    store = ResultStore(loaded.resolve(loaded.config.store.path))
+    try:
+        since = now - parse_duration(spec.TIMEFRAME)
+        runs = store.runs(env=stored_env, since=since)
+        return gates.StoreBudgets(runs, now=now, env=stored_env)
+    finally:
+        store.close()
+
+
+def _gate_block(
+    verdicts: list[gates.Verdict], code: int, *, scope: str, env: str, source: str,
+    problem: str | None,
+) -> list[str]:  # fmt: skip
+    head = f"SLO gate {gates.WORDS[code]} for {scope} in env {env} (budgets from {source})"
+    lines = [head]
+    if problem:
+        lines.append(f"  cannot decide: {problem}")
+    for v in verdicts:
+        if v.problem:
+            lines.append(f"  {v.journey} {v.slo_type}: cannot decide: {v.problem}")
+            continue
+        actions = "; ".join(rule.describe(v.service) for rule in v.rules) or "no policy action"
+        mark = "STOP" if v.blocks else "ok"
+        lines.append(f"  [{mark}] {v.journey} {v.slo_type}: {_percent(v.budget_left, 1)} of the "
+                     f"30-day budget left -> {actions} (owner {v.owner})")  # fmt: skip
+    if code == gates.CANNOT_DECIDE:
+        lines.append("  Not a go: fix the data source, or pass --override REASON to deploy.")
+    elif code == gates.STOP:
+        lines.append("  The policy freezes this deploy; --override REASON deploys a fix anyway.")
+    return lines

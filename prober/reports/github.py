@@ -28,3 +28,8 @@ def annotation(result: JourneyResult) -> str | None:
 
 def enabled(environ: Mapping[str, str]) -> bool:
     return environ.get("GITHUB_ACTIONS", "").lower() == "true"
+
+
+def workflow_command(level: str, title: str, body: str) -> str:
+    """One annotation (`level`: error, warning, notice) with its title and body escaped."""
+    return f"::{level} title={_property(title)}::{_data(body)}"

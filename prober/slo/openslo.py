@@ -1,5 +1,10 @@
 """The export as OpenSLO v1 YAML: per journey and SLO type an `SLO` with a ratio indicator on
-the Datadog queries, and the burn-rate alerts as `AlertCondition`s of one `AlertPolicy`."""
+the Datadog queries, and the burn-rate alerts as `AlertCondition`s of one `AlertPolicy`. The
+journey's error-budget policy rides along as an annotation of each SLO.
+
+Not here: the error-budget, heartbeat and probe_error-rate monitors. OpenSLO's only alert
+condition kind is a burn rate; those monitors exist in the Terraform and datadog-json formats.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from prober.slo.spec import BURN_RATES, TIMEFRAME, Export, Slo
+from prober.slo.spec import TIMEFRAME, Export, Rules, Slo
 
 
 def _dns(name: str) -> str:
@@ -19,7 +24,7 @@ def _source(query: str) -> dict[str, Any]:
     return {"metricSource": {"type": "Datadog", "spec": {"query": query}}}
 
 
-def _conditions() -> list[dict[str, Any]]:
+def _conditions(rules: Rules) -> list[dict[str, Any]]:
     return [
         {
             "apiVersion": "openslo/v1",
@@ -38,7 +43,7 @@ def _conditions() -> list[dict[str, Any]]:
                 },
             },
         }
-        for rate in BURN_RATES
+        for rate in rules.burn_rates
     ]
 
 
@@ -50,6 +55,7 @@ def _slo(slo: Slo) -> dict[str, Any]:
             "name": _dns(slo.name),
             "displayName": slo.name,
             "labels": {tag.split(":")[0]: [tag.split(":", 1)[1]] for tag in slo.tags},
+            "annotations": {"cuj-prober/budget-policy": slo.policy},
         },
         "spec": {
             "description": slo.description,
@@ -81,8 +87,10 @@ def render(export: Export) -> str:
             "description": "Multi-window burn-rate alerts of every CUJ SLO",
             "alertWhenBreaching": True,
             "alertWhenResolved": True,
-            "conditions": [{"conditionRef": c["metadata"]["name"]} for c in _conditions()],
+            "conditions": [
+                {"conditionRef": c["metadata"]["name"]} for c in _conditions(export.rules)
+            ],
         },
     }
-    documents = [*_conditions(), policy, *(_slo(slo) for slo in export.slos)]
+    documents = [*_conditions(export.rules), policy, *(_slo(slo) for slo in export.slos)]
     return yaml.safe_dump_all(documents, sort_keys=False, width=100)

@@ -1,5 +1,7 @@
 """What the SLO export produces, independent of format: per journey two metric-based SLOs
-(availability, latency) and their monitors; per location a heartbeat no-data monitor.
+(availability, latency) and their monitors; per location a heartbeat no-data monitor; per env a
+probe_error-rate monitor grouped by journey and location. The tunable thresholds are `Rules`;
+`slo backtest` evaluates the very `Monitor`s built here.
 
 Queries are built from `prober.metrics` names only, so they cannot drift from what the
 DogStatsD sink emits. Scheduled runs only; prober faults (`probe_error`) are left out of the
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prober import metrics as m
+from prober.durations import parse_duration
 from prober.journey import Journey
 
 PROBER_SERVICE = "cuj-prober"
@@ -34,28 +37,55 @@ class BurnRate:
 
     @property
     def long_hours(self) -> float:
-        return _hours(self.long_window)
+        return parse_duration(self.long_window) / 3600
+
+    def fires(self, long_burn: float | None, short_burn: float | None) -> bool:
+        """Datadog's condition: both windows burn faster than the threshold (no runs: no)."""
+        if long_burn is None or short_burn is None:
+            return False
+        return long_burn > self.threshold and short_burn > self.threshold
 
 
-# The Google SRE workbook's multi-window, multi-burn-rate alerts for a 30-day SLO.
-BURN_RATES = (
-    BurnRate("fast", "1h", "5m", 14.4, "page"),
-    BurnRate("medium", "6h", "30m", 6.0, "page"),
-    BurnRate("slow", "24h", "2h", 3.0, "ticket"),
+@dataclass(frozen=True, slots=True)
+class ProbeErrorRate:
+    """The share of scheduled runs that ended `probe_error` over `window`, per journey and
+    location: a prober that cannot measure thins the SLO silently, so it pages its owners."""
+
+    window: str
+    critical: float  # fraction of runs
+    warning: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Every tunable alert rule the export writes and the backtest evaluates (one definition).
+
+    `SHIPPED` is what `slo export` ships; `slo backtest --rules` evaluates alternatives."""
+
+    burn_rates: tuple[BurnRate, ...]
+    error_budget_critical: float  # % of the 30-day budget consumed
+    error_budget_warning: float
+    probe_errors: ProbeErrorRate
+
+
+# The Google SRE workbook's multi-window, multi-burn-rate alerts for a 30-day SLO, chosen with
+# the fault schedule of docs/slo-fidelity.md.
+SHIPPED = Rules(
+    burn_rates=(
+        BurnRate("fast", "1h", "5m", 14.4, "page"),
+        BurnRate("medium", "6h", "30m", 6.0, "page"),
+        BurnRate("slow", "24h", "2h", 3.0, "ticket"),
+    ),
+    error_budget_critical=90.0,
+    error_budget_warning=75.0,
+    probe_errors=ProbeErrorRate("30m", critical=0.5, warning=0.2),
 )
-ERROR_BUDGET_WARNING = 75.0  # % of the 30-day budget consumed
-ERROR_BUDGET_CRITICAL = 90.0
 PRIORITY = {"page": 2, "ticket": 3}
 HEARTBEAT_NO_DATA_MINUTES = 5
 
 
 class SloError(ValueError):
     """A journey's declaration cannot become a valid Datadog SLO."""
-
-
-def _hours(window: str) -> float:
-    unit = {"m": 1 / 60, "h": 1.0, "d": 24.0}[window[-1]]
-    return float(window[:-1]) * unit
 
 
 def _count(filters: Sequence[str]) -> str:
@@ -98,6 +128,7 @@ class Slo:
     target: float  # percent, 30 days (and 7 days)
     warning: float
     runbook: str | None
+    policy: str = ""  # the journey's error-budget policy, in words (also in `description`)
 
     @property
     def tags(self) -> list[str]:
@@ -109,9 +140,9 @@ class Slo:
 @dataclass(frozen=True, slots=True)
 class Monitor:
     name: str
-    monitor_type: str  # burn_rate | error_budget | no_data
+    monitor_type: str  # burn_rate | error_budget | no_data | probe_error_rate
     datadog_type: str  # "slo alert" | "metric alert"
-    query: str  # for SLO monitors, with SLO_ID_PLACEHOLDER where the SLO's id goes
+    query: str  # for SLO monitors, with SLO_ID where the SLO's id goes
     critical: float
     warning: float | None
     severity: str
@@ -119,6 +150,7 @@ class Monitor:
     tags: list[str]
     slo: Slo | None = None
     burn_rate: BurnRate | None = None
+    probe_errors: ProbeErrorRate | None = None  # monitor_type probe_error_rate
 
 
 SLO_ID = "{slo_id}"  # filled in by each format: a Terraform reference, or the id after creation
@@ -130,11 +162,12 @@ class Export:
     slos: list[Slo]
     monitors: list[Monitor]
     locations: list[str]
+    rules: Rules
 
 
-def check_burn_rates(journey: Journey) -> None:
+def check_burn_rates(journey: Journey, rules: Rules) -> None:
     ceiling = 1 / (1 - journey.slo_target)
-    too_fast = [b for b in BURN_RATES if b.threshold > ceiling]
+    too_fast = [b for b in rules.burn_rates if b.threshold > ceiling]
     if too_fast:
         worst = max(b.threshold for b in too_fast)
         needed = 1 - 1 / worst
@@ -162,8 +195,13 @@ def describe(journey: Journey, slo_type: str, target: float) -> str:
         f"{journey.interval_s:g}s; this SLO is the share of scheduled runs that {measured}, "
         f"excluding the prober's own faults. Target {target:g}% over 30 days.",
         f"Runbook: {journey.runbook or 'none declared - set runbook= on the journey'}",
+        policy_text(journey) + ".",
     ]
     return "\n".join(lines)
+
+
+def policy_text(journey: Journey) -> str:
+    return journey.budget_policy.describe(journey.team, journey.service)
 
 
 def _warning(target: float) -> float:
@@ -190,13 +228,16 @@ def build(
     notify_page: str = "",
     notify_ticket: str = "",
     prober_team: str = "sre",
+    rules: Rules | None = None,
 ) -> Export:
-    """Every SLO and monitor for `journeys` in `env`; SloError on an impossible target."""
+    """Every SLO and monitor for `journeys` in `env` under `rules` (default `SHIPPED`, read at
+    call time); SloError on an impossible target."""
+    rules = SHIPPED if rules is None else rules
     env = m.tag_value(env)
     slos: list[Slo] = []
     monitors: list[Monitor] = []
     for journey in sorted(journeys, key=lambda j: j.name):
-        check_burn_rates(journey)
+        check_burn_rates(journey, rules)
         target = round(journey.slo_target * 100, 3)
         for slo_type, (numerator, denominator) in queries(journey.name, env).items():
             slo = Slo(
@@ -205,21 +246,23 @@ def build(
                 name=slo_name(journey.service, journey.name, env, slo_type),
                 description=describe(journey, slo_type, target), numerator=numerator,
                 denominator=denominator, target=target, warning=_warning(target),
-                runbook=journey.runbook,
+                runbook=journey.runbook, policy=policy_text(journey),
             )  # fmt: skip
             slos.append(slo)
-            monitors += slo_monitors(slo, notify_page, notify_ticket)
+            monitors += slo_monitors(slo, notify_page, notify_ticket, rules)
+    if journeys:
+        monitors.append(_probe_errors(env, prober_team, notify_page, rules.probe_errors))
     for location in sorted(set(locations)):
         monitors.append(_heartbeat(env, m.tag_value(location), prober_team, notify_page))
-    return Export(env, slos, monitors, sorted(set(locations)))
+    return Export(env, slos, monitors, sorted(set(locations)), rules)
 
 
-def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str) -> list[Monitor]:
+def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -> list[Monitor]:
     """The burn-rate and error-budget monitors of one SLO (query with SLO_ID for its id)."""
     metric = f"{slo.journey}_{slo.slo_type}"
     base_tags = slo.tags
     made = []
-    for rate in BURN_RATES:
+    for rate in rules.burn_rates:
         notify = notify_page if rate.severity == "page" else notify_ticket
         made.append(
             Monitor(
@@ -249,13 +292,15 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str) -> list[Monitor
             name=monitor_name(slo.service, metric, "error_budget", slo.env),
             monitor_type="error_budget",
             datadog_type="slo alert",
-            query=f'error_budget("{SLO_ID}").over("{TIMEFRAME}") > {ERROR_BUDGET_CRITICAL:g}',
-            critical=ERROR_BUDGET_CRITICAL,
-            warning=ERROR_BUDGET_WARNING,
+            query=(
+                f'error_budget("{SLO_ID}").over("{TIMEFRAME}") > {rules.error_budget_critical:g}'
+            ),
+            critical=rules.error_budget_critical,
+            warning=rules.error_budget_warning,
             severity="ticket",
             message=_message(
                 slo,
-                f"{ERROR_BUDGET_CRITICAL:g}% of the 30-day error budget is spent",
+                f"{rules.error_budget_critical:g}% of the 30-day error budget is spent",
                 notify_ticket,
             ),
             tags=[*base_tags, "monitor_type:error_budget", "severity:ticket"],
@@ -263,6 +308,43 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str) -> list[Monitor
         )
     )
     return made
+
+
+PROBE_ERROR_GROUPS = (m.JOURNEY, m.LOCATION)  # one alert per journey and prober location
+
+
+def _probe_errors(env: str, team: str, notify: str, rule: ProbeErrorRate) -> Monitor:
+    scope = [m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}"]
+    groups = f" by {{{','.join(PROBE_ERROR_GROUPS)}}}"
+    errors = f"sum:{m.RUNS}{{{','.join([*scope, f'{m.STATUS}:{m.PROBE_ERROR}'])}}}{groups}"
+    total = f"sum:{m.RUNS}{{{','.join(scope)}}}{groups}"
+    handle = f" {notify}" if notify else ""
+    return Monitor(
+        name=monitor_name(PROBER_SERVICE, "runs", "probe_error_rate", env),
+        monitor_type="probe_error_rate",
+        datadog_type="metric alert",
+        query=f"sum(last_{rule.window}):{errors}.as_count() / {total}.as_count() "
+        f"> {rule.critical:g}",
+        critical=rule.critical,
+        warning=rule.warning,
+        severity="page",
+        message=(
+            f"{{{{#is_alert}}}}cuj-prober in {{{{location.name}}}} ({env}): a share of "
+            f"{{{{value}}}} of the scheduled runs of {{{{journey.name}}}} over {rule.window} "
+            "were prober faults (probe_error), which the SLOs leave out: the journey is not "
+            f"being measured. Fix the prober (browser, network, credentials).{handle}"
+            "{{/is_alert}}\n{{#is_recovery}}Recovered.{{/is_recovery}}\n"
+            f"See {m.RUNS}{{status:{m.PROBE_ERROR}}} by error_type and failed_step."
+        ),
+        tags=[
+            m.tag(m.ENV, env),
+            m.tag(m.SERVICE, PROBER_SERVICE),
+            m.tag(m.TEAM, team),
+            "monitor_type:probe_error_rate",
+            "severity:page",
+        ],
+        probe_errors=rule,
+    )
 
 
 def _heartbeat(env: str, location: str, team: str, notify: str) -> Monitor:

@@ -13,23 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prober import metrics as m
+from prober.durations import parse_duration
 from prober.journey import Journey
-from prober.slo.spec import AVAILABILITY, BURN_RATES, LATENCY, BurnRate
+from prober.slo import spec
+from prober.slo.policy import triggered
+from prober.slo.series import Series, Sli, budget_left, burn_rate, counted
 from prober.store import StoredRun
 
 SHOWN_WINDOWS = ("5m", "1h", "6h", "24h")
-WINDOW_SECONDS = {"5m": 300.0, "30m": 1800.0, "1h": 3600.0, "2h": 7200.0, "6h": 21600.0,
-                  "24h": 86400.0}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Sli:
-    good: int
-    total: int
-
-    @property
-    def ratio(self) -> float | None:
-        return None if self.total == 0 else self.good / self.total
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +30,7 @@ class SloStatus:
     budget_left: float | None  # fraction of the window's error budget left (< 0: overspent)
     burn: dict[str, float | None]  # window -> burn rate (None: no runs in that window)
     firing: list[str] = field(default_factory=list)  # the exported alerts that would fire
+    policy: list[str] = field(default_factory=list)  # the policy rules that apply now
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,43 +57,11 @@ class JourneyStatus:
                     "error_budget_left": s.budget_left,
                     "burn_rates": {w: s.burn[w] for w in SHOWN_WINDOWS},
                     "firing": s.firing,
+                    "policy_actions": s.policy,
                 }
                 for slo_type, s in self.slos.items()
             },
         }
-
-
-def _counted(run: StoredRun) -> bool:
-    return run.trigger == m.SCHEDULE_TRIGGER and run.status != m.PROBE_ERROR
-
-
-def _good(run: StoredRun, slo_type: str) -> bool:
-    success = run.status == m.SUCCESS
-    return success and (slo_type == AVAILABILITY or run.within_slo)
-
-
-def _sli(runs: list[StoredRun], slo_type: str) -> Sli:
-    return Sli(sum(_good(r, slo_type) for r in runs), len(runs))
-
-
-def burn_rate(sli: Sli, slo_target: float) -> float | None:
-    """How fast the budget burns: the error rate over the allowed error rate (1 = on budget)."""
-    if sli.total == 0:
-        return None
-    return ((sli.total - sli.good) / sli.total) / (1 - slo_target)
-
-
-def budget_left(sli: Sli, slo_target: float) -> float | None:
-    if sli.total == 0:
-        return None
-    return 1 - (sli.total - sli.good) / ((1 - slo_target) * sli.total)
-
-
-def _fires(rate: BurnRate, burn: Mapping[str, float | None]) -> bool:
-    long, short = burn[rate.long_window], burn[rate.short_window]
-    if long is None or short is None:
-        return False
-    return long > rate.threshold and short > rate.threshold
 
 
 def compute(
@@ -112,30 +72,49 @@ def compute(
     window: str,
     window_s: float,
 ) -> list[JourneyStatus]:
+    """Per (journey, target): the SLIs over `window_s`, burn rates over the shipped rules' and
+    the policy's windows (each within `window_s` too), the alerts and policy rules that apply."""
+    rules = spec.SHIPPED
     by_pair: dict[tuple[str, str], list[StoredRun]] = {}
     for run in runs:
-        if run.journey in journeys and _counted(run) and now - window_s < run.finished_at <= now:
+        if run.journey in journeys and now - window_s < run.finished_at <= now:
             by_pair.setdefault((run.journey, run.target), []).append(run)
     statuses = []
     for (name, target), pair_runs in sorted(by_pair.items()):
         journey = journeys[name]
+        series = Series((r.finished_at, r) for r in pair_runs)
+        if not series.sli(spec.AVAILABILITY, now, window_s).total:
+            continue  # only prober faults or unscheduled runs
+        windows = {*SHOWN_WINDOWS, *journey.budget_policy.windows()}
+        for rate in rules.burn_rates:
+            windows |= {rate.long_window, rate.short_window}
         slos = {}
-        for slo_type in (AVAILABILITY, LATENCY):
+        for slo_type in (spec.AVAILABILITY, spec.LATENCY):
             burn = {
                 label: burn_rate(
-                    _sli([r for r in pair_runs if now - seconds < r.finished_at], slo_type),
+                    series.sli(slo_type, now, min(parse_duration(label), window_s)),
                     journey.slo_target,
                 )
-                for label, seconds in WINDOW_SECONDS.items()
+                for label in sorted(windows)
             }
-            sli = _sli(pair_runs, slo_type)
+            sli = series.sli(slo_type, now, window_s)
+            left = budget_left(sli, journey.slo_target)
             slos[slo_type] = SloStatus(
                 slo_type,
                 sli,
-                budget_left(sli, journey.slo_target),
+                left,
                 burn,
-                [f"{r.name}_burn ({r.severity})" for r in BURN_RATES if _fires(r, burn)],
+                [
+                    f"{r.name}_burn ({r.severity})"
+                    for r in rules.burn_rates
+                    if r.fires(burn[r.long_window], burn[r.short_window])
+                ],
+                [
+                    rule.describe(journey.service)
+                    for rule in triggered(journey.budget_policy, left, burn)
+                ],
             )
-        first = Sli(sum(r.first_attempt_status == m.SUCCESS for r in pair_runs), len(pair_runs))
+        scheduled = [r for r in pair_runs if counted(r)]
+        first = Sli(sum(r.first_attempt_status == m.SUCCESS for r in scheduled), len(scheduled))
         statuses.append(JourneyStatus(name, target, journey.slo_target, window, first, slos))
     return statuses

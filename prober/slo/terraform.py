@@ -14,11 +14,13 @@ from prober.slo.spec import (
     HEARTBEAT_NO_DATA_MINUTES,
     LATENCY,
     PRIORITY,
+    SHIPPED,
     SHORT_TIMEFRAME,
     SLO_ID,
     TIMEFRAME,
     Export,
     Monitor,
+    Rules,
     Slo,
     slo_monitors,
     slo_name,
@@ -127,14 +129,14 @@ def _template_slo(slo_type: str) -> Slo:
     )  # fmt: skip
 
 
-def module_files() -> dict[str, str]:
+def module_files(rules: Rules = SHIPPED) -> dict[str, str]:
     resources = []
     for slo_type in (AVAILABILITY, LATENCY):
         slo = _template_slo(slo_type)
         resources.append(
             _slo_resource(slo_type, slo, f"var.{slo_type}_numerator", f"var.{slo_type}_description")
         )
-        for monitor in slo_monitors(slo, "${var.notify_page}", "${var.notify_ticket}"):
+        for monitor in slo_monitors(slo, "${var.notify_page}", "${var.notify_ticket}", rules):
             key = monitor.name.removeprefix("${var.service}_${var.journey}_").removesuffix(
                 "_${var.env}"
             )
@@ -201,14 +203,14 @@ def root_files(export: Export) -> dict[str, str]:
     calls = [
         _module_call(export, s[AVAILABILITY], s[LATENCY]) for _, s in sorted(by_journey.items())
     ]
-    heartbeats = [
+    prober_monitors = [  # the prober's own: heartbeats and the probe_error rate
         _block(
             "resource",
             ["datadog_monitor", mon.name.replace("-", "_").replace(".", "_")],
             _monitor_lines(mon, mon.query),
         )
         for mon in export.monitors
-        if mon.monitor_type == "no_data"
+        if mon.slo is None
     ]
     variables = [
         _block(
@@ -229,10 +231,10 @@ def root_files(export: Export) -> dict[str, str]:
     return {
         "versions.tf": HEADER + PROVIDER + "\n" + provider,
         "variables.tf": HEADER + "\n".join(variables),
-        "main.tf": HEADER + "\n".join(calls + heartbeats),
+        "main.tf": HEADER + "\n".join(calls + prober_monitors),
     }
 
 
 def render(export: Export) -> dict[str, str]:
     """Relative path -> file content."""
-    return {**module_files(), **root_files(export)}
+    return {**module_files(export.rules), **root_files(export)}

@@ -1,0 +1,90 @@
+"""The SLO arithmetic Datadog does, on stored runs: rolling-window sums of `as_count()` points.
+
+A run is one count of `cuj.journey.runs` at its finish time (when the sink sent it). A window
+of W seconds ending at t holds the runs with t - W < finished_at <= t. Only scheduled runs are
+in a series; the SLOs' denominator leaves out `probe_error`, which the probe_error-rate monitor
+counts instead. Prefix sums make every window two bisections, so a backtest can evaluate every
+minute of a month.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import accumulate
+
+from prober import metrics as m
+from prober.slo.spec import AVAILABILITY, LATENCY
+from prober.store import StoredRun
+
+
+@dataclass(frozen=True, slots=True)
+class Sli:
+    good: int
+    total: int
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.total == 0 else self.good / self.total
+
+
+def counted(run: StoredRun) -> bool:
+    """In the SLO denominator: scheduled, and not the prober's own fault."""
+    return run.trigger == m.SCHEDULE_TRIGGER and run.status != m.PROBE_ERROR
+
+
+def good(run: StoredRun, slo_type: str) -> bool:
+    success = run.status == m.SUCCESS
+    return success and (slo_type == AVAILABILITY or run.within_slo)
+
+
+def burn_rate(sli: Sli, slo_target: float) -> float | None:
+    """How fast the budget burns: the error rate over the allowed error rate (1 = on budget)."""
+    if sli.total == 0:
+        return None
+    return ((sli.total - sli.good) / sli.total) / (1 - slo_target)
+
+
+def budget_left(sli: Sli, slo_target: float) -> float | None:
+    """Fraction of the window's error budget left (< 0: overspent); None without runs."""
+    if sli.total == 0:
+        return None
+    return 1 - (sli.total - sli.good) / ((1 - slo_target) * sli.total)
+
+
+def _prefix(flags: Iterable[bool]) -> list[int]:
+    return [0, *accumulate(int(f) for f in flags)]
+
+
+class Series:
+    """The scheduled runs of one group (a journey, or a journey at a location), oldest first,
+    given with the times they count at (a backtest may stretch them)."""
+
+    def __init__(self, runs: Iterable[tuple[float, StoredRun]]) -> None:
+        ordered = sorted((r for r in runs if r[1].trigger == m.SCHEDULE_TRIGGER),
+                         key=lambda r: r[0])  # fmt: skip
+        self.times = [t for t, _ in ordered]
+        self._counted = _prefix(counted(r) for _, r in ordered)
+        self._good = {
+            slo_type: _prefix(counted(r) and good(r, slo_type) for _, r in ordered)
+            for slo_type in (AVAILABILITY, LATENCY)
+        }
+        self._probe = _prefix(r.status == m.PROBE_ERROR for _, r in ordered)
+
+    def _span(self, end: float, window_s: float) -> tuple[int, int]:
+        return bisect_right(self.times, end - window_s), bisect_right(self.times, end)
+
+    def sli(self, slo_type: str, end: float, window_s: float) -> Sli:
+        lo, hi = self._span(end, window_s)
+        good_runs = self._good[slo_type][hi] - self._good[slo_type][lo]
+        return Sli(good_runs, self._counted[hi] - self._counted[lo])
+
+    def probe_errors(self, end: float, window_s: float) -> tuple[int, int]:
+        """(probe_error runs, all scheduled runs) in the window."""
+        lo, hi = self._span(end, window_s)
+        return self._probe[hi] - self._probe[lo], hi - lo
+
+    def any_run(self, end: float, window_s: float) -> bool:
+        lo, hi = self._span(end, window_s)
+        return hi > lo
