@@ -51,5 +51,8 @@ def fill(
 
 
 def config(store: Path) -> tuple[LoadedConfig, Catalog]:
-    loaded = load_config(CONFIG, {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod"})
+    loaded = load_config(
+        CONFIG,
+        {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod", "SANDBOX_PASSWORD": "unused"},
+    )
     return loaded, build_catalog(loaded)

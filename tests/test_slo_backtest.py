@@ -198,7 +198,12 @@ def test_rules_alternatives_on_the_same_data(hard_outage: Path, tmp_path: Path) 
 
 
 def test_the_command_line(hard_outage: Path, tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "PROBER_STORE__PATH": str(hard_outage), "PROBER_ENV": "prod"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SANDBOX_PASSWORD": "unused",
+        "PROBER_STORE__PATH": str(hard_outage),
+        "PROBER_ENV": "prod",
+    }
     incidents = write_incidents(tmp_path / "inc.csv", [(T0 + DAY * MIN, T0 + (DAY + 30) * MIN,
                                                         CANVAS, "hard outage")])  # fmt: skip
     period = ["--from", f"{T0 + DAY * MIN:.0f}", "--to", f"{T0 + (DAY + 240) * MIN:.0f}"]
@@ -221,7 +226,11 @@ def test_the_command_line(hard_outage: Path, tmp_path: Path) -> None:
 
 
 def test_a_malformed_window_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "PROBER_STORE__PATH": str(tmp_path / "r.db")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SANDBOX_PASSWORD": "unused",
+        "PROBER_STORE__PATH": str(tmp_path / "r.db"),
+    }
     for args in (["status", "--window", "30x"], ["status", "--window", "0s"],
                  ["gate", "--timeout", "soon"], ["backtest", "--grace=-1m"]):  # fmt: skip
         done = prober("slo", *args, env=env)

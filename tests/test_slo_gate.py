@@ -87,7 +87,12 @@ def test_cannot_decide_without_data(tmp_path: Path) -> None:
 
 def test_exit_codes_from_the_command_line(tmp_path: Path) -> None:
     store = tmp_path / "r.db"
-    env = {"PATH": "/usr/bin:/bin", "PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SANDBOX_PASSWORD": "unused",
+        "PROBER_STORE__PATH": str(store),
+        "PROBER_ENV": "prod",
+    }
     done = prober("slo", "gate", "--service", "orchestration-engine", env=env)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "SLO gate CANNOT DECIDE for service orchestration-engine" in done.stdout
@@ -248,8 +253,8 @@ def test_datadog_forbidden_timeout_and_missing_keys_cannot_decide(
 def test_datadog_url_from_the_environment(datadog: FakeDatadog, tmp_path: Path) -> None:
     datadog.slis = {(AVAILABILITY, MONTH): 97.0, (LATENCY, MONTH): 99.95,
                     (AVAILABILITY, DAY): 99.0, (LATENCY, DAY): 99.0}  # fmt: skip
-    env = {"PATH": "/usr/bin:/bin", "PROBER_ENV": "prod", "DD_HOST": datadog.url, **KEYS,
-           "PROBER_STORE__PATH": str(tmp_path / "r.db")}  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "unused", "PROBER_ENV": "prod",
+           "DD_HOST": datadog.url, **KEYS, "PROBER_STORE__PATH": str(tmp_path / "r.db")}  # fmt: skip
     done = prober("slo", "gate", RUN_API, "--source", "datadog", env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "budgets from datadog" in done.stdout and "freeze deploys" in done.stdout
