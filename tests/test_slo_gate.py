@@ -254,7 +254,8 @@ def test_datadog_url_from_the_environment(datadog: FakeDatadog, tmp_path: Path) 
     datadog.slis = {(AVAILABILITY, MONTH): 97.0, (LATENCY, MONTH): 99.95,
                     (AVAILABILITY, DAY): 99.0, (LATENCY, DAY): 99.0}  # fmt: skip
     env = {"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "unused", "PROBER_ENV": "prod",
-           "DD_HOST": datadog.url, **KEYS, "PROBER_STORE__PATH": str(tmp_path / "r.db")}  # fmt: skip
+           "DD_HOST": datadog.url, **KEYS,
+           "PROBER_STORE__PATH": str(tmp_path / "r.db")}  # fmt: skip
     done = prober("slo", "gate", RUN_API, "--source", "datadog", env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "budgets from datadog" in done.stdout and "freeze deploys" in done.stdout
