@@ -279,10 +279,16 @@ class StepContext:
         label = name or str(getattr(callback, "__name__", "cleanup"))
         self._cleanups.push(f"{self.step_name}: {label}" if self.step_name else label, callback)
 
-    def fail(self, message: str, *, service: str | None = None) -> NoReturn:
+    def fail(
+        self, message: str, *, service: str | None = None, answer: Answer | None = None
+    ) -> NoReturn:
         """The outcome is wrong although everything answered: an `assertion` failure on
         `service` (else the step's), whatever the step's traffic shows - the author's verdict
-        is the strongest evidence there is."""
+        is the strongest evidence there is. With `answer=` instead, the service that sent the
+        answer showing the wrong outcome is blamed (a run still `queued`: whoever said so)."""
+        if answer is not None and service is None:
+            named, source = self.service_of(answer)
+            raise JourneyAssertion(message, service=named, blame=source)
         raise JourneyAssertion(message, service=service)
 
     def reported_failure(self, service: str, message: str) -> NoReturn:

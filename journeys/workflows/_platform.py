@@ -7,10 +7,8 @@ traffic as evidence, before the runner's deadline has to cut the step off.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -256,27 +254,21 @@ async def run_through_api(ctx: StepContext, wf_id: str) -> dict[str, Any]:
     run_id = (await ctx.read_json(started, "run_id"))["run_id"]
     ctx.vars["run_id"] = run_id
 
-    async def poll(limit_ms: float) -> dict[str, Any]:
-        began = time.monotonic()
-        delay = 0.1
-        while True:
-            answer = await ctx.api.get(f"/api/runs/{run_id}")
-            answer.raise_for_status()
-            run: dict[str, Any] = await ctx.read_json(answer, "status")
-            waited = time.monotonic() - began
-            if run["status"] in TERMINAL:
-                return run
-            if waited + delay > limit_ms / 1000:
-                raise AssertionError(f"run {run_id} is still {run['status']!r} after {waited:.1f}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    last: dict[str, Any] = {}
+
+    async def finished() -> dict[str, Any] | None:
+        answer = await ctx.api.get(f"/api/runs/{run_id}")
+        answer.raise_for_status()
+        last.update(answer=answer, run=await ctx.read_json(answer, "status"))
+        return last["run"] if last["run"]["status"] in TERMINAL else None
 
     try:
-        return await ctx.wait(f"run {run_id} to finish", poll, cap_s=run_cap_s(ctx))
-    except TimeoutError:
-        raise
-    except AssertionError as stuck:
-        ctx.fail(str(stuck), service=ORCHESTRATION)
+        run: dict[str, Any] = await ctx.poll(
+            f"run {run_id} to finish", finished, cap_s=run_cap_s(ctx)
+        )
+    except AssertionError as stuck:  # whoever keeps answering "queued" is stuck
+        ctx.fail(f"run {run_id} is still {last['run']['status']!r}: {stuck}", answer=last["answer"])
+    return run
 
 
 def run_cap_s(ctx: StepContext) -> float:
