@@ -51,7 +51,6 @@ class Receiver:
         self._sock.settimeout(POLL_S)
         self.url = where(self._sock)
         self.tally = Tally()
-        self.received: list[Received] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dogstatsd-receiver", daemon=True)
@@ -92,5 +91,4 @@ class Receiver:
                 except (WireError, ValueError):
                     point = None
                 received = Received(line, point)
-                self.received.append(received)
                 self.tally.add(received)
