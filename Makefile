@@ -43,8 +43,9 @@ pytest: $(STAMP) browser nodered
 sandbox: $(STAMP)
 	$(BIN)/prober sandbox --faults
 
-# The main job on the embedded default: the reference platform on a free loopback port and
-# every journey run against it once, with the live table (`prober demo --serve` keeps probing).
+# The story (~90 s): the reference platform probed on schedule through a hard outage and a
+# silent failure, then the timeline, the metrics, SLO status and Terraform. PROBER_DEMO_QUICK=1
+# (or `prober demo --quick`) tells it in ~30 s.
 demo: $(STAMP) browser
 	$(BIN)/prober demo
 

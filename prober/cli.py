@@ -149,10 +149,13 @@ def _journey_commands(commands: Any) -> None:
     command("validate", "check the config and the journeys; report every problem",
             journeys=False, target=False)  # fmt: skip
     demo = command(
-        "demo", "start the reference platform and run every journey against it", journeys=True,
-        target=False,
+        "demo", "the reference platform, a hard outage and a silent failure, probed (~90 s)",
+        journeys=True, target=False,
     )  # fmt: skip
-    demo.add_argument("--serve", action="store_true", help="then keep probing until Ctrl-C")
+    demo.add_argument(
+        "--quick", action="store_true",
+        help="three journeys at a 6 s interval, about 30 s (also PROBER_DEMO_QUICK=1), for CI",
+    )  # fmt: skip
     new = commands.add_parser("new", help="write a skeleton to start from")
     kinds = new.add_subparsers(dest="new_kind", required=True, metavar="KIND")
     pack = kinds.add_parser(
@@ -408,28 +411,15 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
     import os
 
-    from prober.app import App
-    from prober.commands import demo, probe
-    from prober.commands.serve import serve
-    from prober.commands.setup import configure_logging, prepare
+    from prober.commands import demo
+    from prober.commands.setup import configure_logging
 
     configure_logging(logging.WARNING)
-    password = demo.password(os.environ)
-    with demo.sandbox(Path(".prober/demo"), password) as url:
-        print(f"the reference platform is up at {url}", flush=True)
-        loaded, catalog = prepare(args.config, demo.environment(url, password, os.environ))
-        plan = catalog.plan(args.journeys, target=demo.DEMO_TARGET)
-        # The journeys' own retries, as on schedule: the demo shows what serve would record.
-        code = asyncio.run(probe.run(loaded, plan, env=None, repeat=1, every_s=0.0,
-                                     as_json=False, retries=None))  # fmt: skip
-        if args.serve:
-            configure_logging(logging.INFO)
-            return asyncio.run(serve(App(loaded, log_stream=sys.stdout), plan, None))
-        return code
+    quick = demo.quick_requested(args.quick, os.environ)
+    return demo.run_demo(args.config, args.journeys, quick=quick)
 
 
 def _new(args: argparse.Namespace) -> int:

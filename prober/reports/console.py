@@ -234,7 +234,7 @@ def failure_details(result: JourneyResult) -> Group:
         lines += [
             Text(f"  error type   {failure.error_type}"),
             Text(f"  failed step  {result.failed_step}"),
-            Text(f"  blame        {failure.service} ({_why(failure.blame_source)})"),
+            Text(f"  blame        {failure.service} ({why_blamed(failure.blame_source)})"),
             Text(f"  trace id     {result.trace_id}"),
             Text(f"  message      {failure.message}"),
         ]
@@ -254,5 +254,6 @@ _WHY = {
 }
 
 
-def _why(source: BlameSource) -> str:
+def why_blamed(source: BlameSource) -> str:
+    """Where the blame came from, in words (the console's failure details, the demo's timeline)."""
     return _WHY[source]
