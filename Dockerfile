@@ -1,4 +1,4 @@
-# cuj-prober: `prober serve`, the continuous prober, with Debian's Chromium (DESIGN §10:
+# cuj-prober: `prober serve`, the continuous prober, with Debian's Chromium (not Playwright's:
 # `playwright install` downloads a browser, which locked-down build machines cannot do).
 #   docker build -t cuj-prober .
 #   docker run -e PROBER_TARGETS__SANDBOX__BASE_URL=https://app.example \

@@ -40,7 +40,7 @@ _ARTIFACTS_SETTING = "artifacts.path (PROBER_ARTIFACTS__PATH)"
 
 
 def exit_code(results: Sequence[JourneyResult]) -> int:
-    """DESIGN §12: 1 if any journey failed, else 3 if the prober broke, else 0."""
+    """1 if any journey failed, else 3 if the prober broke, else 0."""
     statuses = {r.status for r in results}
     if Status.FAILURE in statuses:
         return EXIT_FAILED

@@ -1,7 +1,7 @@
 """What a run produced: frozen values that sinks read and never change.
 
 `runner.run()` returns a `JourneyResult` for every run, failing or not; the closed sets below are
-metric tags and SLO filters (DESIGN §3, §4), so adding a member is a contract change.
+metric tags and SLO filters (docs/verdicts.md, prober/metrics.py), so adding a member is a contract change.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class JourneyResult:
         return tuple(path for attempt in self.attempts for path in attempt.artifacts)
 
     def to_json(self) -> dict[str, Any]:
-        """The keys of DESIGN §12, JSON-ready."""
+        """The keys of `prober run --json`, JSON-ready."""
         return {
             "journey": self.journey,
             "cuj": self.cuj,

@@ -47,7 +47,7 @@ def anon(sandbox: SandboxProcess) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """pytest-playwright launches the Chromium the prober itself would find (DESIGN §10)."""
+    """pytest-playwright launches the Chromium the prober itself would find."""
     chromium = find_chromium()
     return {
         **browser_type_launch_args,

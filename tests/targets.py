@@ -1,4 +1,4 @@
-"""Targets pointing at a sandbox, with the route map of DESIGN §12."""
+"""Targets pointing at a sandbox, with the route map of the repository's prober.yaml."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Chromium discovery (DESIGN §10) on real files, and a real launch of what it finds."""
+"""Chromium discovery on real files, and a real launch of what it finds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The DogStatsD contract (DESIGN §4) on a real UDP socket and a real unix socket."""
+"""The DogStatsD metric contract (prober/metrics.py) on a real UDP socket and a real unix socket."""
 
 from __future__ import annotations
 

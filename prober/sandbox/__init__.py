@@ -1,7 +1,7 @@
 """The reference workflow platform (`prober sandbox`).
 
 A small real web app that stands in for the analytics platform so every journey, test and demo
-has a real target (DESIGN §9). Four logical services share one process; each response names the
+has a real target. Four logical services share one process; each response names the
 service that produced it in `x-service`, and the fault API (`--faults` only) makes any of them
 fail loudly, slowly, or silently.
 """

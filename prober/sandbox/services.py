@@ -39,7 +39,7 @@ def service_for_path(path: str) -> Service:
     return Service.FRONTEND
 
 
-# Silent-failure variants each service supports; the first is the default (DESIGN §9).
+# Silent-failure variants each service supports; the first is the default.
 SILENT_VARIANTS: dict[Service, tuple[str, ...]] = {
     Service.FRONTEND: ("blank_canvas",),
     Service.WORKFLOW: ("empty_nodes", "lost_write"),

@@ -1,4 +1,4 @@
-"""One JSON line per finished run, for log pipelines (DESIGN §5: trace_id/span_id/run_id)."""
+"""One JSON line per finished run, for log pipelines (with trace_id/span_id/run_id)."""
 
 from __future__ import annotations
 
