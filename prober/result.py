@@ -1,7 +1,8 @@
 """What a run produced: frozen values that sinks read and never change.
 
 `runner.run()` returns a `JourneyResult` for every run, failing or not; the closed sets below are
-metric tags and SLO filters (docs/verdicts.md, prober/metrics.py), so adding a member is a contract change.
+metric tags and SLO filters (docs/verdicts.md, prober/metrics.py), so adding a member is a
+contract change.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The reference platform's HTTP contract (README: the reference platform), over real HTTP against `prober sandbox`."""
+"""The reference platform's HTTP contract (see the README), over real HTTP to `prober sandbox`."""
 
 from __future__ import annotations
 
