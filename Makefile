@@ -34,9 +34,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy prober tests
 
-# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass. Two workers
+# (pytest-xdist), each test file on one of them with its own session fixtures (sandbox, Chromium,
+# Node-RED): most tests wait on real servers and browsers, so two keep both cores busy.
 pytest: $(STAMP) browser nodered
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$rc
 
 # The reference workflow platform on 127.0.0.1:8000 with the fault API enabled.

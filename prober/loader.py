@@ -69,6 +69,9 @@ def _digest(path: Path) -> str:
 def _pack_package(pack: Path) -> str | None:
     """Import a pack with an __init__.py as a package, so its modules share helpers through
     relative imports (`from ._platform import ...`); None for a plain folder of files."""
+    # Resolved: a pack mounted through symlinks (a Kubernetes ConfigMap) is the same pack, and
+    # its modules must say where their code really is.
+    pack = pack.resolve()
     init = pack / "__init__.py"
     if not init.is_file():
         return None
@@ -82,6 +85,7 @@ def _pack_package(pack: Path) -> str | None:
 
 
 def _import(file: Path, package: str | None) -> ModuleType:
+    file = file.resolve()
     if package is not None:
         return importlib.import_module(f"{package}.{file.stem}")
     name = f"prober_journeys_{_digest(file)}_{file.stem}"
