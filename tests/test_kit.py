@@ -54,15 +54,20 @@ def logins(sandbox: SandboxProcess, since: int) -> int:
 # --- sessions ---------------------------------------------------------------------------------
 
 
-@pytest.mark.browser
-def test_one_login_serves_every_run_and_the_browser(
-    sandbox: SandboxProcess, loop: LoopThread, driver: BrowserDriver
-) -> None:
-    seeded = sandbox_target(
+def seeded_target(sandbox: SandboxProcess) -> Any:
+    """The sandbox, with browsers signed in through the page's own token key."""
+    return sandbox_target(
         sandbox.url,
         name="seeded",
         auth=AuthSpec(kind="login", browser_local_storage=(("sandbox-token", "{token}"),)),
     )
+
+
+@pytest.mark.browser
+def test_one_login_serves_every_run_and_the_browser(
+    sandbox: SandboxProcess, loop: LoopThread, driver: BrowserDriver
+) -> None:
+    seeded = seeded_target(sandbox)
     listing = journey("signed_in_list", channel="browser", service=FE)
 
     @listing.step("open the list")
@@ -89,11 +94,7 @@ def test_one_login_serves_every_run_and_the_browser(
 def test_a_journey_whose_cuj_is_signing_in_gets_a_clean_browser(
     sandbox: SandboxProcess, loop: LoopThread, driver: BrowserDriver
 ) -> None:
-    seeded = sandbox_target(
-        sandbox.url,
-        name="seeded",
-        auth=AuthSpec(kind="login", browser_local_storage=(("sandbox-token", "{token}"),)),
-    )
+    seeded = seeded_target(sandbox)
     signing_in = journey("signs_in", channel="browser", service=FE, session=False)
 
     @signing_in.step("open the list")
