@@ -23,7 +23,7 @@ from prober.metrics import LEFTOVERS, Origin
 from prober.result import JourneyResult
 from prober.runner import Runner
 from prober.sinks.dogstatsd import DogStatsdSink, parse_url
-from prober.target import AuthSpec
+from prober.target import AuthSpec, Target
 from tests.background_agent import BackgroundAgent
 from tests.loop_thread import LoopThread
 from tests.prober_cli import prober, prober_env
@@ -54,7 +54,7 @@ def logins(sandbox: SandboxProcess, since: int) -> int:
 # --- sessions ---------------------------------------------------------------------------------
 
 
-def seeded_target(sandbox: SandboxProcess) -> Any:
+def seeded_target(sandbox: SandboxProcess) -> Target:
     """The sandbox, with browsers signed in through the page's own token key."""
     return sandbox_target(
         sandbox.url,
