@@ -142,7 +142,10 @@ def test_datadog_json_round_trips_through_the_client_models() -> None:
         assert data["type"] == "metric"
         assert {t["timeframe"] for t in data["thresholds"]} == {"30d", "7d"}
         assert f"trigger:{m.SCHEDULE_TRIGGER}" in data["query"]["denominator"]
-        assert f"!status:{m.PROBE_ERROR}" in data["query"]["denominator"]
+        if data["name"].endswith("_latency_prod"):  # successful runs only
+            assert f"{m.STATUS}:{m.SUCCESS}" in data["query"]["denominator"]
+        else:
+            assert f"!status:{m.PROBE_ERROR}" in data["query"]["denominator"]
     for data in body["monitors"]:
         model = validate_and_convert_types(data, (Monitor,), ["monitor"], True, True, config)
         _strict(model, data["name"])
@@ -178,6 +181,10 @@ def test_queries_names_and_alerts_follow_the_contract() -> None:
                    and s.slo_type == spec.LATENCY)  # fmt: skip
     assert latency.name == "cuj_slo_frontend-monolith_workflow_canvas_load_latency_prod"
     assert latency.numerator.endswith("status:success,within_slo:true}.as_count()")
+    assert latency.denominator == (
+        "sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,"
+        "status:success}.as_count()"
+    )
     monitors = [mon for mon in built.monitors if mon.slo == canvas]
     assert [(mon.burn_rate.long_window, mon.burn_rate.short_window, mon.critical, mon.severity)
             for mon in monitors if mon.burn_rate] == [

@@ -93,13 +93,17 @@ def _count(filters: Sequence[str]) -> str:
 
 
 def queries(journey: str, env: str) -> dict[str, tuple[str, str]]:
-    """(numerator, denominator) per SLO type, as DESIGN §4 writes them."""
+    """(numerator, denominator) per SLO type.
+
+    Availability: successful runs of all scheduled runs but prober faults. Latency: runs within
+    the threshold of the *successful* runs only, so a failed run spends the availability budget
+    alone and an outage pages once; the latency SLO pages for slowness (docs/slo-fidelity.md)."""
     scope = [m.tag(m.JOURNEY, journey), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}"]
     success = f"{m.STATUS}:{m.SUCCESS}"
     total = _count([*scope, f"!{m.STATUS}:{m.PROBE_ERROR}"])
     return {
         AVAILABILITY: (_count([*scope, success]), total),
-        LATENCY: (_count([*scope, success, f"{m.WITHIN_SLO}:true"]), total),
+        LATENCY: (_count([*scope, success, f"{m.WITHIN_SLO}:true"]), _count([*scope, success])),
     }
 
 
@@ -183,17 +187,18 @@ def check_burn_rates(journey: Journey, rules: Rules) -> None:
 def describe(journey: Journey, slo_type: str, target: float) -> str:
     what = journey.description.strip() or f"the {journey.cuj} journey"
     measured = (
-        "succeeded end to end"
+        "scheduled runs that succeeded end to end, excluding the prober's own faults"
         if slo_type == AVAILABILITY
-        else f"succeeded within {journey.latency_threshold_s:g}s"
+        else f"successful scheduled runs that finished within {journey.latency_threshold_s:g}s "
+        "(failed runs count against availability only)"
     )
     lines = [
         f"What: {what}",
         f"Why: it is a Critical User Journey ({journey.cuj}) of {journey.service}; when it "
         "fails, customers cannot finish it even if every service looks healthy.",
         f"How: cuj-prober runs it as a {journey.channel} journey every "
-        f"{journey.interval_s:g}s; this SLO is the share of scheduled runs that {measured}, "
-        f"excluding the prober's own faults. Target {target:g}% over 30 days.",
+        f"{journey.interval_s:g}s; this SLO is the share of {measured}. "
+        f"Target {target:g}% over 30 days.",
         f"Runbook: {journey.runbook or 'none declared - set runbook= on the journey'}",
         policy_text(journey) + ".",
     ]

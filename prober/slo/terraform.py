@@ -42,7 +42,8 @@ VARIABLES: dict[str, tuple[str, str, str | None]] = {
     "warning": ("number", "30-day warning threshold in percent", None),
     "availability_numerator": ("string", "good runs: successful scheduled runs", None),
     "latency_numerator": ("string", "good runs: successful within the latency threshold", None),
-    "denominator": ("string", "all scheduled runs but the prober's own faults", None),
+    "availability_denominator": ("string", "all scheduled runs but the prober's own faults", None),
+    "latency_denominator": ("string", "successful scheduled runs", None),
     "availability_description": ("string", "what, why, how, runbook", None),
     "latency_description": ("string", "what, why, how, runbook", None),
     "runbook": ("string", "runbook link, repeated in every alert", None),
@@ -70,17 +71,17 @@ def _list(items: list[str]) -> str:
     return "[" + ", ".join(hcl_string(i) for i in items) + "]"
 
 
-def _slo_resource(key: str, slo: Slo, numerator: str, description: str) -> str:
+def _slo_resource(key: str, slo: Slo) -> str:
     return _block(
         "resource",
         ["datadog_service_level_objective", key],
         [
             f"name        = {hcl_string(slo.name)}",
             'type        = "metric"',
-            f"description = {description}",
+            f"description = var.{key}_description",
             "query {",
-            f"  numerator   = {numerator}",
-            "  denominator = var.denominator",
+            f"  numerator   = var.{key}_numerator",
+            f"  denominator = var.{key}_denominator",
             "}",
             "thresholds {",
             f'  timeframe = "{TIMEFRAME}"',
@@ -133,9 +134,7 @@ def module_files(rules: Rules = SHIPPED) -> dict[str, str]:
     resources = []
     for slo_type in (AVAILABILITY, LATENCY):
         slo = _template_slo(slo_type)
-        resources.append(
-            _slo_resource(slo_type, slo, f"var.{slo_type}_numerator", f"var.{slo_type}_description")
-        )
+        resources.append(_slo_resource(slo_type, slo))
         for monitor in slo_monitors(slo, "${var.notify_page}", "${var.notify_ticket}", rules):
             key = monitor.name.removeprefix("${var.service}_${var.journey}_").removesuffix(
                 "_${var.env}"
@@ -183,7 +182,8 @@ def _module_call(export: Export, availability: Slo, latency: Slo) -> str:
         "warning": _number(availability.warning),
         "availability_numerator": hcl_string(availability.numerator),
         "latency_numerator": hcl_string(latency.numerator),
-        "denominator": hcl_string(availability.denominator),
+        "availability_denominator": hcl_string(availability.denominator),
+        "latency_denominator": hcl_string(latency.denominator),
         "availability_description": hcl_string(availability.description),
         "latency_description": hcl_string(latency.description),
         "runbook": hcl_string(availability.runbook or "none declared"),
