@@ -3,7 +3,8 @@
 A run is one count of `cuj.journey.runs` at its finish time (when the sink sent it). A window
 of W seconds ending at t holds the runs with t - W < finished_at <= t. Only scheduled runs are
 in a series; the SLOs' denominator leaves out `probe_error`, which the probe_error-rate monitor
-counts instead, and the latency SLO's holds successful runs only (`spec.queries`). Prefix sums make every window two bisections, so a backtest can evaluate every
+counts instead, and the latency SLO's holds successful runs only (`spec.queries`). Prefix sums
+make every window two bisections, so a backtest can evaluate every
 minute of a month.
 """
 
