@@ -50,9 +50,11 @@ def fill(
     store.close()
 
 
-def config(store: Path) -> tuple[LoadedConfig, Catalog]:
+def config(store: Path, **env: str) -> tuple[LoadedConfig, Catalog]:
+    """The repository's config on `store` in env prod; `env` adds PROBER_ overrides."""
     loaded = load_config(
         CONFIG,
-        {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod", "SANDBOX_PASSWORD": "unused"},
-    )
+        {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod", "SANDBOX_PASSWORD": "unused",
+         **env},
+    )  # fmt: skip
     return loaded, build_catalog(loaded)

@@ -18,10 +18,14 @@ from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.service_level_objective_request import (
     ServiceLevelObjectiveRequest,
 )
+from datadog_api_client.v1.model.slo_correction_create_request import (
+    SLOCorrectionCreateRequest,
+)
 
 from prober import metrics as m
 from prober.journey import Journey
 from prober.loader import load_packs
+from prober.maintenance import Maintenance, build_window
 from prober.slo import datadog_json, openslo, spec, terraform
 from prober.slo.lint import lint
 from tests.prober_cli import ROOT, prober
@@ -36,9 +40,20 @@ def journeys() -> list[Journey]:
     return list(report.journeys)
 
 
+WINDOWS = Maintenance((
+    build_window(name="db-upgrade", start="2031-03-01T22:00", end="2031-03-02T01:30",
+                 timezone="Europe/Berlin", journeys=["workflow_run_*"],
+                 description="orchestration database upgrade, CHG-1234"),
+    build_window(name="nightly-deploy", start="2031-01-06T23:30",
+                 rrule_text="FREQ=WEEKLY;BYDAY=MO,TH", duration_s=3600,
+                 timezone="America/New_York", journeys=["workflow_canvas_load"]),
+))  # fmt: skip
+
+
 def exported() -> spec.Export:
     return spec.build(journeys(), "prod", ["eu-west-1", "us-east-1"],
-                      notify_page="@pagerduty-cuj", notify_ticket="@jira-sre")  # fmt: skip
+                      notify_page="@pagerduty-cuj", notify_ticket="@jira-sre",
+                      maintenance=WINDOWS)  # fmt: skip
 
 
 def files() -> dict[str, str]:
@@ -244,3 +259,40 @@ def test_an_impossible_burn_rate_is_a_clear_error(tmp_path: Path) -> None:
     assert "slo_target 0.9 allows burn rates up to 10.00x" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "tf").exists()  # nothing half-written
+
+
+def test_maintenance_windows_become_slo_corrections() -> None:
+    built = exported()
+    # db-upgrade covers workflow_run_api and workflow_run_browser, nightly-deploy the canvas:
+    # three journeys, two SLOs each.
+    assert sorted(c.key for c in built.corrections) == sorted(
+        f"{j}_{t}_{w}" for j, w in (("workflow_run_api", "db_upgrade"),
+                                    ("workflow_run_browser", "db_upgrade"),
+                                    ("workflow_canvas_load", "nightly_deploy"))
+        for t in ("availability", "latency")
+    )  # fmt: skip
+    tf = dict(hcl2.loads(terraform.render(built)["corrections.tf"]))
+    bodies = {_unquote(name): body for block in tf["resource"]
+              for kind, named in block.items() for name, body in named.items()}  # fmt: skip
+    one_off = bodies["workflow_run_api_latency_db_upgrade"]
+    assert one_off["slo_id"] == "${module.cuj_workflow_run_api.latency_slo_id}"
+    assert _unquote(one_off["category"]) == "Scheduled Maintenance"
+    # 22:00-01:30 Berlin winter time (UTC+1) = 21:00-00:30 UTC.
+    assert (one_off["start"], one_off["end"]) == (1930165200, 1930177800)
+    assert "rrule" not in one_off and "duration" not in one_off
+    assert "CHG-1234" in one_off["description"]
+    recurring = bodies["workflow_canvas_load_availability_nightly_deploy"]
+    assert _unquote(recurring["rrule"]) == "FREQ=WEEKLY;BYDAY=MO,TH"
+    assert recurring["duration"] == 3600 and "end" not in recurring
+    assert _unquote(recurring["timezone"]) == "America/New_York"
+    assert recurring["start"] == 1925526600  # Monday 6 Jan 2031 23:30 EST = Tue 04:30 UTC
+    # The API bodies go through the client's model, field by field.
+    config = Configuration()
+    body = json.loads(datadog_json.dumps(built))
+    assert len(body["corrections"]) == 6
+    for data in body["corrections"]:
+        model = validate_and_convert_types(data, (SLOCorrectionCreateRequest,), ["c"], True,
+                                           True, config)  # fmt: skip
+        _strict(model, "correction")
+        assert model.to_dict() == data
+        assert data["data"]["attributes"]["slo_id"].startswith("{{slo_id:cuj_slo_")

@@ -63,6 +63,7 @@ def export(
         notify_page=notify_page,
         notify_ticket=notify_ticket,
         prober_team=prober_team,
+        maintenance=loaded.config.maintenance_windows(),
     )
     files = render(built, fmt)
     if out_dir is None:
@@ -120,6 +121,7 @@ def status(
         runs = store.runs(env=env or loaded.config.env, since=now - window_s)
     finally:
         store.close()
+    runs = spec.uncorrected(runs, loaded.config.maintenance_windows())
     statuses = compute(runs, catalog.journeys, now=now, window=window, window_s=window_s)
     if as_json:
         for item in statuses:
@@ -206,7 +208,8 @@ def backtest(
         store.close()
     runs = [r for r in runs if r.finished_at <= end]
     reports = run_backtest(journeys, runs, env=env, start=start, end=end, candidates=candidates,
-                           incidents=incidents, time_scale=time_scale, grace_s=grace_s)  # fmt: skip
+                           incidents=incidents, time_scale=time_scale, grace_s=grace_s,
+                           maintenance=loaded.config.maintenance_windows())  # fmt: skip
     if as_json:
         for report in reports:
             stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")
@@ -322,7 +325,8 @@ def _budgets(
     store = ResultStore(loaded.resolve(loaded.config.store.path))
     try:
         since = now - parse_duration(spec.TIMEFRAME)
-        runs = store.runs(env=stored_env, since=since)
+        runs = spec.uncorrected(store.runs(env=stored_env, since=since),
+                                loaded.config.maintenance_windows())  # fmt: skip
         return gates.StoreBudgets(runs, now=now, env=stored_env)
     finally:
         store.close()

@@ -2,8 +2,9 @@
 models (v1 `ServiceLevelObjectiveRequest` and `Monitor`), so a field Datadog does not know
 fails here, not at apply time.
 
-SLO monitors need the SLO's id, which exists only once Datadog created the SLO: their query
-carries `{{slo_id:<slo name>}}`; replace it with the id returned by `POST /api/v1/slo`.
+SLO monitors and SLO corrections (`POST /api/v1/slo/correction`) need the SLO's id, which exists
+only once Datadog created the SLO: their query (a correction's `slo_id`) carries
+`{{slo_id:<slo name>}}`; replace it with the id returned by `POST /api/v1/slo`.
 """
 
 from __future__ import annotations
@@ -21,16 +22,27 @@ from datadog_api_client.v1.model.service_level_objective_query import (
 from datadog_api_client.v1.model.service_level_objective_request import (
     ServiceLevelObjectiveRequest,
 )
+from datadog_api_client.v1.model.slo_correction_category import SLOCorrectionCategory
+from datadog_api_client.v1.model.slo_correction_create_data import SLOCorrectionCreateData
+from datadog_api_client.v1.model.slo_correction_create_request import (
+    SLOCorrectionCreateRequest,
+)
+from datadog_api_client.v1.model.slo_correction_create_request_attributes import (
+    SLOCorrectionCreateRequestAttributes,
+)
+from datadog_api_client.v1.model.slo_correction_type import SLOCorrectionType
 from datadog_api_client.v1.model.slo_threshold import SLOThreshold
 from datadog_api_client.v1.model.slo_timeframe import SLOTimeframe
 from datadog_api_client.v1.model.slo_type import SLOType
 
 from prober.slo.spec import (
+    CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
     PRIORITY,
     SHORT_TIMEFRAME,
     SLO_ID,
     TIMEFRAME,
+    Correction,
     Export,
     Monitor,
     Slo,
@@ -81,11 +93,33 @@ def monitor_request(monitor: Monitor) -> ApiMonitor:
     )
 
 
+def correction_request(correction: Correction) -> SLOCorrectionCreateRequest:
+    optional: dict[str, Any] = {
+        "end": correction.end,
+        "duration": correction.duration,
+        "rrule": correction.window.rrule,
+    }
+    attributes = SLOCorrectionCreateRequestAttributes(
+        slo_id=slo_id_placeholder(correction.slo),
+        category=SLOCorrectionCategory(CORRECTION_CATEGORY),
+        description=correction.description,
+        start=correction.start,
+        timezone=correction.window.tz.key,
+        **{key: value for key, value in optional.items() if value is not None},
+    )
+    return SLOCorrectionCreateRequest(
+        data=SLOCorrectionCreateData(attributes=attributes, type=SLOCorrectionType.CORRECTION)
+    )
+
+
 def render(export: Export) -> dict[str, Any]:
-    return {
+    body = {
         "slos": [slo_request(slo).to_dict() for slo in export.slos],
         "monitors": [monitor_request(mon).to_dict() for mon in export.monitors],
     }
+    if export.corrections:
+        body["corrections"] = [correction_request(c).to_dict() for c in export.corrections]
+    return body
 
 
 def dumps(export: Export) -> str:

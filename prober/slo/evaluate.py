@@ -12,6 +12,10 @@ windows ending at that minute:
                       HEARTBEAT_NO_DATA_MINUTES, between its first and last stored run (the store
                       keeps runs, not heartbeats; valid while journeys run more often than that)
 
+The SLO monitors see the runs the export's corrections leave in (`spec.uncorrected`: maintenance
+windows are out of the SLO, as Datadog's SLO corrections take them out); the prober's own
+monitors see every run.
+
 An alert fires at the first minute its condition holds and recovers at the first minute it no
 longer does. Only the critical threshold makes an alert (Datadog's warn state notifies nobody
 by default in the exported messages).
@@ -126,11 +130,13 @@ def evaluate(
 
     `runs` are (the time a run counts at, the run); runs before `start` fill the windows."""
     listed = list(runs)
+    kept = {id(r) for r in spec.uncorrected((r for _, r in listed), export.maintenance)}
     by_journey: dict[str, list[tuple[float, StoredRun]]] = {}
     by_group: dict[tuple[str, str], list[tuple[float, StoredRun]]] = {}
     by_location: dict[str, list[tuple[float, StoredRun]]] = {}
     for t, run in listed:
-        by_journey.setdefault(run.journey, []).append((t, run))
+        if id(run) in kept:
+            by_journey.setdefault(run.journey, []).append((t, run))
         by_group.setdefault((run.journey, run.location), []).append((t, run))
         by_location.setdefault(m.tag_value(run.location), []).append((t, run))
     journey_series = {name: Series(items) for name, items in by_journey.items()}

@@ -1,6 +1,8 @@
 """What the SLO export produces, independent of format: per journey two metric-based SLOs
 (availability, latency) and their monitors; per location a heartbeat no-data monitor; per env a
-probe_error-rate monitor grouped by journey and location. The tunable thresholds are `Rules`;
+probe_error-rate monitor grouped by journey and location; per SLO and maintenance window that
+covers its journey a Datadog SLO correction (`uncorrected` leaves the same runs out of
+`slo status`, the gate and the backtest). The tunable thresholds are `Rules`;
 `slo backtest` evaluates the very `Monitor`s built here.
 
 Queries are built from `prober.metrics` names only, so they cannot drift from what the
@@ -10,12 +12,14 @@ denominator, so they never spend the target's error budget.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from prober import metrics as m
 from prober.durations import parse_duration
 from prober.journey import Journey
+from prober.maintenance import Maintenance, Window, covered
+from prober.store import StoredRun
 
 PROBER_SERVICE = "cuj-prober"
 TIMEFRAME = "30d"
@@ -160,6 +164,42 @@ class Monitor:
 SLO_ID = "{slo_id}"  # filled in by each format: a Terraform reference, or the id after creation
 
 
+CORRECTION_CATEGORY = "Scheduled Maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A Datadog SLO correction: `window` is left out of `slo` (one-off, or recurring by RRULE).
+
+    Datadog corrects an SLO over time, not per tag: a window of one target corrects the
+    journey's SLOs for every target and location."""
+
+    slo: Slo
+    window: Window
+
+    @property
+    def key(self) -> str:
+        """A resource name: journey, SLO type, window."""
+        return f"{self.slo.journey}_{self.slo.slo_type}_{self.window.name}".replace("-", "_")
+
+    @property
+    def start(self) -> int:
+        return int(self.window.start.timestamp())
+
+    @property
+    def end(self) -> int | None:
+        return None if self.window.end is None else int(self.window.end.timestamp())
+
+    @property
+    def duration(self) -> int | None:
+        return None if self.window.duration_s is None else int(self.window.duration_s)
+
+    @property
+    def description(self) -> str:
+        why = f": {self.window.description}" if self.window.description else ""
+        return f"cuj-prober {self.window.describe()} on {self.slo.name}{why}"
+
+
 @dataclass(frozen=True, slots=True)
 class Export:
     env: str
@@ -167,6 +207,20 @@ class Export:
     monitors: list[Monitor]
     locations: list[str]
     rules: Rules
+    corrections: list[Correction] = field(default_factory=list)
+    maintenance: Maintenance = field(default_factory=Maintenance)
+
+
+def uncorrected(runs: Iterable[StoredRun], maintenance: Maintenance) -> list[StoredRun]:
+    """The runs the export's SLO corrections leave in: those that finished outside every
+    maintenance window of their journey (`slo status`, the gate and the backtest use this)."""
+    listed = list(runs)
+    if not maintenance.windows or not listed:
+        return listed
+    low = min(r.finished_at for r in listed)
+    high = max(r.finished_at for r in listed) + 1
+    periods = {j: maintenance.periods(j, low, high) for j in {r.journey for r in listed}}
+    return [r for r in listed if not covered(periods[r.journey], r.finished_at)]
 
 
 def check_burn_rates(journey: Journey, rules: Rules) -> None:
@@ -234,10 +288,12 @@ def build(
     notify_ticket: str = "",
     prober_team: str = "sre",
     rules: Rules | None = None,
+    maintenance: Maintenance | None = None,
 ) -> Export:
-    """Every SLO and monitor for `journeys` in `env` under `rules` (default `SHIPPED`, read at
-    call time); SloError on an impossible target."""
+    """Every SLO, monitor and correction for `journeys` in `env` under `rules` (default
+    `SHIPPED`, read at call time); SloError on an impossible target."""
     rules = SHIPPED if rules is None else rules
+    maintenance = maintenance or Maintenance()
     env = m.tag_value(env)
     slos: list[Slo] = []
     monitors: list[Monitor] = []
@@ -259,7 +315,8 @@ def build(
         monitors.append(_probe_errors(env, prober_team, notify_page, rules.probe_errors))
     for location in sorted(set(locations)):
         monitors.append(_heartbeat(env, m.tag_value(location), prober_team, notify_page))
-    return Export(env, slos, monitors, sorted(set(locations)), rules)
+    corrections = [Correction(slo, w) for slo in slos for w in maintenance.for_journey(slo.journey)]
+    return Export(env, slos, monitors, sorted(set(locations)), rules, corrections, maintenance)
 
 
 def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -> list[Monitor]:

@@ -11,6 +11,7 @@ import json
 
 from prober.slo.spec import (
     AVAILABILITY,
+    CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
     LATENCY,
     PRIORITY,
@@ -18,6 +19,7 @@ from prober.slo.spec import (
     SHORT_TIMEFRAME,
     SLO_ID,
     TIMEFRAME,
+    Correction,
     Export,
     Monitor,
     Rules,
@@ -193,7 +195,29 @@ def _module_call(export: Export, availability: Slo, latency: Slo) -> str:
     width = max(len(k) for k in args)
     lines = [f'{"source".ljust(width)} = "./{MODULE_DIR}"']
     lines += [f"{key.ljust(width)} = {value}" for key, value in args.items()]
-    return _block("module", [f"cuj_{availability.journey}"], lines)
+    return _block("module", [module_name(availability.journey)], lines)
+
+
+def module_name(journey: str) -> str:
+    return f"cuj_{journey}"
+
+
+def _correction(correction: Correction) -> str:
+    lines = [
+        f"slo_id      = module.{module_name(correction.slo.journey)}."
+        f"{correction.slo.slo_type}_slo_id",
+        f"category    = {hcl_string(CORRECTION_CATEGORY)}",
+        f"description = {hcl_string(correction.description)}",
+        f"start       = {correction.start}",
+    ]
+    if correction.end is not None:
+        lines.append(f"end         = {correction.end}")
+    if correction.duration is not None:
+        lines.append(f"duration    = {correction.duration}")
+    if correction.window.rrule is not None:
+        lines.append(f"rrule       = {hcl_string(correction.window.rrule)}")
+    lines.append(f"timezone    = {hcl_string(correction.window.tz.key)}")
+    return _block("resource", ["datadog_slo_correction", correction.key], lines)
 
 
 def root_files(export: Export) -> dict[str, str]:
@@ -228,11 +252,14 @@ def root_files(export: Export) -> dict[str, str]:
     provider = _block(
         "provider", ["datadog"], ["# DD_API_KEY, DD_APP_KEY and DD_HOST from the environment"]
     )
-    return {
+    files = {
         "versions.tf": HEADER + PROVIDER + "\n" + provider,
         "variables.tf": HEADER + "\n".join(variables),
         "main.tf": HEADER + "\n".join(calls + prober_monitors),
     }
+    if export.corrections:  # maintenance windows: the SLOs leave them out
+        files["corrections.tf"] = HEADER + "\n".join(map(_correction, export.corrections))
+    return files
 
 
 def render(export: Export) -> dict[str, str]:
