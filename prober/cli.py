@@ -187,6 +187,11 @@ def _slo_commands(commands: Any) -> None:
         "--prober-team", default="sre", metavar="TEAM",
         help="the team tag of the heartbeat monitors, who own the prober (default: sre)",
     )  # fmt: skip
+    export.add_argument(
+        "--rules", type=Path, default=None, metavar="FILE",
+        help="export this rule set (the backtest's --rules format, one entry) instead of the "
+        "shipped rules, e.g. per-journey journey_down",
+    )  # fmt: skip
     lint = actions.add_parser("lint", help="check Terraform against the naming conventions")
     lint.add_argument("dir", type=Path, metavar="DIR")
     status = actions.add_parser("status", help="SLI, budget and burn rates from the local store")
@@ -342,6 +347,7 @@ def _slo(args: argparse.Namespace) -> int:
             loaded, catalog, fmt=args.format, env=args.env, out_dir=args.out,
             locations=args.location, notify_page=args.notify_page,
             notify_ticket=args.notify_ticket, prober_team=args.prober_team,
+            rules_path=args.rules,
         )  # fmt: skip
     if args.slo_command == "backtest":
         return slo.backtest(

@@ -56,6 +56,7 @@ MAINTENANCE = "maintenance"  # skip reason: a scheduled run inside a maintenance
 SKIP_REASONS = ("overlap", "misfire", "shutdown", MAINTENANCE)
 SCHEDULE_TRIGGER = "schedule"
 SUCCESS = str(Status.SUCCESS)
+FAILURE = str(Status.FAILURE)
 PROBE_ERROR = str(Status.PROBE_ERROR)
 
 _INVALID = re.compile(r"[^a-z0-9_.:/-]+")

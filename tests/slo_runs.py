@@ -45,7 +45,9 @@ def fill(
         what = kind(i)
         one = attempt(error_type=KINDS.get(what), duration=3.0 if what == "slow" else 1.5)
         one = dataclasses.replace(one, started_at=finished(i) - one.duration_s)
-        run = result(one, journey=journey, trigger=Trigger.SCHEDULE, run_id=f"{journey}-{i}")
+        run = result(
+            one, journey=journey, trigger=Trigger.SCHEDULE, run_id=f"{journey}-{location}-{i}"
+        )
         store.save(run, env, location)
     store.close()
 

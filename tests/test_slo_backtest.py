@@ -83,9 +83,13 @@ def test_a_hard_outage_pages_through_the_fast_burn_after_five_runs(
     assert incident["still_firing"]  # the 30-day budget does not come back within the period
     overall = report["overall"]
     assert (overall["incidents"], overall["detected"], overall["false_negatives"]) == (1, 1, 0)
-    assert overall["alerts"] == 4 and overall["false_positive_alerts"] == 0
-    # fast + medium burns page; the slow burn and the budget are tickets
-    assert (overall["pages"], overall["tickets"]) == (2, 2)
+    # Journey-down (one location: N = 1; 60 s buckets, 5 min): the first moment the last five
+    # complete buckets all hold a failure is minute 1446; it recovers once a complete bucket
+    # holds none, two minutes after the last failure.
+    assert alerts_of(report, "runs_journey_down") == [(start + 6 * MIN, end + 2 * MIN)]
+    assert overall["alerts"] == 5 and overall["false_positive_alerts"] == 0
+    # fast + medium burns and journey-down page; the slow burn and the budget are tickets
+    assert (overall["pages"], overall["tickets"]) == (3, 2)
     assert overall["mean_time_to_detect_s"] == overall["p95_time_to_detect_s"] == 5 * MIN
 
 
@@ -124,19 +128,19 @@ def test_false_positives_and_negatives_are_counted_exactly(tmp_path: Path) -> No
     ]
     [report] = backtest(path, DAY + 240, incidents=write_incidents(tmp_path / "i.csv", declared))
     rows = {r["row"]: r for r in report["rows"]}
-    # The canvas outage raises its four availability alerts (3 burns + budget): all false.
-    assert (rows[CANVAS]["alerts"], rows[CANVAS]["false_positive_alerts"]) == (4, 4)
+    # The canvas outage raises its five alerts (3 burns + budget + journey-down): all false.
+    assert (rows[CANVAS]["alerts"], rows[CANVAS]["false_positive_alerts"]) == (5, 5)
     assert rows[CANVAS]["incidents"] == 0 and rows[CANVAS]["alignment"] is None
     assert (rows[RUN_API]["incidents"], rows[RUN_API]["false_negatives"]) == (1, 1)
     assert rows[RUN_API]["alerts"] == 0
-    crud = rows["workflow_crud_api"]  # 0.995 too: the same four alerts, all matching
+    crud = rows["workflow_crud_api"]  # 0.995 too: the same five alerts, all matching
     assert (crud["incidents"], crud["detected"], crud["alerts"], crud["false_positive_alerts"]) \
-        == (1, 1, 4, 0)  # fmt: skip
+        == (1, 1, 5, 0)  # fmt: skip
     assert crud["mean_time_to_detect_s"] == 5 * MIN
     overall = report["overall"]
     assert (overall["incidents"], overall["detected"], overall["false_negatives"]) == (2, 1, 1)
     assert overall["alignment"] == 0.5
-    assert (overall["alerts"], overall["false_positive_alerts"]) == (8, 4)
+    assert (overall["alerts"], overall["false_positive_alerts"]) == (10, 5)
     assert overall["false_positive_rate"] == 0.5
 
 
@@ -193,7 +197,11 @@ def test_rules_alternatives_on_the_same_data(hard_outage: Path, tmp_path: Path) 
     shipped, fast_only, strict = backtest(hard_outage, DAY + 240, rules=rules)
     assert [r["candidate"] for r in (shipped, fast_only, strict)] == ["shipped", "fast-only",
                                                                        "strict"]  # fmt: skip
-    assert {a["monitor"].split("_")[-3] for a in fast_only["alerts"]} == {"fast", "error"}
+    assert {a["monitor"].split("_")[-3] for a in fast_only["alerts"]} == {
+        "fast",
+        "error",
+        "journey",
+    }
     # at 99.9% the fast burn needs > 1.44% of 60 runs: the first failure pages
     assert alerts_of(strict, "availability_fast_burn")[0][0] == T0 + (DAY + 1) * MIN
 

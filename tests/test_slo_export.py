@@ -121,7 +121,7 @@ def test_the_export_passes_its_own_lint(tmp_path: Path) -> None:
                   str(tmp_path), "--prober-team", "observability",
                   env={"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "x"})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "10 SLOs, 42 monitors for 5 journeys in env prod" in done.stdout
+    assert "10 SLOs, 47 monitors for 5 journeys in env prod" in done.stdout
     assert lint(tmp_path) == []
     root = (tmp_path / "main.tf").read_text()
     heartbeat = root[root.index('resource "datadog_monitor" "cuj_prober_heartbeat') :]
@@ -148,7 +148,7 @@ def _strict(model: Any, path: str = "") -> None:
 def test_datadog_json_round_trips_through_the_client_models() -> None:
     body = json.loads(datadog_json.dumps(exported()))
     config = Configuration()
-    assert len(body["slos"]) == 10 and len(body["monitors"]) == 43
+    assert len(body["slos"]) == 10 and len(body["monitors"]) == 48
     for data in body["slos"]:
         model = validate_and_convert_types(data, (ServiceLevelObjectiveRequest,), ["slo"], True,
                                            True, config)  # fmt: skip

@@ -51,11 +51,19 @@ def export(
     notify_page: str,
     notify_ticket: str,
     prober_team: str = "sre",
+    rules_path: Path | None = None,
     stdout: IO[str] | None = None,
 ) -> int:
     """SloError (exit 2) before anything is written when a journey cannot be exported."""
     stdout = stdout or sys.stdout
     journeys = catalog.select([])
+    rules = None
+    if rules_path is not None:
+        chosen = load_candidates(rules_path)
+        if len(chosen) != 1 or chosen[0].slo_target is not None:
+            raise spec.SloError(f"{rules_path}: slo export takes one rule set without "
+                                "slo_target (set targets on the journeys)")  # fmt: skip
+        rules = chosen[0].rules
     built = spec.build(
         journeys,
         env or loaded.config.env,
@@ -63,6 +71,7 @@ def export(
         notify_page=notify_page,
         notify_ticket=notify_ticket,
         prober_team=prober_team,
+        rules=rules,
         maintenance=loaded.config.maintenance_windows(),
     )
     files = render(built, fmt)

@@ -282,7 +282,9 @@ def backtest(
     locations = sorted({r.location for r in runs}) or ["none"]
     reports = []
     for candidate in candidates:
-        chosen = list(journeys)
+        # Compressed runs: the journeys' intervals are stretched too (journey-down rollups).
+        chosen = [j if time_scale == 1 else j.replace(interval=f"{j.interval_s * time_scale:g}s")
+                  for j in journeys]  # fmt: skip
         if candidate.slo_target is not None:
             chosen = [j.replace(slo_target=candidate.slo_target) for j in chosen]
         export = spec.build(chosen, env, locations, rules=candidate.rules, maintenance=maintenance)

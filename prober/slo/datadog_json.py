@@ -16,6 +16,7 @@ from datadog_api_client.v1.model.monitor import Monitor as ApiMonitor
 from datadog_api_client.v1.model.monitor_options import MonitorOptions
 from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
 from datadog_api_client.v1.model.monitor_type import MonitorType
+from datadog_api_client.v1.model.on_missing_data_option import OnMissingDataOption
 from datadog_api_client.v1.model.service_level_objective_query import (
     ServiceLevelObjectiveQuery,
 )
@@ -38,6 +39,7 @@ from datadog_api_client.v1.model.slo_type import SLOType
 from prober.slo.spec import (
     CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
+    ON_MISSING_DATA,
     PRIORITY,
     SHORT_TIMEFRAME,
     SLO_ID,
@@ -71,10 +73,21 @@ def monitor_request(monitor: Monitor) -> ApiMonitor:
     query = monitor.query
     if monitor.slo is not None:
         query = query.replace(SLO_ID, slo_id_placeholder(monitor.slo))
-    thresholds = MonitorThresholds(critical=monitor.critical)
-    if monitor.warning is not None:
-        thresholds = MonitorThresholds(critical=monitor.critical, warning=monitor.warning)
+    levels: dict[str, Any] = {
+        "warning": monitor.warning,
+        "critical_recovery": monitor.critical_recovery,
+    }
+    thresholds = MonitorThresholds(
+        critical=monitor.critical, **{k: v for k, v in levels.items() if v is not None}
+    )
     options = MonitorOptions(thresholds=thresholds, include_tags=False)
+    if monitor.down is not None:
+        options = MonitorOptions(
+            thresholds=thresholds,
+            include_tags=False,
+            require_full_window=False,
+            on_missing_data=OnMissingDataOption(ON_MISSING_DATA),
+        )
     if monitor.monitor_type == "no_data":
         options = MonitorOptions(
             thresholds=thresholds,

@@ -61,15 +61,41 @@ class ProbeErrorRate:
 
 
 @dataclass(frozen=True, slots=True)
+class JourneyDown:
+    """The fast page for a hard outage: the journey's final scheduled runs fail (status
+    `failure`; prober faults are not failures) from at least `min_locations` of the locations
+    that report it in every `rollup` bucket for `window`.
+
+    `min_locations` is capped at the number of locations exported (one location: 1). `window`
+    None is max(5 min, 3 probe intervals); the rollup is the journey's interval, at least 60 s.
+    It recovers once a whole bucket passes in which no location failed (with N = 1: below N)."""
+
+    min_locations: int = 2
+    window: str | None = None
+
+    def resolve(self, journey: Journey, locations: int) -> tuple[int, int, int]:
+        """(N, window seconds, rollup seconds) for `journey` seen from `locations` locations."""
+        rollup = max(60, 60 * -int(-journey.interval_s // 60))  # whole minutes, rounded up
+        window = max(300, 3 * rollup) if self.window is None else int(parse_duration(self.window))
+        return max(1, min(self.min_locations, locations)), max(window, 2 * rollup), rollup
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Every tunable alert rule the export writes and the backtest evaluates (one definition).
 
-    `SHIPPED` is what `slo export` ships; `slo backtest --rules` evaluates alternatives."""
+    `SHIPPED` is what `slo export` ships; `slo backtest --rules` evaluates alternatives, and
+    `slo export --rules` exports one (e.g. per-journey `journey_down`)."""
 
     burn_rates: tuple[BurnRate, ...]
     error_budget_critical: float  # % of the 30-day budget consumed
     error_budget_warning: float
     probe_errors: ProbeErrorRate
+    journey_down: JourneyDown = JourneyDown()
+    journey_down_by_journey: tuple[tuple[str, JourneyDown], ...] = ()  # per journey name
+
+    def journey_down_for(self, journey: str) -> JourneyDown:
+        return dict(self.journey_down_by_journey).get(journey, self.journey_down)
 
 
 # The Google SRE workbook's multi-window, multi-burn-rate alerts for a 30-day SLO, chosen with
@@ -83,8 +109,11 @@ SHIPPED = Rules(
     error_budget_critical=90.0,
     error_budget_warning=75.0,
     probe_errors=ProbeErrorRate("30m", critical=0.5, warning=0.2),
+    # 2 of the locations for max(5 min, 3 intervals): docs/operations.md has the measurements.
+    journey_down=JourneyDown(min_locations=2),
 )
 PRIORITY = {"page": 2, "ticket": 3}
+ON_MISSING_DATA = "resolve"  # journey-down: no failure reported is no outage
 HEARTBEAT_NO_DATA_MINUTES = 5
 
 
@@ -148,7 +177,7 @@ class Slo:
 @dataclass(frozen=True, slots=True)
 class Monitor:
     name: str
-    monitor_type: str  # burn_rate | error_budget | no_data | probe_error_rate
+    monitor_type: str  # burn_rate | error_budget | no_data | probe_error_rate | journey_down
     datadog_type: str  # "slo alert" | "metric alert"
     query: str  # for SLO monitors, with SLO_ID where the SLO's id goes
     critical: float
@@ -159,6 +188,19 @@ class Monitor:
     slo: Slo | None = None
     burn_rate: BurnRate | None = None
     probe_errors: ProbeErrorRate | None = None  # monitor_type probe_error_rate
+    critical_recovery: float | None = None
+    down: DownRule | None = None  # monitor_type journey_down
+
+
+@dataclass(frozen=True, slots=True)
+class DownRule:
+    """A journey-down monitor's resolved numbers (`JourneyDown.resolve`)."""
+
+    journey: str
+    min_locations: int
+    locations: int
+    window_s: int
+    rollup_s: int
 
 
 SLO_ID = "{slo_id}"  # filled in by each format: a Terraform reference, or the id after creation
@@ -311,6 +353,7 @@ def build(
             )  # fmt: skip
             slos.append(slo)
             monitors += slo_monitors(slo, notify_page, notify_ticket, rules)
+        monitors.append(journey_down(journey, env, len(set(locations)), notify_page, rules))
     if journeys:
         monitors.append(_probe_errors(env, prober_team, notify_page, rules.probe_errors))
     for location in sorted(set(locations)):
@@ -370,6 +413,44 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -
         )
     )
     return made
+
+
+def journey_down(journey: Journey, env: str, locations: int, notify: str, rules: Rules) -> Monitor:
+    """The journey-down metric monitor of `journey` (see `JourneyDown`)."""
+    n, window_s, rollup_s = rules.journey_down_for(journey.name).resolve(journey, locations)
+    scope = [m.tag(m.JOURNEY, journey.name), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
+             f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
+    failing = f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
+    minutes = f"{window_s / 60:g}m"
+    handle = f" {notify}" if notify else ""
+    where = f"{n} of {locations} location{'s' if locations != 1 else ''}"
+    return Monitor(
+        name=monitor_name(journey.service, f"{journey.name}_runs", "journey_down", env),
+        monitor_type="journey_down",
+        datadog_type="metric alert",
+        query=f"min(last_{minutes}):count_nonzero({failing}.rollup(sum, {rollup_s})) >= {n}",
+        critical=n,
+        warning=None,
+        critical_recovery=1 if n > 1 else None,
+        severity="page",
+        message=(
+            f"{{{{#is_alert}}}}CUJ {journey.name} on {env} is down: its scheduled runs failed "
+            f"from at least {where} in every {rollup_s}s for {minutes}.{handle}{{{{/is_alert}}}}"
+            "\n{{#is_recovery}}Recovered: a whole interval passed without a failure."
+            f"{{{{/is_recovery}}}}\nSee {m.RUNS}{{journey:{journey.name},env:{env},"
+            f"status:{m.FAILURE}}} by failed_service and failed_step. Runbook: "
+            f"{journey.runbook or 'no runbook declared'}"
+        ),
+        tags=[
+            m.tag(m.ENV, env),
+            m.tag(m.SERVICE, journey.service),
+            m.tag(m.TEAM, journey.team),
+            m.tag(m.JOURNEY, journey.name),
+            "monitor_type:journey_down",
+            "severity:page",
+        ],
+        down=DownRule(journey.name, n, locations, window_s, rollup_s),
+    )
 
 
 PROBE_ERROR_GROUPS = (m.JOURNEY, m.LOCATION)  # one alert per journey and prober location

@@ -14,6 +14,7 @@ from prober.slo.spec import (
     CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
     LATENCY,
+    ON_MISSING_DATA,
     PRIORITY,
     SHIPPED,
     SHORT_TIMEFRAME,
@@ -103,6 +104,8 @@ def _monitor_lines(monitor: Monitor, query: str) -> list[str]:
     thresholds = [f"  critical = {_number(monitor.critical)}"]
     if monitor.warning is not None:
         thresholds.append(f"  warning  = {_number(monitor.warning)}")
+    if monitor.critical_recovery is not None:
+        thresholds.append(f"  critical_recovery = {_number(monitor.critical_recovery)}")
     lines = [
         f"name     = {hcl_string(monitor.name)}",
         f"type     = {hcl_string(monitor.datadog_type)}",
@@ -119,6 +122,8 @@ def _monitor_lines(monitor: Monitor, query: str) -> list[str]:
             "notify_no_data    = true",
             f"no_data_timeframe = {HEARTBEAT_NO_DATA_MINUTES * 2}",
         ]
+    if monitor.down is not None:  # no failure reported is no outage; heartbeats watch silence
+        lines += ["require_full_window = false", f'on_missing_data     = "{ON_MISSING_DATA}"']
     return [*lines, f"tags = {_list(monitor.tags)}"]
 
 
@@ -227,7 +232,7 @@ def root_files(export: Export) -> dict[str, str]:
     calls = [
         _module_call(export, s[AVAILABILITY], s[LATENCY]) for _, s in sorted(by_journey.items())
     ]
-    prober_monitors = [  # the prober's own: heartbeats and the probe_error rate
+    prober_monitors = [  # journey-down, and the prober's own: heartbeats, probe_error rate
         _block(
             "resource",
             ["datadog_monitor", mon.name.replace("-", "_").replace(".", "_")],
