@@ -32,10 +32,11 @@ def down_alerts(store: Path, rules: Path | None = None) -> list[tuple[float, flo
 def outage_at(*failing: str, minutes: int = 30) -> Any:
     def fill_all(path: Path) -> None:
         for location in LOCATIONS:
-            broken = location in failing
-            fill(path, CANVAS, range(DAY - 30, DAY + 60),
-                 lambda i, b=broken: "fail" if b and DAY <= i < DAY + minutes else "ok",
-                 location=location)  # fmt: skip
+
+            def kind(i: int, broken: bool = location in failing) -> str:
+                return "fail" if broken and DAY <= i < DAY + minutes else "ok"
+
+            fill(path, CANVAS, range(DAY - 30, DAY + 60), kind, location=location)
 
     return fill_all
 
