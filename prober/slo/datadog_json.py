@@ -36,6 +36,7 @@ from datadog_api_client.v1.model.slo_threshold import SLOThreshold
 from datadog_api_client.v1.model.slo_timeframe import SLOTimeframe
 from datadog_api_client.v1.model.slo_type import SLOType
 
+from prober.slo import dashboards
 from prober.slo.spec import (
     CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
@@ -130,6 +131,9 @@ def render(export: Export) -> dict[str, Any]:
         "slos": [slo_request(slo).to_dict() for slo in export.slos],
         "monitors": [monitor_request(mon).to_dict() for mon in export.monitors],
     }
+    boards = dashboards.dashboards(export, slo_id_placeholder)
+    if boards:  # POST /api/v1/dashboard, SLO ids as in the monitors
+        body["dashboards"] = [board.to_dict() for _, board in sorted(boards.items())]
     if export.corrections:
         body["corrections"] = [correction_request(c).to_dict() for c in export.corrections]
     return body
