@@ -94,6 +94,31 @@ def export(
     return 0
 
 
+def audit_command(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    root: Path,
+    *,
+    env: str | None,
+    locations: list[str],
+    stdout: IO[str] | None = None,
+) -> int:
+    """0 in sync, 1 something missing, orphaned, drifted or against the conventions; LintError
+    (exit 2) when DIR is not readable Terraform."""
+    from prober.app import EXIT_FAILED, EXIT_OK
+    from prober.slo.audit import audit, summary
+
+    stdout = stdout or sys.stdout
+    built = spec.build(catalog.select([]), env or loaded.config.env,
+                       locations or [loaded.config.location],
+                       maintenance=loaded.config.maintenance_windows())  # fmt: skip
+    findings = audit(root, built)
+    for finding in findings:
+        print(finding, file=stdout)
+    print(summary(findings, root), file=stdout)
+    return EXIT_FAILED if findings else EXIT_OK
+
+
 def lint_command(root: Path, stdout: IO[str] | None = None) -> int:
     stdout = stdout or sys.stdout
     violations = lint(root)
