@@ -1,6 +1,9 @@
 """Journey-down monitors: the exported query evaluated on stored runs from three locations (one
 scheduled run a minute each, frozen clock). N = 2 of 3: one failing location does not page, two
-failing for the window do; per-journey settings come from `slo export --rules`."""
+failing for the window do; per-journey settings come from `slo export --rules`.
+
+Run i finishes 10 s into its 60 s bucket (T0 is 40 s past a whole minute), so at evaluation
+minute 1441 + j the complete buckets of a 5-minute window hold runs 1435 + j .. 1439 + j."""
 
 from __future__ import annotations
 
@@ -51,15 +54,15 @@ def test_two_of_three_failing_for_five_minutes_pages_and_recovers(tmp_path: Path
     store = tmp_path / "results.db"
     outage_at("eu-west-1", "us-east-1")(store)
     start, end = T0 + DAY * MIN, T0 + (DAY + 30) * MIN
-    # Run i finishes 10 s into its 60 s bucket (T0 is 40 s past a whole minute). At minute
-    # 1440 + 6 the five complete buckets of the last 5 min are runs 1440-1444: all failed at
-    # two locations. A complete bucket with no failure (run 1470) clears it at minute 1472.
-    assert down_alerts(store) == [(start + 6 * MIN, end + 2 * MIN)]
+    # Critical: 2 x 4/5 = 1.6 failing locations per bucket on average, so 4 of the 5 buckets at
+    # two locations: runs 1439-1443 at minute 1445. Recovery below 2/2 = 1: at most 2 failing
+    # buckets of 5, runs 1468-1472, at minute 1474.
+    assert down_alerts(store) == [(start + 5 * MIN, end + 4 * MIN)]
 
 
-def test_a_four_minute_outage_at_two_locations_does_not_page(tmp_path: Path) -> None:
+def test_a_three_minute_outage_at_two_locations_does_not_page(tmp_path: Path) -> None:
     store = tmp_path / "results.db"
-    outage_at("eu-west-1", "us-east-1", minutes=4)(store)
+    outage_at("eu-west-1", "us-east-1", minutes=3)(store)  # 3 buckets of 5: 1.2 < 1.6
     assert down_alerts(store) == []
 
 
@@ -70,7 +73,9 @@ def test_per_journey_settings_from_the_rules_file(tmp_path: Path) -> None:
     rules.write_text("name: one-location\njourney_down:\n  journeys:\n"
                      f"    {CANVAS}: {{min_locations: 1, for: 3m}}\n")  # fmt: skip
     start = T0 + DAY * MIN
-    assert down_alerts(store, rules) == [(start + 4 * MIN, start + 32 * MIN)]
+    # N = 1 over three buckets: critical 0.666 (2 of 3 buckets), from minute 1443; recovery
+    # below 0.5 (at most 1 of 3), from minute 1473.
+    assert down_alerts(store, rules) == [(start + 3 * MIN, start + 33 * MIN)]
     # The export writes the same rule.
     out = io.StringIO()
     loaded, catalog = config(store)
@@ -79,13 +84,13 @@ def test_per_journey_settings_from_the_rules_file(tmp_path: Path) -> None:
                stdout=out)  # fmt: skip
     monitors = {mon["name"]: mon for mon in json.loads(out.getvalue())["monitors"]}
     canvas = monitors["frontend-monolith_workflow_canvas_load_runs_journey_down_prod"]
-    assert canvas["query"].startswith("min(last_3m):count_nonzero(") and canvas["query"].endswith(
-        "by {location}.as_count().rollup(sum, 60)) >= 1"
+    assert canvas["query"].startswith("avg(last_3m):count_nonzero(") and canvas["query"].endswith(
+        "by {location}.as_count().rollup(sum, 60)) >= 0.666"
     )
-    assert "critical_recovery" not in canvas["options"]["thresholds"]
+    assert canvas["options"]["thresholds"] == {"critical": 0.666, "critical_recovery": 0.5}
     other = monitors["workflow-service_workflow_crud_api_runs_journey_down_prod"]
-    assert other["query"].endswith(">= 2") and other["options"]["thresholds"] == {
-        "critical": 2.0,
+    assert other["query"].endswith(">= 1.6") and other["options"]["thresholds"] == {
+        "critical": 1.6,
         "critical_recovery": 1.0,
     }
     assert other["options"]["on_missing_data"] == "resolve"

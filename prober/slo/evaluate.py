@@ -9,9 +9,9 @@ windows ending at that minute:
     probe_error_rate  probe_error runs / scheduled runs over the window above `critical`, per
                       journey and location (the monitor's `by {journey,location}`)
     journey_down      per `rollup` bucket, how many locations had a failed scheduled run of the
-                      journey (count_nonzero ... by {location}); fires when the fewest over the
-                      complete buckets of the last `window` is at least N, recovers when it
-                      drops below the recovery threshold (1, or N when N = 1)
+                      journey (count_nonzero ... by {location}); fires when the average over the
+                      complete buckets of the last `window` (a bucket without a point is 0)
+                      reaches the critical threshold, recovers below critical_recovery
     no_data           the heartbeat, by proxy: no scheduled run finished at the location for
                       HEARTBEAT_NO_DATA_MINUTES, between its first and last stored run (the store
                       keeps runs, not heartbeats; valid while journeys run more often than that)
@@ -105,19 +105,20 @@ def _silence(series: Series) -> Condition:
     return holds
 
 
-def _down(rule: spec.DownRule, failures: Mapping[str, list[float]]) -> Callable[[float], int]:
-    """The monitor's value at t: the fewest failing locations over the window's buckets."""
+def _down(rule: spec.DownRule, failures: Mapping[str, list[float]]) -> Callable[[float], float]:
+    """The monitor's value at t: the average number of failing locations per bucket."""
     buckets: dict[int, set[str]] = {}
     for location, times in failures.items():
         for t in times:
             buckets.setdefault(int(t // rule.rollup_s), set()).add(location)
 
-    def value(t: float) -> int:
+    def value(t: float) -> float:
         last = int(t // rule.rollup_s) - 1  # complete buckets only
         first = int((t - rule.window_s) // rule.rollup_s)
         if last < first:
-            return 0
-        return min(len(buckets.get(k, ())) for k in range(first, last + 1))
+            return 0.0
+        counts = [len(buckets.get(k, ())) for k in range(first, last + 1)]
+        return sum(counts) / len(counts)
 
     return value
 
@@ -208,7 +209,7 @@ def evaluate(
 
 
 def _down_conditions(
-    monitor: spec.Monitor, value: Callable[[float], int]
+    monitor: spec.Monitor, value: Callable[[float], float]
 ) -> tuple[Condition, Condition]:
     recovery = monitor.critical_recovery or monitor.critical
     return (lambda t: value(t) >= monitor.critical), (lambda t: value(t) < recovery)

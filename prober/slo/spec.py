@@ -12,6 +12,7 @@ denominator, so they never spend the target's error budget.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -63,12 +64,14 @@ class ProbeErrorRate:
 @dataclass(frozen=True, slots=True)
 class JourneyDown:
     """The fast page for a hard outage: the journey's final scheduled runs fail (status
-    `failure`; prober faults are not failures) from at least `min_locations` of the locations
-    that report it in every `rollup` bucket for `window`.
+    `failure`; prober faults are not failures) from `min_locations` (N) of the locations that
+    report it, bucket after bucket (a bucket is one probe interval, at least 60 s), for
+    `window`: the average number of failing locations over the window's K buckets reaches
+    N x (K-1)/K, so one bucket that happens to hold no run (jitter, a slow run) neither hides
+    nor ends an outage. It recovers when that average falls below N/2.
 
     `min_locations` is capped at the number of locations exported (one location: 1). `window`
-    None is max(5 min, 3 probe intervals); the rollup is the journey's interval, at least 60 s.
-    It recovers once a whole bucket passes in which no location failed (with N = 1: below N)."""
+    None is max(5 min, 3 probe intervals)."""
 
     min_locations: int = 2
     window: str | None = None
@@ -77,7 +80,8 @@ class JourneyDown:
         """(N, window seconds, rollup seconds) for `journey` seen from `locations` locations."""
         rollup = max(60, 60 * -int(-journey.interval_s // 60))  # whole minutes, rounded up
         window = max(300, 3 * rollup) if self.window is None else int(parse_duration(self.window))
-        return max(1, min(self.min_locations, locations)), max(window, 2 * rollup), rollup
+        window = rollup * max(3, -int(-window // rollup))  # whole buckets, at least three
+        return max(1, min(self.min_locations, locations)), window, rollup
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,20 @@ class DownRule:
     locations: int
     window_s: int
     rollup_s: int
+
+    @property
+    def buckets(self) -> int:
+        return self.window_s // self.rollup_s
+
+    @property
+    def critical(self) -> float:
+        """N x (K-1)/K: all K buckets but one at N failing locations (rounded down to what
+        Datadog keeps, so the exact average still reaches it)."""
+        return math.floor(1000 * self.min_locations * (self.buckets - 1) / self.buckets) / 1000
+
+    @property
+    def recovery(self) -> float:
+        return self.min_locations / 2
 
 
 SLO_ID = "{slo_id}"  # filled in by each format: a Terraform reference, or the id after creation
@@ -418,6 +436,7 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -
 def journey_down(journey: Journey, env: str, locations: int, notify: str, rules: Rules) -> Monitor:
     """The journey-down metric monitor of `journey` (see `JourneyDown`)."""
     n, window_s, rollup_s = rules.journey_down_for(journey.name).resolve(journey, locations)
+    rule = DownRule(journey.name, n, locations, window_s, rollup_s)
     scope = [m.tag(m.JOURNEY, journey.name), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
              f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
     failing = f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
@@ -428,15 +447,16 @@ def journey_down(journey: Journey, env: str, locations: int, notify: str, rules:
         name=monitor_name(journey.service, f"{journey.name}_runs", "journey_down", env),
         monitor_type="journey_down",
         datadog_type="metric alert",
-        query=f"min(last_{minutes}):count_nonzero({failing}.rollup(sum, {rollup_s})) >= {n}",
-        critical=n,
+        query=f"avg(last_{minutes}):count_nonzero({failing}.rollup(sum, {rollup_s})) "
+        f">= {rule.critical:g}",
+        critical=rule.critical,
         warning=None,
-        critical_recovery=1 if n > 1 else None,
+        critical_recovery=rule.recovery,
         severity="page",
         message=(
             f"{{{{#is_alert}}}}CUJ {journey.name} on {env} is down: its scheduled runs failed "
-            f"from at least {where} in every {rollup_s}s for {minutes}.{handle}{{{{/is_alert}}}}"
-            "\n{{#is_recovery}}Recovered: a whole interval passed without a failure."
+            f"from {where} in (nearly) every {rollup_s}s for {minutes}.{handle}{{{{/is_alert}}}}"
+            "\n{{#is_recovery}}Recovered: failures from fewer than half as many locations."
             f"{{{{/is_recovery}}}}\nSee {m.RUNS}{{journey:{journey.name},env:{env},"
             f"status:{m.FAILURE}}} by failed_service and failed_step. Runbook: "
             f"{journey.runbook or 'no runbook declared'}"
@@ -449,7 +469,7 @@ def journey_down(journey: Journey, env: str, locations: int, notify: str, rules:
             "monitor_type:journey_down",
             "severity:page",
         ],
-        down=DownRule(journey.name, n, locations, window_s, rollup_s),
+        down=rule,
     )
 
 

@@ -97,11 +97,11 @@ module "cuj_workflow_run_browser" {
 resource "datadog_monitor" "frontend_monolith_workflow_canvas_load_runs_journey_down_prod" {
   name     = "frontend-monolith_workflow_canvas_load_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "min(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 2"
-  message  = "{{#is_alert}}CUJ workflow_canvas_load on prod is down: its scheduled runs failed from at least 2 of 2 locations in every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: a whole interval passed without a failure.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_canvas_load,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-canvas-load"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_canvas_load on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_canvas_load,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-canvas-load"
   priority = 2
   monitor_thresholds {
-    critical = 2
+    critical = 1.6
     critical_recovery = 1
   }
   include_tags = false
@@ -113,11 +113,11 @@ resource "datadog_monitor" "frontend_monolith_workflow_canvas_load_runs_journey_
 resource "datadog_monitor" "workflow_service_workflow_crud_api_runs_journey_down_prod" {
   name     = "workflow-service_workflow_crud_api_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "min(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 2"
-  message  = "{{#is_alert}}CUJ workflow_crud_api on prod is down: its scheduled runs failed from at least 2 of 2 locations in every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: a whole interval passed without a failure.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_crud_api on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
   priority = 2
   monitor_thresholds {
-    critical = 2
+    critical = 1.6
     critical_recovery = 1
   }
   include_tags = false
@@ -129,11 +129,11 @@ resource "datadog_monitor" "workflow_service_workflow_crud_api_runs_journey_down
 resource "datadog_monitor" "workflow_service_workflow_crud_browser_runs_journey_down_prod" {
   name     = "workflow-service_workflow_crud_browser_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "min(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 2"
-  message  = "{{#is_alert}}CUJ workflow_crud_browser on prod is down: its scheduled runs failed from at least 2 of 2 locations in every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: a whole interval passed without a failure.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_crud_browser on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
   priority = 2
   monitor_thresholds {
-    critical = 2
+    critical = 1.6
     critical_recovery = 1
   }
   include_tags = false
@@ -145,11 +145,11 @@ resource "datadog_monitor" "workflow_service_workflow_crud_browser_runs_journey_
 resource "datadog_monitor" "orchestration_engine_workflow_run_api_runs_journey_down_prod" {
   name     = "orchestration-engine_workflow_run_api_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "min(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 2"
-  message  = "{{#is_alert}}CUJ workflow_run_api on prod is down: its scheduled runs failed from at least 2 of 2 locations in every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: a whole interval passed without a failure.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_run_api on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
   priority = 2
   monitor_thresholds {
-    critical = 2
+    critical = 1.6
     critical_recovery = 1
   }
   include_tags = false
@@ -161,11 +161,11 @@ resource "datadog_monitor" "orchestration_engine_workflow_run_api_runs_journey_d
 resource "datadog_monitor" "orchestration_engine_workflow_run_browser_runs_journey_down_prod" {
   name     = "orchestration-engine_workflow_run_browser_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "min(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 2"
-  message  = "{{#is_alert}}CUJ workflow_run_browser on prod is down: its scheduled runs failed from at least 2 of 2 locations in every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: a whole interval passed without a failure.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_run_browser on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
   priority = 2
   monitor_thresholds {
-    critical = 2
+    critical = 1.6
     critical_recovery = 1
   }
   include_tags = false
