@@ -170,7 +170,7 @@ def _journey_commands(commands: Any) -> None:
 
 def _slo_commands(commands: Any) -> None:
     slo = commands.add_parser(
-        "slo", help="SLOs as code: export, lint, local status, backtest, deploy gate"
+        "slo", help="SLOs as code: export, lint, audit, local status, backtest, deploy gate"
     )
     actions = slo.add_subparsers(dest="slo_command", required=True, metavar="ACTION")
     export = actions.add_parser(
@@ -190,8 +190,25 @@ def _slo_commands(commands: Any) -> None:
         "--prober-team", default="sre", metavar="TEAM",
         help="the team tag of the heartbeat monitors, who own the prober (default: sre)",
     )  # fmt: skip
+    export.add_argument(
+        "--rules", type=Path, default=None, metavar="FILE",
+        help="export this rule set (the backtest's --rules format, one entry) instead of the "
+        "shipped rules, e.g. per-journey journey_down",
+    )  # fmt: skip
     lint = actions.add_parser("lint", help="check Terraform against the naming conventions")
     lint.add_argument("dir", type=Path, metavar="DIR")
+    audit = actions.add_parser(
+        "audit", help="CI: Terraform vs the export; 0 in sync, 1 drift, 2 unreadable",
+        description="Missing, orphaned and drifted CUJ resources in a Terraform tree, against "
+        "what slo export writes for the configured journeys and env, and slo lint's "
+        "conventions.",
+    )  # fmt: skip
+    audit.add_argument("dir", type=Path, metavar="DIR")
+    audit.add_argument("--env", default=None, help="the env (default: the config's)")
+    audit.add_argument(
+        "--location", action="append", default=[], metavar="NAME",
+        help="a location with a heartbeat monitor (repeatable; default: the config's)",
+    )  # fmt: skip
     status = actions.add_parser("status", help="SLI, budget and burn rates from the local store")
     status.add_argument("--window", default="30d", help="SLI window (default 30d)")
     status.add_argument("--json", action="store_true", help="one JSON object per journey/target")
@@ -280,7 +297,7 @@ def _slo_commands(commands: Any) -> None:
         metavar="REASON",
         help="deploy anyway (a fix); the reason is printed with the decision",
     )
-    for action in (export, status, backtest, gate):
+    for action in (export, audit, status, backtest, gate):
         action.add_argument(
             "-c", "--config", type=Path, default=None,
             help="config file (default: $PROBER_CONFIG, else ./prober.yaml)",
@@ -336,6 +353,9 @@ def _slo(args: argparse.Namespace) -> int:
     if args.slo_command == "gate":
         timeout_s = _slo_duration("--timeout", args.timeout)
     loaded, catalog = prepare(args.config)
+    if args.slo_command == "audit":
+        return slo.audit_command(loaded, catalog, args.dir, env=args.env,
+                                 locations=args.location)  # fmt: skip
     if args.slo_command == "export":
         if args.out is not None:
             from prober.paths import writable_folder
@@ -345,6 +365,7 @@ def _slo(args: argparse.Namespace) -> int:
             loaded, catalog, fmt=args.format, env=args.env, out_dir=args.out,
             locations=args.location, notify_page=args.notify_page,
             notify_ticket=args.notify_ticket, prober_team=args.prober_team,
+            rules_path=args.rules,
         )  # fmt: skip
     if args.slo_command == "backtest":
         return slo.backtest(

@@ -17,6 +17,7 @@ import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import urlsplit
@@ -29,11 +30,14 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from prober.durations import parse_duration
 from prober.interpolation import Interpolated, apply_overrides, interpolate
+from prober.maintenance import Maintenance, Window, WindowError, build_window, overlap
 from prober.metrics import tag_value
 from prober.target import AuthSpec, Secret, ServiceMap, Target
 
@@ -173,6 +177,43 @@ class ServeConfig(_Model):
     sweep_interval: Duration = 900.0
 
 
+class MaintenanceWindowConfig(_Model):
+    """One maintenance window (prober/maintenance.py has the rules; docs/configuration.md)."""
+
+    name: str
+    start: str
+    end: str | None = None
+    timezone: str = "UTC"
+    rrule: str | None = None
+    cron: str | None = None
+    duration: Duration | None = None
+    journeys: list[str] = Field(default_factory=list)  # globs; empty: every journey
+    targets: list[str] = Field(default_factory=list)  # empty: every target
+    description: str = ""
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # YAML reads 2025-03-01T22:00:00 as a datetime; keep the text the window parses.
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    def window(self) -> Window:
+        """WindowError when malformed (the model validator reports it at load)."""
+        return build_window(
+            name=self.name, start=self.start, end=self.end, timezone=self.timezone,
+            rrule_text=self.rrule, cron=self.cron, duration_s=self.duration,
+            journeys=self.journeys, targets=self.targets, description=self.description,
+        )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _valid(self) -> MaintenanceWindowConfig:
+        try:
+            self.window()
+        except WindowError as exc:
+            raise ValueError(f"window {self.name!r}: {exc}") from None
+        return self
+
+
 class Config(_Model):
     env: str = "dev"
     location: str = "local"
@@ -184,6 +225,39 @@ class Config(_Model):
     store: Annotated[StoreConfig, BeforeValidator(_Shorthand("path"))] = StoreConfig()
     artifacts: Annotated[ArtifactsConfig, BeforeValidator(_Shorthand("path"))] = ArtifactsConfig()
     serve: ServeConfig = ServeConfig()
+    maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list)
+
+    @field_validator("maintenance")
+    @classmethod
+    def _no_overlaps(
+        cls, value: list[MaintenanceWindowConfig], info: ValidationInfo
+    ) -> list[MaintenanceWindowConfig]:
+        known = info.data.get("targets") or {}
+        for window in value:
+            unknown = sorted(set(window.targets) - set(known))
+            if known and unknown:
+                raise ValueError(
+                    f"window {window.name!r} names unknown target(s) {', '.join(unknown)}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        names = [w.name for w in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"window name(s) {', '.join(twice)} used twice; names must differ")
+        windows = [w.window() for w in value]
+        for i, first in enumerate(windows):
+            for second in windows[i + 1 :]:
+                both = overlap(first, second)
+                if both is not None:
+                    at = datetime.fromtimestamp(both[0], first.tz).strftime("%Y-%m-%d %H:%M %Z")
+                    raise ValueError(
+                        f"windows {first.name!r} and {second.name!r} overlap (both cover a "
+                        f"journey at {at}); merge them into one or narrow journeys/targets"
+                    )
+        return value
+
+    def maintenance_windows(self) -> Maintenance:
+        return Maintenance(tuple(w.window() for w in self.maintenance))
 
     @field_validator("env", "location")
     @classmethod

@@ -52,9 +52,11 @@ KIND = "kind"  # internal_errors: artifacts | sweep | sink:<name>
 PROBER_VERSION = "prober_version"
 
 NONE = "none"  # error_type, failed_step, failed_service on success
-SKIP_REASONS = ("overlap", "misfire", "shutdown")
+MAINTENANCE = "maintenance"  # skip reason: a scheduled run inside a maintenance window
+SKIP_REASONS = ("overlap", "misfire", "shutdown", MAINTENANCE)
 SCHEDULE_TRIGGER = "schedule"
 SUCCESS = str(Status.SUCCESS)
+FAILURE = str(Status.FAILURE)
 PROBE_ERROR = str(Status.PROBE_ERROR)
 
 _INVALID = re.compile(r"[^a-z0-9_.:/-]+")

@@ -6,6 +6,8 @@ start at once,
 `max_instances=1` (a run still going when the next is due is skipped and counted as
 `cuj.prober.runs.skipped{reason:overlap}`), `coalesce` (after a stall, one run, not a burst),
 and `misfire_grace_time` (a run that could not start in time is counted as `misfire`).
+A run that comes due inside a maintenance window of its journey and target is not started and
+counted as `skipped{reason:maintenance}`; the interval goes on, so runs resume on time.
 The heartbeat is a job of the same scheduler, so it stops when scheduling stops; so is pruning
 the store and the artifacts every `serve.prune_interval`.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from prober import metrics as m
 from prober.app import App
 from prober.config import ServeConfig
 from prober.journey import Journey
@@ -75,7 +79,9 @@ class ProbeScheduler:
         self.entries = {s.job_id: s for s in (Scheduled(j, t) for j, t in plan)}
         self.last: dict[str, JourneyResult] = {}
         self.runs = 0
-        self.skipped: dict[str, int] = {"overlap": 0, "misfire": 0, "shutdown": 0}
+        self.skipped: dict[str, int] = dict.fromkeys(m.SKIP_REASONS, 0)
+        self.maintenance = app.config.maintenance_windows()
+        self.clock: Callable[[], float] = time.time
         self._inflight: dict[asyncio.Task[Any], str] = {}  # task -> job id
         self._scheduler: AsyncIOScheduler | None = None
         self._stopping = False
@@ -132,6 +138,11 @@ class ProbeScheduler:
 
     async def _run(self, job_id: str) -> None:
         entry = self.entries[job_id]
+        window = self.maintenance.active(entry.journey.name, entry.target.name, self.clock())
+        if window is not None:
+            log.info("run of %s skipped: %s", job_id, window.describe())
+            self._count_skip(entry, m.MAINTENANCE)
+            return
         task = asyncio.current_task()
         if task is not None:
             self._inflight[task] = job_id

@@ -45,14 +45,18 @@ def fill(
         what = kind(i)
         one = attempt(error_type=KINDS.get(what), duration=3.0 if what == "slow" else 1.5)
         one = dataclasses.replace(one, started_at=finished(i) - one.duration_s)
-        run = result(one, journey=journey, trigger=Trigger.SCHEDULE, run_id=f"{journey}-{i}")
+        run = result(
+            one, journey=journey, trigger=Trigger.SCHEDULE, run_id=f"{journey}-{location}-{i}"
+        )
         store.save(run, env, location)
     store.close()
 
 
-def config(store: Path) -> tuple[LoadedConfig, Catalog]:
+def config(store: Path, **env: str) -> tuple[LoadedConfig, Catalog]:
+    """The repository's config on `store` in env prod; `env` adds PROBER_ overrides."""
     loaded = load_config(
         CONFIG,
-        {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod", "SANDBOX_PASSWORD": "unused"},
-    )
+        {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod", "SANDBOX_PASSWORD": "unused",
+         **env},
+    )  # fmt: skip
     return loaded, build_catalog(loaded)

@@ -18,10 +18,14 @@ from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.service_level_objective_request import (
     ServiceLevelObjectiveRequest,
 )
+from datadog_api_client.v1.model.slo_correction_create_request import (
+    SLOCorrectionCreateRequest,
+)
 
 from prober import metrics as m
 from prober.journey import Journey
 from prober.loader import load_packs
+from prober.maintenance import Maintenance, build_window
 from prober.slo import datadog_json, openslo, spec, terraform
 from prober.slo.lint import lint
 from tests.prober_cli import ROOT, prober
@@ -36,9 +40,20 @@ def journeys() -> list[Journey]:
     return list(report.journeys)
 
 
+WINDOWS = Maintenance((
+    build_window(name="db-upgrade", start="2031-03-01T22:00", end="2031-03-02T01:30",
+                 timezone="Europe/Berlin", journeys=["workflow_run_*"],
+                 description="orchestration database upgrade, CHG-1234"),
+    build_window(name="nightly-deploy", start="2031-01-06T23:30",
+                 rrule_text="FREQ=WEEKLY;BYDAY=MO,TH", duration_s=3600,
+                 timezone="America/New_York", journeys=["workflow_canvas_load"]),
+))  # fmt: skip
+
+
 def exported() -> spec.Export:
     return spec.build(journeys(), "prod", ["eu-west-1", "us-east-1"],
-                      notify_page="@pagerduty-cuj", notify_ticket="@jira-sre")  # fmt: skip
+                      notify_page="@pagerduty-cuj", notify_ticket="@jira-sre",
+                      maintenance=WINDOWS)  # fmt: skip
 
 
 def files() -> dict[str, str]:
@@ -72,7 +87,9 @@ def _unquote(value: str) -> str:
 
 def test_terraform_parses_and_module_calls_match_the_module() -> None:
     rendered = terraform.render(exported())
-    parsed = {name: _tf(text) for name, text in rendered.items()}  # every file parses
+    # Every .tf file parses; the dashboards' .json templates are JSON.
+    parsed = {name: _tf(text) for name, text in rendered.items() if name.endswith(".tf")}
+    assert all(json.loads(text) for name, text in rendered.items() if name.endswith(".json"))
     variables = {
         _unquote(name): body
         for block in parsed["modules/datadog_cuj_slo/variables.tf"]["variable"]
@@ -106,7 +123,7 @@ def test_the_export_passes_its_own_lint(tmp_path: Path) -> None:
                   str(tmp_path), "--prober-team", "observability",
                   env={"PATH": "/usr/bin:/bin", "SANDBOX_PASSWORD": "x"})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "10 SLOs, 42 monitors for 5 journeys in env prod" in done.stdout
+    assert "10 SLOs, 47 monitors for 5 journeys in env prod" in done.stdout
     assert lint(tmp_path) == []
     root = (tmp_path / "main.tf").read_text()
     heartbeat = root[root.index('resource "datadog_monitor" "cuj_prober_heartbeat') :]
@@ -133,7 +150,7 @@ def _strict(model: Any, path: str = "") -> None:
 def test_datadog_json_round_trips_through_the_client_models() -> None:
     body = json.loads(datadog_json.dumps(exported()))
     config = Configuration()
-    assert len(body["slos"]) == 10 and len(body["monitors"]) == 43
+    assert len(body["slos"]) == 10 and len(body["monitors"]) == 48
     for data in body["slos"]:
         model = validate_and_convert_types(data, (ServiceLevelObjectiveRequest,), ["slo"], True,
                                            True, config)  # fmt: skip
@@ -142,7 +159,10 @@ def test_datadog_json_round_trips_through_the_client_models() -> None:
         assert data["type"] == "metric"
         assert {t["timeframe"] for t in data["thresholds"]} == {"30d", "7d"}
         assert f"trigger:{m.SCHEDULE_TRIGGER}" in data["query"]["denominator"]
-        assert f"!status:{m.PROBE_ERROR}" in data["query"]["denominator"]
+        if data["name"].endswith("_latency_prod"):  # successful runs only
+            assert f"{m.STATUS}:{m.SUCCESS}" in data["query"]["denominator"]
+        else:
+            assert f"!status:{m.PROBE_ERROR}" in data["query"]["denominator"]
     for data in body["monitors"]:
         model = validate_and_convert_types(data, (Monitor,), ["monitor"], True, True, config)
         _strict(model, data["name"])
@@ -178,6 +198,10 @@ def test_queries_names_and_alerts_follow_the_contract() -> None:
                    and s.slo_type == spec.LATENCY)  # fmt: skip
     assert latency.name == "cuj_slo_frontend-monolith_workflow_canvas_load_latency_prod"
     assert latency.numerator.endswith("status:success,within_slo:true}.as_count()")
+    assert latency.denominator == (
+        "sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,"
+        "status:success}.as_count()"
+    )
     monitors = [mon for mon in built.monitors if mon.slo == canvas]
     assert [(mon.burn_rate.long_window, mon.burn_rate.short_window, mon.critical, mon.severity)
             for mon in monitors if mon.burn_rate] == [
@@ -237,3 +261,40 @@ def test_an_impossible_burn_rate_is_a_clear_error(tmp_path: Path) -> None:
     assert "slo_target 0.9 allows burn rates up to 10.00x" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "tf").exists()  # nothing half-written
+
+
+def test_maintenance_windows_become_slo_corrections() -> None:
+    built = exported()
+    # db-upgrade covers workflow_run_api and workflow_run_browser, nightly-deploy the canvas:
+    # three journeys, two SLOs each.
+    assert sorted(c.key for c in built.corrections) == sorted(
+        f"{j}_{t}_{w}" for j, w in (("workflow_run_api", "db_upgrade"),
+                                    ("workflow_run_browser", "db_upgrade"),
+                                    ("workflow_canvas_load", "nightly_deploy"))
+        for t in ("availability", "latency")
+    )  # fmt: skip
+    tf = dict(hcl2.loads(terraform.render(built)["corrections.tf"]))
+    bodies = {_unquote(name): body for block in tf["resource"]
+              for kind, named in block.items() for name, body in named.items()}  # fmt: skip
+    one_off = bodies["workflow_run_api_latency_db_upgrade"]
+    assert one_off["slo_id"] == "${module.cuj_workflow_run_api.latency_slo_id}"
+    assert _unquote(one_off["category"]) == "Scheduled Maintenance"
+    # 22:00-01:30 Berlin winter time (UTC+1) = 21:00-00:30 UTC.
+    assert (one_off["start"], one_off["end"]) == (1930165200, 1930177800)
+    assert "rrule" not in one_off and "duration" not in one_off
+    assert "CHG-1234" in one_off["description"]
+    recurring = bodies["workflow_canvas_load_availability_nightly_deploy"]
+    assert _unquote(recurring["rrule"]) == "FREQ=WEEKLY;BYDAY=MO,TH"
+    assert recurring["duration"] == 3600 and "end" not in recurring
+    assert _unquote(recurring["timezone"]) == "America/New_York"
+    assert recurring["start"] == 1925526600  # Monday 6 Jan 2031 23:30 EST = Tue 04:30 UTC
+    # The API bodies go through the client's model, field by field.
+    config = Configuration()
+    body = json.loads(datadog_json.dumps(built))
+    assert len(body["corrections"]) == 6
+    for data in body["corrections"]:
+        model = validate_and_convert_types(data, (SLOCorrectionCreateRequest,), ["c"], True,
+                                           True, config)  # fmt: skip
+        _strict(model, "correction")
+        assert model.to_dict() == data
+        assert data["data"]["attributes"]["slo_id"].startswith("{{slo_id:cuj_slo_")

@@ -10,16 +10,26 @@ Both exit per DESIGN §12: 0 passed, 1 a journey failed, 3 only prober faults; 2
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import IO
 
 from prober.app import EXIT_USAGE, App, exit_code
 from prober.commands.rounds import Plan, run_rounds
 from prober.config import LoadedConfig
+from prober.maintenance import notices
 from prober.paths import writable_file
 from prober.reports import github, junit
 from prober.reports.console import ConsoleReport
 from prober.result import JourneyResult, Trigger
+
+
+def _maintenance_notice(loaded: LoadedConfig, plan: Plan) -> None:
+    """Journeys inside a maintenance window run anyway (an engineer asked); say so on stderr,
+    which keeps --json output clean."""
+    pairs = [(journey.name, target.name) for journey, target in plan]
+    for line in notices(loaded.config.maintenance_windows(), pairs, time.time()):
+        print(f"prober: {line}", file=sys.stderr, flush=True)
 
 
 async def run(
@@ -35,6 +45,7 @@ async def run(
 ) -> int:
     """`retries` is how often a failed run is retried (None: each journey's own)."""
     out = out or sys.stdout
+    _maintenance_notice(loaded, plan)
     app = App(loaded, env=env)
     try:
         if as_json:
@@ -71,6 +82,7 @@ async def smoke(
         if line is not None:
             print(line, file=out, flush=True)
 
+    _maintenance_notice(loaded, plan)
     app = App(loaded, env=env)
     try:
         with ConsoleReport(out) as report:

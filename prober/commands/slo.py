@@ -51,11 +51,19 @@ def export(
     notify_page: str,
     notify_ticket: str,
     prober_team: str = "sre",
+    rules_path: Path | None = None,
     stdout: IO[str] | None = None,
 ) -> int:
     """SloError (exit 2) before anything is written when a journey cannot be exported."""
     stdout = stdout or sys.stdout
     journeys = catalog.select([])
+    rules = None
+    if rules_path is not None:
+        chosen = load_candidates(rules_path)
+        if len(chosen) != 1 or chosen[0].slo_target is not None:
+            raise spec.SloError(f"{rules_path}: slo export takes one rule set without "
+                                "slo_target (set targets on the journeys)")  # fmt: skip
+        rules = chosen[0].rules
     built = spec.build(
         journeys,
         env or loaded.config.env,
@@ -63,6 +71,8 @@ def export(
         notify_page=notify_page,
         notify_ticket=notify_ticket,
         prober_team=prober_team,
+        rules=rules,
+        maintenance=loaded.config.maintenance_windows(),
     )
     files = render(built, fmt)
     if out_dir is None:
@@ -82,6 +92,31 @@ def export(
         file=stdout,
     )
     return 0
+
+
+def audit_command(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    root: Path,
+    *,
+    env: str | None,
+    locations: list[str],
+    stdout: IO[str] | None = None,
+) -> int:
+    """0 in sync, 1 something missing, orphaned, drifted or against the conventions; LintError
+    (exit 2) when DIR is not readable Terraform."""
+    from prober.app import EXIT_FAILED, EXIT_OK
+    from prober.slo.audit import audit, summary
+
+    stdout = stdout or sys.stdout
+    built = spec.build(catalog.select([]), env or loaded.config.env,
+                       locations or [loaded.config.location],
+                       maintenance=loaded.config.maintenance_windows())  # fmt: skip
+    findings = audit(root, built)
+    for finding in findings:
+        print(finding, file=stdout)
+    print(summary(findings, root), file=stdout)
+    return EXIT_FAILED if findings else EXIT_OK
 
 
 def lint_command(root: Path, stdout: IO[str] | None = None) -> int:
@@ -120,6 +155,7 @@ def status(
         runs = store.runs(env=env or loaded.config.env, since=now - window_s)
     finally:
         store.close()
+    runs = spec.uncorrected(runs, loaded.config.maintenance_windows())
     statuses = compute(runs, catalog.journeys, now=now, window=window, window_s=window_s)
     if as_json:
         for item in statuses:
@@ -206,7 +242,8 @@ def backtest(
         store.close()
     runs = [r for r in runs if r.finished_at <= end]
     reports = run_backtest(journeys, runs, env=env, start=start, end=end, candidates=candidates,
-                           incidents=incidents, time_scale=time_scale, grace_s=grace_s)  # fmt: skip
+                           incidents=incidents, time_scale=time_scale, grace_s=grace_s,
+                           maintenance=loaded.config.maintenance_windows())  # fmt: skip
     if as_json:
         for report in reports:
             stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")
@@ -322,7 +359,8 @@ def _budgets(
     store = ResultStore(loaded.resolve(loaded.config.store.path))
     try:
         since = now - parse_duration(spec.TIMEFRAME)
-        runs = store.runs(env=stored_env, since=since)
+        runs = spec.uncorrected(store.runs(env=stored_env, since=since),
+                                loaded.config.maintenance_windows())  # fmt: skip
         return gates.StoreBudgets(runs, now=now, env=stored_env)
     finally:
         store.close()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prober.journey import Journey
+from prober.maintenance import Maintenance
 from prober.slo import spec
 from prober.slo.candidates import Candidate
 from prober.slo.evaluate import AlertEpisode, evaluate
@@ -262,6 +263,7 @@ def backtest(
     incidents: Sequence[Incident] | None = None,
     time_scale: float = 1.0,
     grace_s: float = 0.0,
+    maintenance: Maintenance | None = None,
 ) -> list[CandidateReport]:
     """One report per candidate. `runs` should reach 30 days before `start` (the error-budget
     window); `start`, `end`, run and incident times are real times, stretched by `time_scale`.
@@ -280,10 +282,12 @@ def backtest(
     locations = sorted({r.location for r in runs}) or ["none"]
     reports = []
     for candidate in candidates:
-        chosen = list(journeys)
+        # Compressed runs: the journeys' intervals are stretched too (journey-down rollups).
+        chosen = [j if time_scale == 1 else j.replace(interval=f"{j.interval_s * time_scale:g}s")
+                  for j in journeys]  # fmt: skip
         if candidate.slo_target is not None:
             chosen = [j.replace(slo_target=candidate.slo_target) for j in chosen]
-        export = spec.build(chosen, env, locations, rules=candidate.rules)
+        export = spec.build(chosen, env, locations, rules=candidate.rules, maintenance=maintenance)
         alerts = evaluate(export, timed, start=start, end=stretch(end))
         reports.append(
             score(candidate, export, alerts, scaled, start=start, end=stretch(end), grace_s=grace_s)

@@ -10,6 +10,12 @@ A YAML list (or one mapping) of candidates; each changes what it names of the sh
       slo_target: 0.99                  # every journey's target, for this candidate
       error_budget: {critical: 90, warning: 75}
       probe_errors: {window: 30m, critical: 0.5, warning: 0.2}
+      journey_down:                     # N of the locations for `for` (default 2, max(5m, 3
+        min_locations: 2                #   intervals)); per journey by name
+        for: 5m
+        journeys: {workflow_run_browser: {min_locations: 1, for: 10m}}
+
+`slo export --rules FILE` exports the one candidate FILE holds instead of the shipped rules.
 """
 
 from __future__ import annotations
@@ -24,10 +30,18 @@ import yaml
 
 from prober.durations import parse_duration
 from prober.slo import spec
-from prober.slo.spec import MAX_LONG_WINDOW_H, BurnRate, ProbeErrorRate, Rules, SloError
+from prober.slo.spec import (
+    MAX_LONG_WINDOW_H,
+    BurnRate,
+    JourneyDown,
+    ProbeErrorRate,
+    Rules,
+    SloError,
+)
 
 SEVERITIES = ("page", "ticket")
-_FIELDS = {"name", "burn_rates", "slo_target", "error_budget", "probe_errors"}
+_FIELDS = {"name", "burn_rates", "slo_target", "error_budget", "probe_errors", "journey_down"}
+_DOWN_FIELDS = {"min_locations", "for"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,34 @@ def _burn_rate(raw: Any, where: str) -> BurnRate:
     return BurnRate(str(raw["name"]), long, short, threshold, raw["severity"])
 
 
+def _down(raw: Any, where: str, base: JourneyDown) -> JourneyDown:
+    if not isinstance(raw, Mapping) or set(raw) - _DOWN_FIELDS:
+        raise RulesError(f"{where}: expected {{min_locations: 2, for: 5m}}")
+    found = base
+    if "min_locations" in raw:
+        count = raw["min_locations"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise RulesError(f"{where}.min_locations: {count!r} must be a whole number >= 1")
+        found = dataclasses.replace(found, min_locations=count)
+    if "for" in raw:
+        found = dataclasses.replace(found, window=_window(raw["for"], f"{where}.for"))
+    return found
+
+
+def _journey_down(raw: Any, where: str) -> tuple[JourneyDown, tuple[tuple[str, JourneyDown], ...]]:
+    if not isinstance(raw, Mapping):
+        raise RulesError(f"{where}: expected {{min_locations, for, journeys: {{NAME: ...}}}}")
+    default = _down({k: v for k, v in raw.items() if k != "journeys"}, where,
+                    spec.SHIPPED.journey_down)  # fmt: skip
+    journeys = raw.get("journeys") or {}
+    if not isinstance(journeys, Mapping):
+        raise RulesError(f"{where}.journeys: expected journey name -> {{min_locations, for}}")
+    return default, tuple(
+        (str(name), _down(value, f"{where}.journeys.{name}", default))
+        for name, value in sorted(journeys.items())
+    )
+
+
 def _candidate(raw: Any, where: str) -> Candidate:
     if not isinstance(raw, Mapping):
         raise RulesError(f"{where}: expected a mapping with {', '.join(sorted(_FIELDS))}")
@@ -114,6 +156,10 @@ def _candidate(raw: Any, where: str) -> Candidate:
             _window(probe.get("window"), f"{where}.probe_errors.window"), critical,
             _number(probe.get("warning", critical), f"{where}.probe_errors.warning", 0, critical),
         ))  # fmt: skip
+    if "journey_down" in raw:
+        default, per_journey = _journey_down(raw["journey_down"], f"{where}.journey_down")
+        rules = dataclasses.replace(rules, journey_down=default,
+                                    journey_down_by_journey=per_journey)  # fmt: skip
     target = None
     if "slo_target" in raw:
         target = _number(raw["slo_target"], f"{where}.slo_target", 0.5, 0.99999)

@@ -2,8 +2,9 @@
 models (v1 `ServiceLevelObjectiveRequest` and `Monitor`), so a field Datadog does not know
 fails here, not at apply time.
 
-SLO monitors need the SLO's id, which exists only once Datadog created the SLO: their query
-carries `{{slo_id:<slo name>}}`; replace it with the id returned by `POST /api/v1/slo`.
+SLO monitors and SLO corrections (`POST /api/v1/slo/correction`) need the SLO's id, which exists
+only once Datadog created the SLO: their query (a correction's `slo_id`) carries
+`{{slo_id:<slo name>}}`; replace it with the id returned by `POST /api/v1/slo`.
 """
 
 from __future__ import annotations
@@ -15,22 +16,36 @@ from datadog_api_client.v1.model.monitor import Monitor as ApiMonitor
 from datadog_api_client.v1.model.monitor_options import MonitorOptions
 from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
 from datadog_api_client.v1.model.monitor_type import MonitorType
+from datadog_api_client.v1.model.on_missing_data_option import OnMissingDataOption
 from datadog_api_client.v1.model.service_level_objective_query import (
     ServiceLevelObjectiveQuery,
 )
 from datadog_api_client.v1.model.service_level_objective_request import (
     ServiceLevelObjectiveRequest,
 )
+from datadog_api_client.v1.model.slo_correction_category import SLOCorrectionCategory
+from datadog_api_client.v1.model.slo_correction_create_data import SLOCorrectionCreateData
+from datadog_api_client.v1.model.slo_correction_create_request import (
+    SLOCorrectionCreateRequest,
+)
+from datadog_api_client.v1.model.slo_correction_create_request_attributes import (
+    SLOCorrectionCreateRequestAttributes,
+)
+from datadog_api_client.v1.model.slo_correction_type import SLOCorrectionType
 from datadog_api_client.v1.model.slo_threshold import SLOThreshold
 from datadog_api_client.v1.model.slo_timeframe import SLOTimeframe
 from datadog_api_client.v1.model.slo_type import SLOType
 
+from prober.slo import dashboards
 from prober.slo.spec import (
+    CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
+    ON_MISSING_DATA,
     PRIORITY,
     SHORT_TIMEFRAME,
     SLO_ID,
     TIMEFRAME,
+    Correction,
     Export,
     Monitor,
     Slo,
@@ -59,10 +74,21 @@ def monitor_request(monitor: Monitor) -> ApiMonitor:
     query = monitor.query
     if monitor.slo is not None:
         query = query.replace(SLO_ID, slo_id_placeholder(monitor.slo))
-    thresholds = MonitorThresholds(critical=monitor.critical)
-    if monitor.warning is not None:
-        thresholds = MonitorThresholds(critical=monitor.critical, warning=monitor.warning)
+    levels: dict[str, Any] = {
+        "warning": monitor.warning,
+        "critical_recovery": monitor.critical_recovery,
+    }
+    thresholds = MonitorThresholds(
+        critical=monitor.critical, **{k: v for k, v in levels.items() if v is not None}
+    )
     options = MonitorOptions(thresholds=thresholds, include_tags=False)
+    if monitor.down is not None:
+        options = MonitorOptions(
+            thresholds=thresholds,
+            include_tags=False,
+            require_full_window=False,
+            on_missing_data=OnMissingDataOption(ON_MISSING_DATA),
+        )
     if monitor.monitor_type == "no_data":
         options = MonitorOptions(
             thresholds=thresholds,
@@ -81,11 +107,36 @@ def monitor_request(monitor: Monitor) -> ApiMonitor:
     )
 
 
+def correction_request(correction: Correction) -> SLOCorrectionCreateRequest:
+    optional: dict[str, Any] = {
+        "end": correction.end,
+        "duration": correction.duration,
+        "rrule": correction.window.rrule,
+    }
+    attributes = SLOCorrectionCreateRequestAttributes(
+        slo_id=slo_id_placeholder(correction.slo),
+        category=SLOCorrectionCategory(CORRECTION_CATEGORY),
+        description=correction.description,
+        start=correction.start,
+        timezone=correction.window.tz.key,
+        **{key: value for key, value in optional.items() if value is not None},
+    )
+    return SLOCorrectionCreateRequest(
+        data=SLOCorrectionCreateData(attributes=attributes, type=SLOCorrectionType.CORRECTION)
+    )
+
+
 def render(export: Export) -> dict[str, Any]:
-    return {
+    body = {
         "slos": [slo_request(slo).to_dict() for slo in export.slos],
         "monitors": [monitor_request(mon).to_dict() for mon in export.monitors],
     }
+    boards = dashboards.dashboards(export, slo_id_placeholder)
+    if boards:  # POST /api/v1/dashboard, SLO ids as in the monitors
+        body["dashboards"] = [board.to_dict() for _, board in sorted(boards.items())]
+    if export.corrections:
+        body["corrections"] = [correction_request(c).to_dict() for c in export.corrections]
+    return body
 
 
 def dumps(export: Export) -> str:

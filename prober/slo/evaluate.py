@@ -8,9 +8,17 @@ windows ending at that minute:
     error_budget      more than `critical`% of the 30-day budget spent
     probe_error_rate  probe_error runs / scheduled runs over the window above `critical`, per
                       journey and location (the monitor's `by {journey,location}`)
+    journey_down      per `rollup` bucket, how many locations had a failed scheduled run of the
+                      journey (count_nonzero ... by {location}); fires when the average over the
+                      complete buckets of the last `window` (a bucket without a point is 0)
+                      reaches the critical threshold, recovers below critical_recovery
     no_data           the heartbeat, by proxy: no scheduled run finished at the location for
                       HEARTBEAT_NO_DATA_MINUTES, between its first and last stored run (the store
                       keeps runs, not heartbeats; valid while journeys run more often than that)
+
+The SLO monitors see the runs the export's corrections leave in (`spec.uncorrected`: maintenance
+windows are out of the SLO, as Datadog's SLO corrections take them out); the prober's own
+monitors see every run.
 
 An alert fires at the first minute its condition holds and recovers at the first minute it no
 longer does. Only the critical threshold makes an alert (Datadog's warn state notifies nobody
@@ -97,13 +105,35 @@ def _silence(series: Series) -> Condition:
     return holds
 
 
-def _episodes(holds: Condition, times: list[float]) -> Iterable[tuple[float, float | None]]:
+def _down(rule: spec.DownRule, failures: Mapping[str, list[float]]) -> Callable[[float], float]:
+    """The monitor's value at t: the average number of failing locations per bucket."""
+    buckets: dict[int, set[str]] = {}
+    for location, times in failures.items():
+        for t in times:
+            buckets.setdefault(int(t // rule.rollup_s), set()).add(location)
+
+    def value(t: float) -> float:
+        last = int(t // rule.rollup_s) - 1  # complete buckets only
+        first = int((t - rule.window_s) // rule.rollup_s)
+        if last < first:
+            return 0.0
+        counts = [len(buckets.get(k, ())) for k in range(first, last + 1)]
+        return sum(counts) / len(counts)
+
+    return value
+
+
+def _episodes(
+    holds: Condition, times: list[float], clears: Condition | None = None
+) -> Iterable[tuple[float, float | None]]:
+    """Firing from the first minute `holds`; recovered at the first minute `clears` (default:
+    no longer holds)."""
     fired: float | None = None
     for t in times:
-        if holds(t):
-            if fired is None:
+        if fired is None:
+            if holds(t):
                 fired = t
-        elif fired is not None:
+        elif clears(t) if clears is not None else not holds(t):
             yield fired, t
             fired = None
     if fired is not None:
@@ -126,11 +156,15 @@ def evaluate(
 
     `runs` are (the time a run counts at, the run); runs before `start` fill the windows."""
     listed = list(runs)
+    kept = {id(r) for r in spec.uncorrected((r for _, r in listed), export.maintenance)}
     by_journey: dict[str, list[tuple[float, StoredRun]]] = {}
     by_group: dict[tuple[str, str], list[tuple[float, StoredRun]]] = {}
     by_location: dict[str, list[tuple[float, StoredRun]]] = {}
+    by_all_journey: dict[str, list[tuple[float, StoredRun]]] = {}
     for t, run in listed:
-        by_journey.setdefault(run.journey, []).append((t, run))
+        by_all_journey.setdefault(run.journey, []).append((t, run))
+        if id(run) in kept:
+            by_journey.setdefault(run.journey, []).append((t, run))
         by_group.setdefault((run.journey, run.location), []).append((t, run))
         by_location.setdefault(m.tag_value(run.location), []).append((t, run))
     journey_series = {name: Series(items) for name, items in by_journey.items()}
@@ -138,8 +172,8 @@ def evaluate(
     found: list[AlertEpisode] = []
 
     def add(monitor: spec.Monitor, holds: Condition, service: str, journey: str | None,
-            group: str) -> None:  # fmt: skip
-        for fired, recovered in _episodes(holds, times):
+            group: str, *, clears: Condition | None = None) -> None:  # fmt: skip
+        for fired, recovered in _episodes(holds, times, clears):
             found.append(AlertEpisode(monitor.name, monitor.monitor_type, monitor.severity,
                                       service, journey, group, fired, recovered))  # fmt: skip
 
@@ -151,6 +185,15 @@ def evaluate(
             make = _burn if monitor.monitor_type == "burn_rate" else _budget
             add(monitor, make(monitor, series), monitor.slo.service, monitor.slo.journey,
                 f"journey:{monitor.slo.journey}")  # fmt: skip
+        elif monitor.down is not None:
+            rule = monitor.down
+            failures: dict[str, list[float]] = {}
+            for t, run in by_all_journey.get(rule.journey, []):
+                if run.status == m.FAILURE and run.trigger == m.SCHEDULE_TRIGGER:
+                    failures.setdefault(run.location, []).append(t)
+            holds, clears = _down_conditions(monitor, _down(rule, failures))
+            add(monitor, holds, _service_of(monitor), rule.journey, f"journey:{rule.journey}",
+                clears=clears)  # fmt: skip
         elif monitor.probe_errors is not None:
             journeys = {slo.journey for slo in export.slos}
             for (journey, location), items in sorted(by_group.items()):
@@ -163,6 +206,18 @@ def evaluate(
                 add(monitor, _silence(Series(by_location[location])), spec.PROBER_SERVICE,
                     None, f"location:{location}")  # fmt: skip
     return sorted(found, key=lambda a: (a.fired_at, a.monitor, a.group))
+
+
+def _down_conditions(
+    monitor: spec.Monitor, value: Callable[[float], float]
+) -> tuple[Condition, Condition]:
+    recovery = monitor.critical_recovery or monitor.critical
+    return (lambda t: value(t) >= monitor.critical), (lambda t: value(t) < recovery)
+
+
+def _service_of(monitor: spec.Monitor) -> str:
+    tags: Mapping[str, str] = dict(t.split(":", 1) for t in monitor.tags)
+    return tags.get("service", spec.PROBER_SERVICE)
 
 
 def _location_of(monitor: spec.Monitor) -> str:

@@ -3,7 +3,8 @@
 A run is one count of `cuj.journey.runs` at its finish time (when the sink sent it). A window
 of W seconds ending at t holds the runs with t - W < finished_at <= t. Only scheduled runs are
 in a series; the SLOs' denominator leaves out `probe_error`, which the probe_error-rate monitor
-counts instead. Prefix sums make every window two bisections, so a backtest can evaluate every
+counts instead, and the latency SLO's holds successful runs only (`spec.queries`). Prefix sums
+make every window two bisections, so a backtest can evaluate every
 minute of a month.
 """
 
@@ -29,9 +30,11 @@ class Sli:
         return None if self.total == 0 else self.good / self.total
 
 
-def counted(run: StoredRun) -> bool:
-    """In the SLO denominator: scheduled, and not the prober's own fault."""
-    return run.trigger == m.SCHEDULE_TRIGGER and run.status != m.PROBE_ERROR
+def counted(run: StoredRun, slo_type: str = AVAILABILITY) -> bool:
+    """In the SLO's denominator: scheduled and not the prober's own fault; for latency also
+    successful (a failed run spends the availability budget only: `spec.queries`)."""
+    scheduled = run.trigger == m.SCHEDULE_TRIGGER and run.status != m.PROBE_ERROR
+    return scheduled and (slo_type == AVAILABILITY or run.status == m.SUCCESS)
 
 
 def good(run: StoredRun, slo_type: str) -> bool:
@@ -65,9 +68,12 @@ class Series:
         ordered = sorted((r for r in runs if r[1].trigger == m.SCHEDULE_TRIGGER),
                          key=lambda r: r[0])  # fmt: skip
         self.times = [t for t, _ in ordered]
-        self._counted = _prefix(counted(r) for _, r in ordered)
+        self._counted = {
+            slo_type: _prefix(counted(r, slo_type) for _, r in ordered)
+            for slo_type in (AVAILABILITY, LATENCY)
+        }
         self._good = {
-            slo_type: _prefix(counted(r) and good(r, slo_type) for _, r in ordered)
+            slo_type: _prefix(counted(r, slo_type) and good(r, slo_type) for _, r in ordered)
             for slo_type in (AVAILABILITY, LATENCY)
         }
         self._probe = _prefix(r.status == m.PROBE_ERROR for _, r in ordered)
@@ -78,7 +84,7 @@ class Series:
     def sli(self, slo_type: str, end: float, window_s: float) -> Sli:
         lo, hi = self._span(end, window_s)
         good_runs = self._good[slo_type][hi] - self._good[slo_type][lo]
-        return Sli(good_runs, self._counted[hi] - self._counted[lo])
+        return Sli(good_runs, self._counted[slo_type][hi] - self._counted[slo_type][lo])
 
     def probe_errors(self, end: float, window_s: float) -> tuple[int, int]:
         """(probe_error runs, all scheduled runs) in the window."""

@@ -1,6 +1,8 @@
 """What the SLO export produces, independent of format: per journey two metric-based SLOs
 (availability, latency) and their monitors; per location a heartbeat no-data monitor; per env a
-probe_error-rate monitor grouped by journey and location. The tunable thresholds are `Rules`;
+probe_error-rate monitor grouped by journey and location; per SLO and maintenance window that
+covers its journey a Datadog SLO correction (`uncorrected` leaves the same runs out of
+`slo status`, the gate and the backtest). The tunable thresholds are `Rules`;
 `slo backtest` evaluates the very `Monitor`s built here.
 
 Queries are built from `prober.metrics` names only, so they cannot drift from what the
@@ -10,12 +12,15 @@ denominator, so they never spend the target's error budget.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from prober import metrics as m
 from prober.durations import parse_duration
 from prober.journey import Journey
+from prober.maintenance import Maintenance, Window, covered
+from prober.store import StoredRun
 
 PROBER_SERVICE = "cuj-prober"
 TIMEFRAME = "30d"
@@ -57,15 +62,44 @@ class ProbeErrorRate:
 
 
 @dataclass(frozen=True, slots=True)
+class JourneyDown:
+    """The fast page for a hard outage: the journey's final scheduled runs fail (status
+    `failure`; prober faults are not failures) from `min_locations` (N) of the locations that
+    report it, bucket after bucket (a bucket is one probe interval, at least 60 s), for
+    `window`: the average number of failing locations over the window's K buckets reaches
+    N x (K-1)/K, so one bucket that happens to hold no run (jitter, a slow run) neither hides
+    nor ends an outage. It recovers when that average falls below N/2.
+
+    `min_locations` is capped at the number of locations exported (one location: 1). `window`
+    None is max(5 min, 3 probe intervals)."""
+
+    min_locations: int = 2
+    window: str | None = None
+
+    def resolve(self, journey: Journey, locations: int) -> tuple[int, int, int]:
+        """(N, window seconds, rollup seconds) for `journey` seen from `locations` locations."""
+        rollup = max(60, 60 * -int(-journey.interval_s // 60))  # whole minutes, rounded up
+        window = max(300, 3 * rollup) if self.window is None else int(parse_duration(self.window))
+        window = rollup * max(3, -int(-window // rollup))  # whole buckets, at least three
+        return max(1, min(self.min_locations, locations)), window, rollup
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Every tunable alert rule the export writes and the backtest evaluates (one definition).
 
-    `SHIPPED` is what `slo export` ships; `slo backtest --rules` evaluates alternatives."""
+    `SHIPPED` is what `slo export` ships; `slo backtest --rules` evaluates alternatives, and
+    `slo export --rules` exports one (e.g. per-journey `journey_down`)."""
 
     burn_rates: tuple[BurnRate, ...]
     error_budget_critical: float  # % of the 30-day budget consumed
     error_budget_warning: float
     probe_errors: ProbeErrorRate
+    journey_down: JourneyDown = JourneyDown()
+    journey_down_by_journey: tuple[tuple[str, JourneyDown], ...] = ()  # per journey name
+
+    def journey_down_for(self, journey: str) -> JourneyDown:
+        return dict(self.journey_down_by_journey).get(journey, self.journey_down)
 
 
 # The Google SRE workbook's multi-window, multi-burn-rate alerts for a 30-day SLO, chosen with
@@ -79,8 +113,11 @@ SHIPPED = Rules(
     error_budget_critical=90.0,
     error_budget_warning=75.0,
     probe_errors=ProbeErrorRate("30m", critical=0.5, warning=0.2),
+    # 2 of the locations for max(5 min, 3 intervals): docs/operations.md has the measurements.
+    journey_down=JourneyDown(min_locations=2),
 )
 PRIORITY = {"page": 2, "ticket": 3}
+ON_MISSING_DATA = "resolve"  # journey-down: no failure reported is no outage
 HEARTBEAT_NO_DATA_MINUTES = 5
 
 
@@ -93,13 +130,17 @@ def _count(filters: Sequence[str]) -> str:
 
 
 def queries(journey: str, env: str) -> dict[str, tuple[str, str]]:
-    """(numerator, denominator) per SLO type, as DESIGN §4 writes them."""
+    """(numerator, denominator) per SLO type.
+
+    Availability: successful runs of all scheduled runs but prober faults. Latency: runs within
+    the threshold of the *successful* runs only, so a failed run spends the availability budget
+    alone and an outage pages once; the latency SLO pages for slowness (docs/slo-fidelity.md)."""
     scope = [m.tag(m.JOURNEY, journey), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}"]
     success = f"{m.STATUS}:{m.SUCCESS}"
     total = _count([*scope, f"!{m.STATUS}:{m.PROBE_ERROR}"])
     return {
         AVAILABILITY: (_count([*scope, success]), total),
-        LATENCY: (_count([*scope, success, f"{m.WITHIN_SLO}:true"]), total),
+        LATENCY: (_count([*scope, success, f"{m.WITHIN_SLO}:true"]), _count([*scope, success])),
     }
 
 
@@ -140,7 +181,7 @@ class Slo:
 @dataclass(frozen=True, slots=True)
 class Monitor:
     name: str
-    monitor_type: str  # burn_rate | error_budget | no_data | probe_error_rate
+    monitor_type: str  # burn_rate | error_budget | no_data | probe_error_rate | journey_down
     datadog_type: str  # "slo alert" | "metric alert"
     query: str  # for SLO monitors, with SLO_ID where the SLO's id goes
     critical: float
@@ -151,9 +192,72 @@ class Monitor:
     slo: Slo | None = None
     burn_rate: BurnRate | None = None
     probe_errors: ProbeErrorRate | None = None  # monitor_type probe_error_rate
+    critical_recovery: float | None = None
+    down: DownRule | None = None  # monitor_type journey_down
+
+
+@dataclass(frozen=True, slots=True)
+class DownRule:
+    """A journey-down monitor's resolved numbers (`JourneyDown.resolve`)."""
+
+    journey: str
+    min_locations: int
+    locations: int
+    window_s: int
+    rollup_s: int
+
+    @property
+    def buckets(self) -> int:
+        return self.window_s // self.rollup_s
+
+    @property
+    def critical(self) -> float:
+        """N x (K-1)/K: all K buckets but one at N failing locations (rounded down to what
+        Datadog keeps, so the exact average still reaches it)."""
+        return math.floor(1000 * self.min_locations * (self.buckets - 1) / self.buckets) / 1000
+
+    @property
+    def recovery(self) -> float:
+        return self.min_locations / 2
 
 
 SLO_ID = "{slo_id}"  # filled in by each format: a Terraform reference, or the id after creation
+
+
+CORRECTION_CATEGORY = "Scheduled Maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A Datadog SLO correction: `window` is left out of `slo` (one-off, or recurring by RRULE).
+
+    Datadog corrects an SLO over time, not per tag: a window of one target corrects the
+    journey's SLOs for every target and location."""
+
+    slo: Slo
+    window: Window
+
+    @property
+    def key(self) -> str:
+        """A resource name: journey, SLO type, window."""
+        return f"{self.slo.journey}_{self.slo.slo_type}_{self.window.name}".replace("-", "_")
+
+    @property
+    def start(self) -> int:
+        return int(self.window.start.timestamp())
+
+    @property
+    def end(self) -> int | None:
+        return None if self.window.end is None else int(self.window.end.timestamp())
+
+    @property
+    def duration(self) -> int | None:
+        return None if self.window.duration_s is None else int(self.window.duration_s)
+
+    @property
+    def description(self) -> str:
+        why = f": {self.window.description}" if self.window.description else ""
+        return f"cuj-prober {self.window.describe()} on {self.slo.name}{why}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +267,20 @@ class Export:
     monitors: list[Monitor]
     locations: list[str]
     rules: Rules
+    corrections: list[Correction] = field(default_factory=list)
+    maintenance: Maintenance = field(default_factory=Maintenance)
+
+
+def uncorrected(runs: Iterable[StoredRun], maintenance: Maintenance) -> list[StoredRun]:
+    """The runs the export's SLO corrections leave in: those that finished outside every
+    maintenance window of their journey (`slo status`, the gate and the backtest use this)."""
+    listed = list(runs)
+    if not maintenance.windows or not listed:
+        return listed
+    low = min(r.finished_at for r in listed)
+    high = max(r.finished_at for r in listed) + 1
+    periods = {j: maintenance.periods(j, low, high) for j in {r.journey for r in listed}}
+    return [r for r in listed if not covered(periods[r.journey], r.finished_at)]
 
 
 def check_burn_rates(journey: Journey, rules: Rules) -> None:
@@ -183,17 +301,18 @@ def check_burn_rates(journey: Journey, rules: Rules) -> None:
 def describe(journey: Journey, slo_type: str, target: float) -> str:
     what = journey.description.strip() or f"the {journey.cuj} journey"
     measured = (
-        "succeeded end to end"
+        "scheduled runs that succeeded end to end, excluding the prober's own faults"
         if slo_type == AVAILABILITY
-        else f"succeeded within {journey.latency_threshold_s:g}s"
+        else f"successful scheduled runs that finished within {journey.latency_threshold_s:g}s "
+        "(failed runs count against availability only)"
     )
     lines = [
         f"What: {what}",
         f"Why: it is a Critical User Journey ({journey.cuj}) of {journey.service}; when it "
         "fails, customers cannot finish it even if every service looks healthy.",
         f"How: cuj-prober runs it as a {journey.channel} journey every "
-        f"{journey.interval_s:g}s; this SLO is the share of scheduled runs that {measured}, "
-        f"excluding the prober's own faults. Target {target:g}% over 30 days.",
+        f"{journey.interval_s:g}s; this SLO is the share of {measured}. "
+        f"Target {target:g}% over 30 days.",
         f"Runbook: {journey.runbook or 'none declared - set runbook= on the journey'}",
         policy_text(journey) + ".",
     ]
@@ -229,10 +348,12 @@ def build(
     notify_ticket: str = "",
     prober_team: str = "sre",
     rules: Rules | None = None,
+    maintenance: Maintenance | None = None,
 ) -> Export:
-    """Every SLO and monitor for `journeys` in `env` under `rules` (default `SHIPPED`, read at
-    call time); SloError on an impossible target."""
+    """Every SLO, monitor and correction for `journeys` in `env` under `rules` (default
+    `SHIPPED`, read at call time); SloError on an impossible target."""
     rules = SHIPPED if rules is None else rules
+    maintenance = maintenance or Maintenance()
     env = m.tag_value(env)
     slos: list[Slo] = []
     monitors: list[Monitor] = []
@@ -250,11 +371,13 @@ def build(
             )  # fmt: skip
             slos.append(slo)
             monitors += slo_monitors(slo, notify_page, notify_ticket, rules)
+        monitors.append(journey_down(journey, env, len(set(locations)), notify_page, rules))
     if journeys:
         monitors.append(_probe_errors(env, prober_team, notify_page, rules.probe_errors))
     for location in sorted(set(locations)):
         monitors.append(_heartbeat(env, m.tag_value(location), prober_team, notify_page))
-    return Export(env, slos, monitors, sorted(set(locations)), rules)
+    corrections = [Correction(slo, w) for slo in slos for w in maintenance.for_journey(slo.journey)]
+    return Export(env, slos, monitors, sorted(set(locations)), rules, corrections, maintenance)
 
 
 def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -> list[Monitor]:
@@ -308,6 +431,46 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -
         )
     )
     return made
+
+
+def journey_down(journey: Journey, env: str, locations: int, notify: str, rules: Rules) -> Monitor:
+    """The journey-down metric monitor of `journey` (see `JourneyDown`)."""
+    n, window_s, rollup_s = rules.journey_down_for(journey.name).resolve(journey, locations)
+    rule = DownRule(journey.name, n, locations, window_s, rollup_s)
+    scope = [m.tag(m.JOURNEY, journey.name), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
+             f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
+    failing = f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
+    minutes = f"{window_s / 60:g}m"
+    handle = f" {notify}" if notify else ""
+    where = f"{n} of {locations} location{'s' if locations != 1 else ''}"
+    return Monitor(
+        name=monitor_name(journey.service, f"{journey.name}_runs", "journey_down", env),
+        monitor_type="journey_down",
+        datadog_type="metric alert",
+        query=f"avg(last_{minutes}):count_nonzero({failing}.rollup(sum, {rollup_s})) "
+        f">= {rule.critical:g}",
+        critical=rule.critical,
+        warning=None,
+        critical_recovery=rule.recovery,
+        severity="page",
+        message=(
+            f"{{{{#is_alert}}}}CUJ {journey.name} on {env} is down: its scheduled runs failed "
+            f"from {where} in (nearly) every {rollup_s}s for {minutes}.{handle}{{{{/is_alert}}}}"
+            "\n{{#is_recovery}}Recovered: failures from fewer than half as many locations."
+            f"{{{{/is_recovery}}}}\nSee {m.RUNS}{{journey:{journey.name},env:{env},"
+            f"status:{m.FAILURE}}} by failed_service and failed_step. Runbook: "
+            f"{journey.runbook or 'no runbook declared'}"
+        ),
+        tags=[
+            m.tag(m.ENV, env),
+            m.tag(m.SERVICE, journey.service),
+            m.tag(m.TEAM, journey.team),
+            m.tag(m.JOURNEY, journey.name),
+            "monitor_type:journey_down",
+            "severity:page",
+        ],
+        down=rule,
+    )
 
 
 PROBE_ERROR_GROUPS = (m.JOURNEY, m.LOCATION)  # one alert per journey and prober location

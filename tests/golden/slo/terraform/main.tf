@@ -9,9 +9,10 @@ module "cuj_workflow_canvas_load" {
   warning                  = 99.75
   availability_numerator   = "sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:success}.as_count()"
   latency_numerator        = "sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:success,within_slo:true}.as_count()"
-  denominator              = "sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  availability_denominator = "sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  latency_denominator      = "sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:success}.as_count()"
   availability_description = "What: Log in, open a known workflow's canvas, see every node and edge drawn.\nWhy: it is a Critical User Journey (workflow_canvas_load) of frontend-monolith; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of scheduled runs that succeeded end to end, excluding the prober's own faults. Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-canvas-load\nError-budget policy (owner web-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of frontend-monolith; burn rate above 6x over 24h: require a post-mortem."
-  latency_description      = "What: Log in, open a known workflow's canvas, see every node and edge drawn.\nWhy: it is a Critical User Journey (workflow_canvas_load) of frontend-monolith; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of scheduled runs that succeeded within 8s, excluding the prober's own faults. Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-canvas-load\nError-budget policy (owner web-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of frontend-monolith; burn rate above 6x over 24h: require a post-mortem."
+  latency_description      = "What: Log in, open a known workflow's canvas, see every node and edge drawn.\nWhy: it is a Critical User Journey (workflow_canvas_load) of frontend-monolith; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of successful scheduled runs that finished within 8s (failed runs count against availability only). Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-canvas-load\nError-budget policy (owner web-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of frontend-monolith; burn rate above 6x over 24h: require a post-mortem."
   runbook                  = "https://runbooks.example.com/cuj/workflow-canvas-load"
   notify_page              = var.notify_page
   notify_ticket            = var.notify_ticket
@@ -27,9 +28,10 @@ module "cuj_workflow_crud_api" {
   warning                  = 99.75
   availability_numerator   = "sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:success}.as_count()"
   latency_numerator        = "sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:success,within_slo:true}.as_count()"
-  denominator              = "sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  availability_denominator = "sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  latency_denominator      = "sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:success}.as_count()"
   availability_description = "What: Create, edit, save, verify, delete and verify-gone a workflow over the API.\nWhy: it is a Critical User Journey (workflow_crud) of workflow-service; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a api journey every 60s; this SLO is the share of scheduled runs that succeeded end to end, excluding the prober's own faults. Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-crud\nError-budget policy (owner workflow-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of workflow-service; burn rate above 6x over 24h: require a post-mortem."
-  latency_description      = "What: Create, edit, save, verify, delete and verify-gone a workflow over the API.\nWhy: it is a Critical User Journey (workflow_crud) of workflow-service; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a api journey every 60s; this SLO is the share of scheduled runs that succeeded within 10s, excluding the prober's own faults. Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-crud\nError-budget policy (owner workflow-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of workflow-service; burn rate above 6x over 24h: require a post-mortem."
+  latency_description      = "What: Create, edit, save, verify, delete and verify-gone a workflow over the API.\nWhy: it is a Critical User Journey (workflow_crud) of workflow-service; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a api journey every 60s; this SLO is the share of successful scheduled runs that finished within 10s (failed runs count against availability only). Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-crud\nError-budget policy (owner workflow-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of workflow-service; burn rate above 6x over 24h: require a post-mortem."
   runbook                  = "https://runbooks.example.com/cuj/workflow-crud"
   notify_page              = var.notify_page
   notify_ticket            = var.notify_ticket
@@ -45,9 +47,10 @@ module "cuj_workflow_crud_browser" {
   warning                  = 99.75
   availability_numerator   = "sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:success}.as_count()"
   latency_numerator        = "sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:success,within_slo:true}.as_count()"
-  denominator              = "sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  availability_denominator = "sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  latency_denominator      = "sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:success}.as_count()"
   availability_description = "What: Create a workflow from the list, add a node, rename, save, reload, delete.\nWhy: it is a Critical User Journey (workflow_crud) of workflow-service; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of scheduled runs that succeeded end to end, excluding the prober's own faults. Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-crud\nError-budget policy (owner workflow-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of workflow-service; burn rate above 6x over 24h: require a post-mortem."
-  latency_description      = "What: Create a workflow from the list, add a node, rename, save, reload, delete.\nWhy: it is a Critical User Journey (workflow_crud) of workflow-service; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of scheduled runs that succeeded within 10s, excluding the prober's own faults. Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-crud\nError-budget policy (owner workflow-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of workflow-service; burn rate above 6x over 24h: require a post-mortem."
+  latency_description      = "What: Create a workflow from the list, add a node, rename, save, reload, delete.\nWhy: it is a Critical User Journey (workflow_crud) of workflow-service; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of successful scheduled runs that finished within 10s (failed runs count against availability only). Target 99.5% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-crud\nError-budget policy (owner workflow-platform): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of workflow-service; burn rate above 6x over 24h: require a post-mortem."
   runbook                  = "https://runbooks.example.com/cuj/workflow-crud"
   notify_page              = var.notify_page
   notify_ticket            = var.notify_ticket
@@ -63,9 +66,10 @@ module "cuj_workflow_run_api" {
   warning                  = 99.5
   availability_numerator   = "sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:success}.as_count()"
   latency_numerator        = "sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:success,within_slo:true}.as_count()"
-  denominator              = "sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  availability_denominator = "sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  latency_denominator      = "sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:success}.as_count()"
   availability_description = "What: Start a run of the fixture workflow through the API and poll it to success.\nWhy: it is a Critical User Journey (workflow_run) of orchestration-engine; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a api journey every 60s; this SLO is the share of scheduled runs that succeeded end to end, excluding the prober's own faults. Target 99% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-run\nError-budget policy (owner orchestration): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of orchestration-engine; burn rate above 6x over 24h: require a post-mortem."
-  latency_description      = "What: Start a run of the fixture workflow through the API and poll it to success.\nWhy: it is a Critical User Journey (workflow_run) of orchestration-engine; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a api journey every 60s; this SLO is the share of scheduled runs that succeeded within 15s, excluding the prober's own faults. Target 99% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-run\nError-budget policy (owner orchestration): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of orchestration-engine; burn rate above 6x over 24h: require a post-mortem."
+  latency_description      = "What: Start a run of the fixture workflow through the API and poll it to success.\nWhy: it is a Critical User Journey (workflow_run) of orchestration-engine; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a api journey every 60s; this SLO is the share of successful scheduled runs that finished within 15s (failed runs count against availability only). Target 99% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-run\nError-budget policy (owner orchestration): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of orchestration-engine; burn rate above 6x over 24h: require a post-mortem."
   runbook                  = "https://runbooks.example.com/cuj/workflow-run"
   notify_page              = var.notify_page
   notify_ticket            = var.notify_ticket
@@ -81,12 +85,93 @@ module "cuj_workflow_run_browser" {
   warning                  = 99.5
   availability_numerator   = "sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:success}.as_count()"
   latency_numerator        = "sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:success,within_slo:true}.as_count()"
-  denominator              = "sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  availability_denominator = "sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,!status:probe_error}.as_count()"
+  latency_denominator      = "sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:success}.as_count()"
   availability_description = "What: Log in, open the fixture's canvas, press Run, see the run succeed with output.\nWhy: it is a Critical User Journey (workflow_run) of orchestration-engine; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of scheduled runs that succeeded end to end, excluding the prober's own faults. Target 99% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-run\nError-budget policy (owner orchestration): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of orchestration-engine; burn rate above 6x over 24h: require a post-mortem."
-  latency_description      = "What: Log in, open the fixture's canvas, press Run, see the run succeed with output.\nWhy: it is a Critical User Journey (workflow_run) of orchestration-engine; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of scheduled runs that succeeded within 15s, excluding the prober's own faults. Target 99% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-run\nError-budget policy (owner orchestration): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of orchestration-engine; burn rate above 6x over 24h: require a post-mortem."
+  latency_description      = "What: Log in, open the fixture's canvas, press Run, see the run succeed with output.\nWhy: it is a Critical User Journey (workflow_run) of orchestration-engine; when it fails, customers cannot finish it even if every service looks healthy.\nHow: cuj-prober runs it as a browser journey every 60s; this SLO is the share of successful scheduled runs that finished within 15s (failed runs count against availability only). Target 99% over 30 days.\nRunbook: https://runbooks.example.com/cuj/workflow-run\nError-budget policy (owner orchestration): 25% of the budget left or less: warn the owner; budget exhausted: freeze deploys of orchestration-engine; burn rate above 6x over 24h: require a post-mortem."
   runbook                  = "https://runbooks.example.com/cuj/workflow-run"
   notify_page              = var.notify_page
   notify_ticket            = var.notify_ticket
+}
+
+resource "datadog_monitor" "frontend_monolith_workflow_canvas_load_runs_journey_down_prod" {
+  name     = "frontend-monolith_workflow_canvas_load_runs_journey_down_prod"
+  type     = "metric alert"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_canvas_load on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_canvas_load,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-canvas-load"
+  priority = 2
+  monitor_thresholds {
+    critical = 1.6
+    critical_recovery = 1
+  }
+  include_tags = false
+  require_full_window = false
+  on_missing_data     = "resolve"
+  tags = ["env:prod", "service:frontend-monolith", "team:web-platform", "journey:workflow_canvas_load", "monitor_type:journey_down", "severity:page"]
+}
+
+resource "datadog_monitor" "workflow_service_workflow_crud_api_runs_journey_down_prod" {
+  name     = "workflow-service_workflow_crud_api_runs_journey_down_prod"
+  type     = "metric alert"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_crud_api on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
+  priority = 2
+  monitor_thresholds {
+    critical = 1.6
+    critical_recovery = 1
+  }
+  include_tags = false
+  require_full_window = false
+  on_missing_data     = "resolve"
+  tags = ["env:prod", "service:workflow-service", "team:workflow-platform", "journey:workflow_crud_api", "monitor_type:journey_down", "severity:page"]
+}
+
+resource "datadog_monitor" "workflow_service_workflow_crud_browser_runs_journey_down_prod" {
+  name     = "workflow-service_workflow_crud_browser_runs_journey_down_prod"
+  type     = "metric alert"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_crud_browser on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
+  priority = 2
+  monitor_thresholds {
+    critical = 1.6
+    critical_recovery = 1
+  }
+  include_tags = false
+  require_full_window = false
+  on_missing_data     = "resolve"
+  tags = ["env:prod", "service:workflow-service", "team:workflow-platform", "journey:workflow_crud_browser", "monitor_type:journey_down", "severity:page"]
+}
+
+resource "datadog_monitor" "orchestration_engine_workflow_run_api_runs_journey_down_prod" {
+  name     = "orchestration-engine_workflow_run_api_runs_journey_down_prod"
+  type     = "metric alert"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_run_api on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
+  priority = 2
+  monitor_thresholds {
+    critical = 1.6
+    critical_recovery = 1
+  }
+  include_tags = false
+  require_full_window = false
+  on_missing_data     = "resolve"
+  tags = ["env:prod", "service:orchestration-engine", "team:orchestration", "journey:workflow_run_api", "monitor_type:journey_down", "severity:page"]
+}
+
+resource "datadog_monitor" "orchestration_engine_workflow_run_browser_runs_journey_down_prod" {
+  name     = "orchestration-engine_workflow_run_browser_runs_journey_down_prod"
+  type     = "metric alert"
+  query    = "avg(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 1.6"
+  message  = "{{#is_alert}}CUJ workflow_run_browser on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer than half as many locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
+  priority = 2
+  monitor_thresholds {
+    critical = 1.6
+    critical_recovery = 1
+  }
+  include_tags = false
+  require_full_window = false
+  on_missing_data     = "resolve"
+  tags = ["env:prod", "service:orchestration-engine", "team:orchestration", "journey:workflow_run_browser", "monitor_type:journey_down", "severity:page"]
 }
 
 resource "datadog_monitor" "cuj_prober_runs_probe_error_rate_prod" {

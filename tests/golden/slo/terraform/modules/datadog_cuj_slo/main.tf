@@ -5,7 +5,7 @@ resource "datadog_service_level_objective" "availability" {
   description = var.availability_description
   query {
     numerator   = var.availability_numerator
-    denominator = var.denominator
+    denominator = var.availability_denominator
   }
   thresholds {
     timeframe = "30d"
@@ -78,7 +78,7 @@ resource "datadog_service_level_objective" "latency" {
   description = var.latency_description
   query {
     numerator   = var.latency_numerator
-    denominator = var.denominator
+    denominator = var.latency_denominator
   }
   thresholds {
     timeframe = "30d"

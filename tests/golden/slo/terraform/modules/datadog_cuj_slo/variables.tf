@@ -39,9 +39,14 @@ variable "latency_numerator" {
   description = "good runs: successful within the latency threshold"
 }
 
-variable "denominator" {
+variable "availability_denominator" {
   type        = string
   description = "all scheduled runs but the prober's own faults"
+}
+
+variable "latency_denominator" {
+  type        = string
+  description = "successful scheduled runs"
 }
 
 variable "availability_description" {

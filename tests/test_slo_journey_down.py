@@ -1,0 +1,96 @@
+"""Journey-down monitors: the exported query evaluated on stored runs from three locations (one
+scheduled run a minute each, frozen clock). N = 2 of 3: one failing location does not page, two
+failing for the window do; per-journey settings come from `slo export --rules`.
+
+Run i finishes 10 s into its 60 s bucket (T0 is 40 s past a whole minute), so at evaluation
+minute 1441 + j the complete buckets of a 5-minute window hold runs 1435 + j .. 1439 + j."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from prober.commands import slo
+from tests.slo_runs import MIN, T0, config, fill
+
+DAY = 1440
+CANVAS = "workflow_canvas_load"
+LOCATIONS = ("eu-west-1", "us-east-1", "ap-south-1")
+
+
+def down_alerts(store: Path, rules: Path | None = None) -> list[tuple[float, float | None]]:
+    loaded, catalog = config(store)
+    out = io.StringIO()
+    slo.backtest(loaded, catalog, patterns=[CANVAS], env=None, start=T0 + DAY * MIN,
+                 end=T0 + (DAY + 60) * MIN, last_s=0, incidents_path=None, rules_path=rules,
+                 time_scale=1.0, grace_s=0.0, as_json=True, stdout=out)  # fmt: skip
+    reports: list[dict[str, Any]] = [json.loads(line) for line in out.getvalue().splitlines()]
+    report = reports[-1]
+    return [(a["fired_at"], a["recovered_at"]) for a in report["alerts"]
+            if a["monitor_type"] == "journey_down"]  # fmt: skip
+
+
+def outage_at(*failing: str, minutes: int = 30) -> Any:
+    def fill_all(path: Path) -> None:
+        for location in LOCATIONS:
+
+            def kind(i: int, broken: bool = location in failing) -> str:
+                return "fail" if broken and DAY <= i < DAY + minutes else "ok"
+
+            fill(path, CANVAS, range(DAY - 30, DAY + 60), kind, location=location)
+
+    return fill_all
+
+
+def test_one_of_three_locations_failing_does_not_page(tmp_path: Path) -> None:
+    store = tmp_path / "results.db"
+    outage_at("us-east-1")(store)  # a local network problem, 30 minutes long
+    assert down_alerts(store) == []
+
+
+def test_two_of_three_failing_for_five_minutes_pages_and_recovers(tmp_path: Path) -> None:
+    store = tmp_path / "results.db"
+    outage_at("eu-west-1", "us-east-1")(store)
+    start, end = T0 + DAY * MIN, T0 + (DAY + 30) * MIN
+    # Critical: 2 x 4/5 = 1.6 failing locations per bucket on average, so 4 of the 5 buckets at
+    # two locations: runs 1439-1443 at minute 1445. Recovery below 2/2 = 1: at most 2 failing
+    # buckets of 5, runs 1468-1472, at minute 1474.
+    assert down_alerts(store) == [(start + 5 * MIN, end + 4 * MIN)]
+
+
+def test_a_three_minute_outage_at_two_locations_does_not_page(tmp_path: Path) -> None:
+    store = tmp_path / "results.db"
+    outage_at("eu-west-1", "us-east-1", minutes=3)(store)  # 3 buckets of 5: 1.2 < 1.6
+    assert down_alerts(store) == []
+
+
+def test_per_journey_settings_from_the_rules_file(tmp_path: Path) -> None:
+    store = tmp_path / "results.db"
+    outage_at("us-east-1")(store)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("name: one-location\njourney_down:\n  journeys:\n"
+                     f"    {CANVAS}: {{min_locations: 1, for: 3m}}\n")  # fmt: skip
+    start = T0 + DAY * MIN
+    # N = 1 over three buckets: critical 0.666 (2 of 3 buckets), from minute 1443; recovery
+    # below 0.5 (at most 1 of 3), from minute 1473.
+    assert down_alerts(store, rules) == [(start + 3 * MIN, start + 33 * MIN)]
+    # The export writes the same rule.
+    out = io.StringIO()
+    loaded, catalog = config(store)
+    slo.export(loaded, catalog, fmt="datadog-json", env=None, out_dir=None,
+               locations=list(LOCATIONS), notify_page="", notify_ticket="", rules_path=rules,
+               stdout=out)  # fmt: skip
+    monitors = {mon["name"]: mon for mon in json.loads(out.getvalue())["monitors"]}
+    canvas = monitors["frontend-monolith_workflow_canvas_load_runs_journey_down_prod"]
+    assert canvas["query"].startswith("avg(last_3m):count_nonzero(") and canvas["query"].endswith(
+        "by {location}.as_count().rollup(sum, 60)) >= 0.666"
+    )
+    assert canvas["options"]["thresholds"] == {"critical": 0.666, "critical_recovery": 0.5}
+    other = monitors["workflow-service_workflow_crud_api_runs_journey_down_prod"]
+    assert other["query"].endswith(">= 1.6") and other["options"]["thresholds"] == {
+        "critical": 1.6,
+        "critical_recovery": 1.0,
+    }
+    assert other["options"]["on_missing_data"] == "resolve"
