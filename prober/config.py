@@ -1,4 +1,4 @@
-"""`prober.yaml` (DESIGN §12): one typed settings object, validated as a whole.
+"""`prober.yaml` (docs/configuration.md): one typed settings object, validated as a whole.
 
     config = load_config(Path("prober.yaml"), os.environ)   # raises ConfigError
 
@@ -159,7 +159,7 @@ class ArtifactsConfig(_Model):
 
 
 class ServeConfig(_Model):
-    """`prober serve`: the health endpoint and the scheduling policies of DESIGN §7."""
+    """`prober serve`: the health endpoint and its scheduling policies."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

@@ -1,4 +1,4 @@
-"""The metric contract (DESIGN §4): every metric, tag and value name, defined once.
+"""The metric contract: every metric, tag and value name, defined once.
 
 The DogStatsD sink emits exactly these; the SLO export builds its queries from them, so a query
 can never drift from what is emitted.

@@ -1,4 +1,4 @@
-"""Continuous probing (DESIGN §7): APScheduler 3.x `AsyncIOScheduler` with explicit run policies.
+"""Continuous probing: APScheduler 3.x `AsyncIOScheduler` with explicit run policies.
 
 Per (journey, target) job: an interval trigger with jitter (a random delay of up to
 `serve.jitter` of the interval), first runs spread evenly over the interval so N journeys never

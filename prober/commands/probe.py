@@ -3,8 +3,8 @@
 run     live table showing each attempt, --repeat/--every, --json lines, no retries unless
         --retries N (an engineer sees the first failure at once); metrics tagged trigger:manual
 smoke   each journey once with its retries, trigger:ci, JUnit XML, GitHub annotations
-Both exit per DESIGN §12: 0 passed, 1 a journey failed, 3 only prober faults; 2 when the
---junit file cannot be written (checked before anything runs).
+Both exit with prober/app.py's codes: 0 passed, 1 a journey failed, 3 only prober faults; 2
+when the --junit file cannot be written (checked before anything runs).
 """
 
 from __future__ import annotations

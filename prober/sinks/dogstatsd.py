@@ -1,4 +1,4 @@
-"""DogStatsD: every finished run as the metrics of DESIGN §4, via the `datadog` package.
+"""DogStatsD: every finished run as the metrics of prober/metrics.py, via the `datadog` package.
 
 Exactly one `env` and one `service` tag per point: the datadog client adds DD_ENV, DD_SERVICE
 and DATADOG_TAGS values as constant tags on its own, so those are removed from its constant

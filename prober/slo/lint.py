@@ -1,4 +1,4 @@
-"""`prober slo lint DIR`: the naming and tagging conventions of DESIGN §8, checked on Terraform.
+"""`prober slo lint DIR`: the SLO export's naming and tagging conventions, checked on Terraform.
 
     SLO       cuj_slo_[service]_[journey][_latency]_[env]   tags env service team slo_type journey
     monitor   [service]_[metric]_[what it does]_[env]       tags env service team monitor_type

@@ -150,7 +150,7 @@ def slo_name(service: str, journey: str, env: str, slo_type: str) -> str:
 
 
 def monitor_name(service: str, metric: str, what: str, env: str) -> str:
-    """DESIGN §8: [service]_[metric]_[what it does]_[env]."""
+    """The naming convention: [service]_[metric]_[what it does]_[env]."""
     return f"{service}_{metric}_{what}_{env}"
 
 
