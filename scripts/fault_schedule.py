@@ -92,9 +92,9 @@ def load_schedule(data: dict[str, Any]) -> tuple[float, list[Event]]:
     return parse_duration(data["duration"]), sorted(events, key=lambda e: e.at_s)
 
 
-def create_workflows(client: httpx.Client) -> dict[str, str]:
+def create_workflows(client: httpx.Client, password: str) -> dict[str, str]:
     """One workflow per journey, named after it; its id is the path its faults target."""
-    token = client.post("/api/auth/login", json={"username": "prober", "password": "prober"})
+    token = client.post("/api/auth/login", json={"username": "prober", "password": password})
     token.raise_for_status()
     headers = {"authorization": f"Bearer {token.json()['token']}"}
     ids = {}
@@ -280,7 +280,7 @@ def run(
                  sandbox_log, base_env) as sandbox_proc:  # fmt: skip
         url = wait_for_url(sandbox_log, sandbox_proc)
         client = httpx.Client(base_url=url, timeout=10)
-        ids = create_workflows(client)
+        ids = create_workflows(client, base_env["SANDBOX_PASSWORD"])
         env = {
             **env,
             "PROBER_TARGETS__SANDBOX__BASE_URL": url,

@@ -415,3 +415,30 @@ def test_a_target_url_no_route_owns_is_reported_once_with_the_pattern_to_add(
     assert len(told) == 1, told
     assert "no route-map entry owns /api/flows/*/nodes" in told[0]
     assert 'SERVICE: ["/api/flows/*/nodes"]' in told[0]
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "control"])
+def test_exclusive_groups_never_run_together_in_serve(
+    sandbox: SandboxProcess, tmp_path: Path, grouped: bool
+) -> None:
+    """Serve starts the two every second, half a second apart, and each holds the shared state
+    for 0.6 s: without the group they collide; with it, never."""
+    from tests.test_serve import start_serve
+
+    overrides = {n: {"interval": "1s", "timeout": "1s"} for n in ("grouped_deploy_a",
+                                                                  "grouped_deploy_b")}  # fmt: skip
+    with BackgroundAgent() as agent:
+        serve = start_serve(
+            sandbox, tmp_path, agent,
+            PROBER_JOURNEYS=f"[{Path(__file__).parent / 'packs' / 'grouped'}]",
+            PROBER_OVERRIDES=json.dumps(overrides), PROBER_SERVE__JITTER="0",
+            GROUPED_PACK_HOLD_S="0.6", GROUPED_PACK_GROUP="shared-flows" if grouped else "",
+        )  # fmt: skip
+        wait_for(lambda: min(len(serve.runs(n)) for n in overrides) >= 3, 30, what="3 runs each")
+        assert serve.stop() == 0, serve.output()
+    runs = [r for n in overrides for r in serve.runs(n)]
+    collided = [r for r in runs if r.status != "success"]
+    if grouped:
+        assert collided == [], [(r.journey, r.error_type) for r in collided]
+    else:
+        assert collided, "the control never collided: the test proves nothing"

@@ -1,5 +1,6 @@
 """Two journeys that change shared state and so declare one exclusive group; each fails when
-the other is in flight. GROUPED_PACK_GROUP="" drops the group (to prove the check bites)."""
+the other is in flight. GROUPED_PACK_GROUP="" drops the group (to prove the check bites);
+GROUPED_PACK_HOLD_S is how long each holds the shared state."""
 
 import asyncio
 import os
@@ -7,6 +8,7 @@ import os
 from prober import Journey, StepContext
 
 GROUP = os.environ.get("GROUPED_PACK_GROUP", "shared-flows") or None
+HOLD_S = float(os.environ.get("GROUPED_PACK_HOLD_S", "0.3"))
 IN_FLIGHT: set[str] = set()
 
 
@@ -22,7 +24,7 @@ def _journey(name: str) -> Journey:
             ctx.fail(f"another run of the group was in flight: {sorted(IN_FLIGHT)}")
         IN_FLIGHT.add(name)
         try:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(HOLD_S)
         finally:
             IN_FLIGHT.discard(name)
 
