@@ -104,5 +104,5 @@ def test_inconsistent_specs_are_refused(fields: dict[str, object]) -> None:
         ("/", Service.FRONTEND),
     ],
 )
-def test_routes_belong_to_the_services_of_design_9(path: str, service: Service) -> None:
+def test_routes_belong_to_the_services_the_readme_names(path: str, service: Service) -> None:
     assert service_for_path(path) is service
