@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prober.paths import write_atomically
 from prober.redact import Redactor
 
 
@@ -42,11 +43,7 @@ class ArtifactStore:
         return f"attempt{attempt}-{trace_id}"
 
     def write_json(self, path: Path, data: Any, redactor: Redactor) -> Path:
-        text = redactor.text(json.dumps(data, indent=2, default=str))
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_atomically(path, redactor.text(json.dumps(data, indent=2, default=str)))
 
     def scrub_zip(self, path: Path, redactor: Redactor) -> None:
         """Rewrite a Playwright trace with every entry redacted (headers, bodies, secrets)."""

@@ -15,6 +15,22 @@ import tempfile
 from pathlib import Path
 
 
+def write_atomically(path: Path, data: str | bytes) -> Path:
+    """Write `path` whole or not at all: a reader never sees half a file, and a failed write
+    leaves no partial file (nor its temporary) behind. Raises OSError."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 class PathError(Exception):
     """A file or folder the command must write cannot be used; the message says why and how."""
 

@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from prober.paths import write_atomically
+
 if TYPE_CHECKING:
     import httpx
 
@@ -494,10 +496,7 @@ def _epilogue(
         "terraform": str(terraform_dir),
         "held": held,
     }
-    path = WORKDIR / "story.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(story, indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(WORKDIR / "story.json", json.dumps(story, indent=2, sort_keys=True))
     console.rule()
     console.print(
         f"the story as JSON: {path}; the run log of the platform: "

@@ -18,6 +18,7 @@ from prober import metrics as m
 from prober.catalog import Catalog
 from prober.config import LoadedConfig
 from prober.durations import parse_duration
+from prober.paths import write_atomically
 from prober.reports import github
 from prober.slo import datadog_json, openslo, spec, terraform
 from prober.slo import gate as gates
@@ -83,9 +84,7 @@ def export(
     for relative, text in sorted(files.items()):
         path = out_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_atomically(path, text)
     print(
         f"wrote {len(files)} file(s) to {out_dir}: {len(built.slos)} SLOs, "
         f"{len(built.monitors)} monitors for {len(journeys)} journeys in env {built.env}",

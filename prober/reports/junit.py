@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+from prober.paths import write_atomically
 from prober.result import JourneyResult, Status, StepStatus
 
 
@@ -81,10 +82,4 @@ def render(results: Sequence[JourneyResult], suite: str, now: float | None = Non
 def write(path: Path, results: Sequence[JourneyResult], suite: str) -> None:
     """Atomically; OSError when it cannot be written, and then no partial file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_bytes(render(results, suite))
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(path, render(results, suite))
