@@ -159,7 +159,9 @@ def test_serve_runs_on_schedule_skips_overlaps_and_beats(
     for before, after in itertools.pairwise(hanging):
         assert after.started_at >= before.finished_at - 0.1  # one at a time, never stacked
     overlaps = [p for p in agent.points("cuj.prober.runs.skipped") if p.tag("reason") == "overlap"]
-    assert overlaps and {p.tag("journey") for p in overlaps} == {"hanging"}
+    # The hanging journey always overruns; a fast one may too on a loaded machine (and is then
+    # skipped, not stacked, the same way).
+    assert "hanging" in {p.tag("journey") for p in overlaps}
 
     beats = agent.points("cuj.prober.heartbeat")
     assert len(beats) >= 15 and {p.tag("prober_version") for p in beats} == {"0.1.0"}
