@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from prober.durations import parse_duration
+from prober.durations import DEFAULT_CLEANUP_TIMEOUT_S, parse_duration
 from prober.interpolation import Interpolated, apply_overrides, interpolate
 from prober.maintenance import Maintenance, Window, WindowError, build_window, overlap
 from prober.metrics import tag_value
@@ -169,7 +169,7 @@ class ServeConfig(_Model):
     misfire_grace: Duration = 30.0
     shutdown_grace: Duration = 60.0
     heartbeat_interval: Duration = 15.0
-    cleanup_timeout: Duration = 10.0
+    cleanup_timeout: Duration = DEFAULT_CLEANUP_TIMEOUT_S
     # How often the store drops runs past `store.retention` and artifacts past their limits
     # (both are also pruned at start).
     prune_interval: Duration = 3600.0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+# How long one attempt's cleanups may take together (serve.cleanup_timeout's default): a hung
+# target must not keep the run, and the worst case of a journey counts it once per attempt.
+DEFAULT_CLEANUP_TIMEOUT_S = 10.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 

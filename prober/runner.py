@@ -23,6 +23,7 @@ from prober.classify import NETWORK_KINDS, PROBER_SERVICE, classify, exchange_ru
 from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
 from prober.drivers.browser import BrowserDriver, BrowserSession
 from prober.drivers.http import HttpDriver
+from prober.durations import DEFAULT_CLEANUP_TIMEOUT_S
 from prober.errors import ProbeError, RequestFailed
 from prober.journey import Channel, Journey, Phase, Step
 from prober.observe import Exchange, Observer, Wiring
@@ -151,7 +152,7 @@ class Runner:
         http: HttpDriver | None = None,
         browser: BrowserDriver | None = None,
         artifacts: ArtifactStore | None = None,
-        cleanup_timeout_s: float = 30.0,
+        cleanup_timeout_s: float = DEFAULT_CLEANUP_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
