@@ -1,0 +1,134 @@
+"""`scripts/bench`: run the selected sub-benchmarks, write the JSON of raw numbers and the report.
+
+    scripts/bench [--quick | --smoke] [--only NAME ...] [--src TREE] [--json FILE] [--doc FILE]
+
+Every sub-benchmark runs against one `prober sandbox --faults` started from `--src` (default:
+this checkout), so an older tree (`git archive <commit>`) can be measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import ROOT, Bench
+from reference import platform as reference_platform
+
+# name -> (module, title); the order is the report's.
+SUBS = {
+    "side_by_side": "Side by side: prober vs raw Playwright (canvas journey)",
+    "api": "API journey vs a raw httpx loop",
+    "fidelity": "Timing fidelity",
+    "startup": "Start-up",
+    "throughput": "Throughput",
+    "detection": "Detection time under `prober serve`",
+    "soak": "Memory and soak",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("--quick", action="store_true", help="every figure in under 2 minutes")
+    level.add_argument("--smoke", action="store_true", help="seconds each: proves it still runs")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SUBS),
+        default=None,
+        metavar="NAME",
+        help=f"sub-benchmarks to run (default all): {', '.join(SUBS)}",
+    )
+    parser.add_argument("--src", type=Path, default=ROOT, help="source tree to measure")
+    parser.add_argument("--json", type=Path, default=None, help="raw numbers (default: none)")
+    parser.add_argument("--doc", type=Path, default=None, help="Markdown report (default: none)")
+    args = parser.parse_args(argv)
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    work = Path(tempfile.mkdtemp(prefix="cuj-bench-"))
+    bench = Bench(mode, args.src.resolve(), work)
+    chosen = args.only or list(SUBS)
+    results: dict[str, Any] = {"meta": _meta(bench, argv), "results": {}}
+    began = time.monotonic()
+    with reference_platform(bench.src, work / "platform") as plat:
+        for name in chosen:
+            t0 = time.monotonic()
+            module = importlib.import_module(name)
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            out = module.run(bench, plat)
+            out["elapsed_s"] = time.monotonic() - t0
+            results["results"][name] = out
+            print(f"[bench] {name}: {out['elapsed_s']:.1f} s", file=sys.stderr, flush=True)
+    results["meta"]["elapsed_s"] = time.monotonic() - began
+    results["meta"]["load_after"] = os.getloadavg()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    report = render(results)
+    if args.doc:
+        args.doc.write_text(report)
+    else:
+        print(report)
+    return 0
+
+
+def _meta(bench: Bench, argv: list[str] | None) -> dict[str, Any]:
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    import playwright
+
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = Path("/proc/meminfo").read_text().split()[1]
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "scripts/bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "mode": bench.mode,
+        "src": str(bench.src),
+        "commit": out("git", "-C", str(bench.src), "rev-parse", "--short", "HEAD") or "(archive)",
+        "machine": f"{os.cpu_count()} CPUs ({cpu}), {int(mem) / 1024 / 1024:.0f} GiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "playwright": getattr(playwright, "__version__", "?"),
+        "chromium": out("/usr/bin/chromium", "--version"),
+        "load_before": os.getloadavg(),
+    }
+
+
+def render(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [
+        "## Benchmark run",
+        "",
+        f"`{meta['command']}` ({meta['mode']} mode), {meta['date']}, commit {meta['commit']}; "
+        f"{meta['machine']}, Linux {meta['kernel']}, Python {meta['python']}, Playwright "
+        f"{meta['playwright']}, {meta['chromium']}. Load average before "
+        f"{meta['load_before'][0]:.2f}, after {meta['load_after'][0]:.2f}; took "
+        f"{meta['elapsed_s']:.0f} s. Figures are `median (min-max)` over the samples.",
+    ]
+    for name, res in results["results"].items():
+        module = importlib.import_module(name)
+        lines += ["", f"### {SUBS[name]}", "", *module.markdown(res)]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
