@@ -21,7 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from prober.artifacts import ArtifactStore
 from prober.classify import NETWORK_KINDS, PROBER_SERVICE, classify, exchange_rule
 from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
-from prober.drivers.browser import BrowserDriver, BrowserSession
+from prober.drivers.browser import BrowserDriver, BrowserSession, TraceLevel
 from prober.drivers.http import HttpDriver
 from prober.errors import ProbeError, RequestFailed
 from prober.journey import Channel, Journey, Step
@@ -47,6 +47,13 @@ PLAYWRIGHT_MARGIN_S = 0.5
 # After a request a browser step awaits fails on the network, the step gets this long to notice
 # by itself (a better message); then it is stopped, instead of waiting out its deadline.
 FAIL_FAST_AFTER_S = 1.0
+
+
+def trace_level(attempt: int) -> TraceLevel:
+    """The tracing policy (docs/performance.md has its cost): a first attempt records a light
+    trace (actions, network, console), a retry - which only a failure causes - a full one with
+    DOM snapshots and screenshots. Without an artifacts store nothing is traced."""
+    return TraceLevel.LIGHT if attempt == 1 else TraceLevel.FULL
 
 
 def new_run_id() -> str:
@@ -203,7 +210,7 @@ class Runner:
         try:
             try:
                 if journey.channel is Channel.BROWSER:
-                    session = await self._open_browser(wiring)
+                    session = await self._open_browser(wiring, number)
             except ProbeError as exc:
                 state.fail(
                     SETUP_STEP,
@@ -264,13 +271,11 @@ class Runner:
             internal_errors=tuple(state.internal_errors),
         )
 
-    async def _open_browser(self, wiring: Wiring) -> BrowserSession:
+    async def _open_browser(self, wiring: Wiring, attempt: int) -> BrowserSession:
         if self._browser is None:
             raise ProbeError("this journey needs a browser and the runner has no browser driver")
-        return await self._browser.session(wiring, record_trace=self._tracing())
-
-    def _tracing(self) -> bool:
-        return self._artifacts is not None
+        level = TraceLevel.OFF if self._artifacts is None else trace_level(attempt)
+        return await self._browser.session(wiring, record_trace=level)
 
     async def _step(
         self,
@@ -385,9 +390,9 @@ class Runner:
             except Exception as exc:
                 state.internal_error("artifacts", exc)
         if store is None or folder is None:
-            if session is not None and session.tracing:
+            if session is not None:
                 with contextlib.suppress(PlaywrightError):
-                    await session.context.tracing.stop()
+                    await session.stop_tracing()
             return
         stem = store.stem(state.number, state.trace.trace_id)
         redactor = state.redactor
@@ -398,9 +403,7 @@ class Runner:
             )
             if session.tracing:
                 trace_zip = folder / f"{stem}-trace.zip"
-                if await self._artifact(
-                    state, trace_zip, session.context.tracing.stop(path=trace_zip)
-                ):
+                if await self._artifact(state, trace_zip, session.stop_tracing(trace_zip)):
                     try:
                         store.scrub_zip(trace_zip, redactor)
                     except Exception as exc:
