@@ -49,11 +49,14 @@ PLAYWRIGHT_MARGIN_S = 0.5
 FAIL_FAST_AFTER_S = 1.0
 
 
-def trace_level(attempt: int) -> TraceLevel:
-    """The tracing policy (docs/performance.md has its cost): a first attempt records a light
-    trace (actions, network, console), a retry - which only a failure causes - a full one with
-    DOM snapshots and screenshots. Without an artifacts store nothing is traced."""
-    return TraceLevel.LIGHT if attempt == 1 else TraceLevel.FULL
+def trace_level(last_attempt: bool) -> TraceLevel:
+    """The tracing policy (docs/performance.md has its cost): an attempt that no retry can
+    follow records a full trace (DOM snapshots, screenshots, network); one that would be retried
+    records none, since its retry records one. So `prober run` (no retries by default) traces
+    its one attempt, while `serve` and `smoke` trace only retries: a healthy scheduled run pays
+    nothing. Every failed attempt still leaves a screenshot, console.json and network.json;
+    without an artifacts store nothing is traced."""
+    return TraceLevel.FULL if last_attempt else TraceLevel.OFF
 
 
 def new_run_id() -> str:
@@ -180,7 +183,7 @@ class Runner:
         attempts: list[AttemptResult] = []
         for number in range(1, allowed + 2):
             attempt = await self._attempt(
-                journey, target, trigger, run_id, number, listener=listener
+                journey, target, trigger, run_id, number, listener=listener, last=number > allowed
             )
             attempts.append(attempt)
             if attempt.status is Status.SUCCESS:
@@ -196,6 +199,7 @@ class Runner:
         number: int,
         *,
         listener: StepListener | None,
+        last: bool = True,
     ) -> AttemptResult:
         trace = TraceContext.new()
         observer = Observer(target, self._clock)
@@ -210,7 +214,7 @@ class Runner:
         try:
             try:
                 if journey.channel is Channel.BROWSER:
-                    session = await self._open_browser(wiring, number)
+                    session = await self._open_browser(wiring, last)
             except ProbeError as exc:
                 state.fail(
                     SETUP_STEP,
@@ -271,10 +275,10 @@ class Runner:
             internal_errors=tuple(state.internal_errors),
         )
 
-    async def _open_browser(self, wiring: Wiring, attempt: int) -> BrowserSession:
+    async def _open_browser(self, wiring: Wiring, last: bool) -> BrowserSession:
         if self._browser is None:
             raise ProbeError("this journey needs a browser and the runner has no browser driver")
-        level = TraceLevel.OFF if self._artifacts is None else trace_level(attempt)
+        level = TraceLevel.OFF if self._artifacts is None else trace_level(last)
         return await self._browser.session(wiring, record_trace=level)
 
     async def _step(

@@ -27,6 +27,7 @@ from reference import platform as reference_platform
 # name -> (module, title); the order is the report's.
 SUBS = {
     "side_by_side": "Side by side: prober vs raw Playwright (canvas journey)",
+    "costs": "What the prober's own features cost",
     "api": "API journey vs a raw httpx loop",
     "fidelity": "Timing fidelity",
     "startup": "Start-up",

@@ -36,6 +36,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=0.0, help="run for this long instead")
+    parser.add_argument("--trace", default=None, help="prober-browser: force this TraceLevel")
     parser.add_argument("--checkpoints", default="", help="soak: run counts to sample memory at")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -111,6 +112,12 @@ async def prober_browser(args: argparse.Namespace) -> list[dict[str, Any]]:
     from prober.result import Status, Trigger
 
     app, journey, target = _app(args, "workflow_canvas_load")
+    if args.trace is not None:
+        import prober.runner
+        from prober.drivers.browser import TraceLevel
+
+        level = TraceLevel(args.trace)
+        prober.runner.trace_level = lambda last: level  # type: ignore[attr-defined]
     marks: list[Any] = []
 
     async def page_marks(ctx: Any) -> None:
@@ -119,7 +126,7 @@ async def prober_browser(args: argparse.Namespace) -> list[dict[str, Any]]:
     journey.add_step("page marks", page_marks)
 
     async def one() -> dict[str, Any]:
-        result = await app.execute(journey, target, Trigger.MANUAL, retries=0)
+        result = await app.execute(journey, target, Trigger.SCHEDULE)
         if result.status is not Status.SUCCESS:
             raise SystemExit(f"the prober's run failed: {result.to_json()}")
         steps = {s.name: s.duration_s for s in result.steps if s.name != "page marks"}
@@ -154,7 +161,7 @@ async def prober_api(args: argparse.Namespace) -> list[dict[str, Any]]:
     app, journey, target = _app(args, "workflow_crud_api")
 
     async def one() -> dict[str, Any]:
-        result = await app.execute(journey, target, Trigger.MANUAL, retries=0)
+        result = await app.execute(journey, target, Trigger.SCHEDULE)
         if result.status is not Status.SUCCESS:
             raise SystemExit(f"the prober's run failed: {result.to_json()}")
         return {"steps": {s.name: s.duration_s for s in result.steps}}
@@ -282,7 +289,64 @@ async def soak(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [{"memory": memory, "journeys": rows, "leftovers": left}]
 
 
+async def route_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """ms per fetch the page makes, to the target and to another origin, with no route, with
+    the prober's route per target origin, and with a catch-all route calling all_headers()
+    (the prober before this measurement)."""
+    from urllib.parse import urlsplit
+
+    from prober.drivers.browser import BrowserDriver, _TraceRouter, origin_pattern
+    from prober.observe import Observer, Wiring
+    from prober.redact import Redactor
+    from prober.target import Target
+    from prober.trace import TraceContext
+
+    target = Target("sandbox", args.url)
+    port = urlsplit(args.url).port
+    other = f"http://localhost:{port}"  # the same server under another origin: a third party
+    driver = BrowserDriver()
+    wiring = Wiring(target, Observer(target), TraceContext.new(), "bench/1", Redactor(()))
+    router = _TraceRouter(wiring)
+
+    async def catch_all(route: Any, request: Any) -> None:
+        if not target.owns(request.url):
+            await route.fallback()
+            return
+        headers = await request.all_headers()
+        headers.update(wiring.trace.headers(wiring.probe))
+        await route.fallback(headers=headers)
+
+    fetches = args.runs
+    js = """async ([url, n]) => { const t = performance.now();
+        for (let i = 0; i < n; i++) await (await fetch(url, {cache: 'no-store'})).text();
+        return (performance.now() - t) / n; }"""
+    browser = await driver.browser()
+    rows: list[dict[str, Any]] = []
+    try:
+        for round_ in range(max(1, args.warmup)):
+            for variant in ("none", "per-origin", "catch-all"):
+                context = await browser.new_context()
+                if variant == "per-origin":
+                    for origin in target.origins:
+                        await context.route(origin_pattern(origin), router)
+                elif variant == "catch-all":
+                    await context.route("**/*", catch_all)
+                page = await context.new_page()
+                await page.goto(f"{args.url}/login")
+                row: dict[str, Any] = {"round": round_, "variant": variant}
+                for name, base in (("target", args.url), ("other", other)):
+                    if name == "other":
+                        await page.goto(f"{other}/login")
+                    row[f"{name}_ms"] = await page.evaluate(js, [f"{base}/static/app.css", fetches])
+                rows.append(row)
+                await context.close()
+    finally:
+        await driver.close()
+    return rows
+
+
 _MODES = {
+    "route-cost": route_cost,
     "soak": soak,
     "prober-browser": prober_browser,
     "raw-browser": raw_browser,
