@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from playwright.async_api import (
     Browser,
@@ -63,18 +62,16 @@ class TraceLevel(StrEnum):
 
 
 def origin_pattern(origin: str) -> re.Pattern[str]:
-    """A URL regex matching exactly one origin (`scheme://host:port`, as `origin_of` writes
-    it); a default port may be written or left out, as browsers leave it out."""
-    parts = urlsplit(origin)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    host = f"[{host}]" if ":" in host else host
-    port = parts.port
-    if port is None or port == _DEFAULT_PORTS.get(scheme):
-        port_part = "" if port is None else f"(?::{port})?"
-    else:
-        port_part = f":{port}"
-    return re.compile(f"^{re.escape(scheme)}://{re.escape(host)}{port_part}(?:[/?#]|$)", re.I)
+    """A URL regex matching exactly one origin, written as `origin_of` writes it
+    (`scheme://host:port`, an IPv6 host without brackets); a default port may be written or
+    left out, as browsers leave it out."""
+    scheme, _, rest = origin.partition("://")
+    host, _, port = rest.rpartition(":")
+    scheme, host = scheme.lower(), host.lower()
+    host = re.escape(f"[{host}]" if ":" in host else host)
+    default = bool(port) and int(port) == _DEFAULT_PORTS.get(scheme)
+    port_part = f"(?::{port})?" if default else f":{port}"
+    return re.compile(f"^{re.escape(scheme)}://{host}{port_part}(?:[/?#]|$)", re.IGNORECASE)
 
 
 @dataclass

@@ -14,11 +14,13 @@ LEVELS = ("off", "light", "full")
 
 
 def run(bench: Bench, plat: Platform) -> dict[str, Any]:
+    fetches, rounds_ = str(bench.pick(10, 40, 100)), str(bench.pick(1, 3, 7))
     got, _ = worker(bench, "route-cost", plat.url, plat.password, "route-cost",
-                    "--runs", str(bench.pick(10, 40, 100)), "--warmup", str(bench.pick(1, 3, 7)))  # fmt: skip
+                    "--runs", fetches, "--warmup", rounds_)  # fmt: skip
     rows = got["runs"]
     route = {
-        v: {k: summary([r[k] for r in rows if r["variant"] == v]) for k in ("target_ms", "other_ms")}
+        v: {k: summary([r[k] for r in rows if r["variant"] == v])
+            for k in ("target_ms", "other_ms")}
         for v in ("none", "per-origin", "catch-all")
     }  # fmt: skip
     rounds = bench.pick(1, 2, 5)

@@ -33,6 +33,7 @@ SUBS = {
     "startup": "Start-up",
     "throughput": "Throughput",
     "detection": "Detection time under `prober serve`",
+    "schedule": "`prober serve`: schedule accuracy and memory",
     "soak": "Memory and soak",
 }
 
@@ -88,7 +89,7 @@ def _meta(bench: Bench, argv: list[str] | None) -> dict[str, Any]:
         except OSError:
             return ""
 
-    import playwright
+    from importlib.metadata import version
 
     cpu = next(
         (
@@ -108,7 +109,8 @@ def _meta(bench: Bench, argv: list[str] | None) -> dict[str, Any]:
         "machine": f"{os.cpu_count()} CPUs ({cpu}), {int(mem) / 1024 / 1024:.0f} GiB",
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "playwright": getattr(playwright, "__version__", "?"),
+        "playwright": version("playwright"),
+        "httpx": version("httpx"),
         "chromium": out("/usr/bin/chromium", "--version"),
         "load_before": os.getloadavg(),
     }
