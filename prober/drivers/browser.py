@@ -190,9 +190,18 @@ class BrowserDriver:
         return str(version["userAgent"])
 
     async def session(
-        self, wiring: Wiring, *, record_trace: TraceLevel | bool = TraceLevel.OFF
+        self,
+        wiring: Wiring,
+        *,
+        record_trace: TraceLevel | bool = TraceLevel.OFF,
+        storage_state: dict[str, Any] | None = None,
     ) -> BrowserSession:
-        """A fresh context and page for one run. `record_trace` True means FULL."""
+        """A fresh context and page for one run. `record_trace` True means FULL.
+
+        `storage_state` (cookies and local storage, as `BrowserContext.storage_state()` returns
+        them) starts the context signed in: the seam for a login-once browser session, whose
+        saving is measured by scripts/bench (the `sign in` step of the side-by-side figures).
+        """
         level = TraceLevel.FULL if record_trace is True else TraceLevel(record_trace or "off")
         browser = await self.browser()
         try:
@@ -200,6 +209,7 @@ class BrowserDriver:
                 user_agent=with_product_token(self._user_agent),
                 viewport=DEFAULT_VIEWPORT,  # type: ignore[arg-type]
                 ignore_https_errors=not wiring.target.verify_tls,
+                storage_state=storage_state,  # type: ignore[arg-type]
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(f"could not open a browser context: {exc}") from exc

@@ -76,10 +76,28 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
     report = render(results)
     if args.doc:
-        args.doc.write_text(report)
+        write_doc(args.doc, report)
     else:
         print(report)
     return 0
+
+
+BEGIN, END = "<!-- scripts/bench output: begin -->", "<!-- scripts/bench output: end -->"
+
+
+def write_doc(path: Path, report: str) -> None:
+    """Put the report between the BEGIN/END markers of `path`, keeping the prose around them
+    (the whole file when it has no markers); written to a temporary file, then renamed."""
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = f"{head}{BEGIN}\n{report}{END}{tail}"
+    else:
+        text = f"{BEGIN}\n{report}{END}\n"
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def _meta(bench: Bench, argv: list[str] | None) -> dict[str, Any]:

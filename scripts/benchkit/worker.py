@@ -212,7 +212,7 @@ async def raw_api(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 async def soak(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The five journeys side by side, each repeated, until --runs runs in all; memory at each
+    """Rounds of the five journeys side by side until --runs runs in all; memory at each
     checkpoint: this process's RSS and that of everything else in its group (Chromium, driver)."""
     import statistics
 
@@ -242,20 +242,21 @@ async def soak(args: argparse.Namespace) -> list[dict[str, Any]]:
             }
         )
 
-    async def lane(journey: Any, target: Any) -> None:
-        nonlocal total
-        while total < args.runs:
-            total += 1
-            result = await app.execute(journey, target, Trigger.CI, retries=0)
-            results[journey.name].append(result)
-            if checkpoints and total >= checkpoints[0]:
-                checkpoints.pop(0)
-                sample()
+    async def one(journey: Any, target: Any) -> None:
+        result = await app.execute(journey, target, Trigger.CI, retries=0)
+        results[journey.name].append(result)
 
     try:
         first, target = plan[0]
         await app.execute(first, target, Trigger.CI, retries=0)  # the fixture, made once
-        await asyncio.gather(*(lane(j, t) for j, t in plan))
+        # Rounds of all five side by side (as serve starts them on equal intervals), so each
+        # journey runs as often as the others.
+        while total < args.runs:
+            await asyncio.gather(*(one(j, t) for j, t in plan))
+            total += len(plan)
+            if checkpoints and total >= checkpoints[0]:
+                checkpoints.pop(0)
+                sample()
     finally:
         await app.aclose()
     async with httpx.AsyncClient(base_url=args.url) as client:
@@ -279,6 +280,7 @@ async def soak(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "failed": len(failed),
                 "median_s": statistics.median(r.duration_s for r in batch) if batch else 0.0,
                 "max_s": max((r.duration_s for r in batch), default=0.0),
+            "durations_s": [r.duration_s for r in batch],
                 "failures": [
                     f"{r.error_type} in {r.failed_step!r}: {r.failure.message[:120]}"
                     for r in failed
