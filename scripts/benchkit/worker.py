@@ -280,7 +280,7 @@ async def soak(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "failed": len(failed),
                 "median_s": statistics.median(r.duration_s for r in batch) if batch else 0.0,
                 "max_s": max((r.duration_s for r in batch), default=0.0),
-            "durations_s": [r.duration_s for r in batch],
+                "durations_s": [r.duration_s for r in batch],
                 "failures": [
                     f"{r.error_type} in {r.failed_step!r}: {r.failure.message[:120]}"
                     for r in failed
