@@ -12,7 +12,7 @@ from reference import Platform
 
 def run(bench: Bench, plat: Platform) -> dict[str, Any]:
     rounds = bench.pick(1, 2, 7)
-    per_worker = ["--runs", str(bench.pick(2, 10, 20)), "--warmup", "2"]
+    per_worker = ["--runs", str(bench.pick(2, 5, 20)), "--warmup", "2"]
     data: dict[str, list[dict[str, Any]]] = {"prober": [], "raw": []}
     for r in range(rounds):
         for who in ["prober", "raw"] if r % 2 == 0 else ["raw", "prober"]:

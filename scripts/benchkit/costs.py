@@ -14,7 +14,7 @@ LEVELS = ("off", "light", "full")
 
 
 def run(bench: Bench, plat: Platform) -> dict[str, Any]:
-    fetches, rounds_ = str(bench.pick(10, 40, 100)), str(bench.pick(1, 3, 7))
+    fetches, rounds_ = str(bench.pick(10, 20, 100)), str(bench.pick(1, 2, 7))
     got, _ = worker(bench, "route-cost", plat.url, plat.password, "route-cost",
                     "--runs", fetches, "--warmup", rounds_)  # fmt: skip
     rows = got["runs"]
@@ -23,8 +23,8 @@ def run(bench: Bench, plat: Platform) -> dict[str, Any]:
             for k in ("target_ms", "other_ms")}
         for v in ("none", "per-origin", "catch-all")
     }  # fmt: skip
-    rounds = bench.pick(1, 2, 5)
-    per_worker = ["--runs", str(bench.pick(1, 3, 4)), "--warmup", str(bench.pick(0, 1, 1))]
+    rounds = bench.pick(1, 1, 5)
+    per_worker = ["--runs", str(bench.pick(1, 1, 4)), "--warmup", str(bench.pick(0, 1, 1))]
     trace: dict[str, list[dict[str, float]]] = {lv: [] for lv in LEVELS}
     for r in range(rounds):
         order = LEVELS if r % 2 == 0 else tuple(reversed(LEVELS))

@@ -49,10 +49,10 @@ class Group:
             self.kind, self.path = kind, path
             break
 
-    def join(self) -> None:
-        """Move the calling process into the group (run in the child before exec)."""
+    def add(self, pid: int) -> None:
+        """Move process `pid` into the group."""
         if self.path is not None:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+            (self.path / "cgroup.procs").write_text(str(pid))
 
     def cpu_s(self) -> float:
         """CPU seconds (user+system) used by every process that was ever in the group."""
@@ -145,16 +145,12 @@ def tree_cpu_s() -> tuple[float, str]:
 def spawn(
     group: Group, argv: Sequence[str], *, env: dict[str, str] | None = None, **kw: object
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own session, inside `group` (joined before exec, so every process
-    it starts is counted; the bench starts no threads, which makes preexec_fn safe here)."""
-    proc = subprocess.Popen(  # type: ignore[call-overload]
-        list(argv),
-        env=env,
-        start_new_session=True,
-        preexec_fn=group.join,  # noqa: PLW1509
-        **kw,
-    )
+    """Start `argv` in its own session and move it into `group` at once. (Not in a preexec_fn,
+    which is unsafe once the bench runs a thread; the processes started here import for a
+    good while before they start any child, so none escapes the group.)"""
+    proc = subprocess.Popen(list(argv), env=env, start_new_session=True, **kw)  # type: ignore[call-overload]
     group.sid = proc.pid
+    group.add(proc.pid)
     return proc  # type: ignore[no-any-return]
 
 

@@ -23,7 +23,7 @@ JOURNEYS = ("workflow_canvas_load", "workflow_crud_api", "workflow_crud_browser"
 
 
 def run(bench: Bench, plat: Platform) -> dict[str, Any]:
-    seconds, interval = bench.pick((6.0, 3.0), (24.0, 8.0), (120.0, 8.0))
+    seconds, interval = bench.pick((6.0, 3.0), (12.0, 4.0), (120.0, 8.0))
     scratch = Path(tempfile.mkdtemp(prefix="bench-schedule-", dir=bench.work))
     # No retries, and timeout + cleanup within the interval: the schedule survives an outage.
     overrides = {j: {"interval": f"{interval:g}s", "timeout": f"{interval * 0.75:g}s",

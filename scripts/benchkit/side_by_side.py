@@ -12,7 +12,7 @@ from reference import Platform
 
 def run(bench: Bench, plat: Platform) -> dict[str, Any]:
     rounds = bench.pick(1, 2, 7)
-    per_worker = ["--runs", str(bench.pick(1, 3, 5)), "--warmup", str(bench.pick(0, 1, 1))]
+    per_worker = ["--runs", str(bench.pick(1, 2, 5)), "--warmup", str(bench.pick(0, 1, 1))]
     data: dict[str, list[dict[str, Any]]] = {"prober": [], "raw": []}
     counted = set()
     for r in range(rounds):

@@ -15,7 +15,7 @@ from reference import Platform, source_env
 
 
 def run(bench: Bench, plat: Platform) -> dict[str, Any]:
-    rounds = bench.pick(1, 3, 7)
+    rounds = bench.pick(1, 2, 7)
     scratch = Path(tempfile.mkdtemp(prefix="bench-startup-", dir=bench.work))
     env = source_env(
         bench.src,

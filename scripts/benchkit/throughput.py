@@ -16,7 +16,7 @@ def run(bench: Bench, plat: Platform) -> dict[str, Any]:
         "browser": bench.pick([1], [1, 2], [1, 2, 3, 4]),
         "api": bench.pick([1], [1, 4], [1, 2, 4, 8]),
     }
-    seconds = bench.pick(2, 8, 30)
+    seconds = bench.pick(2, 3, 30)
     out: dict[str, Any] = {"seconds": seconds}
     for channel, lanes in plans.items():
         rows = []
