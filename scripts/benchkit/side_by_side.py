@@ -16,22 +16,23 @@ def run(bench: Bench, plat: Platform) -> dict[str, Any]:
     per_worker = ["--runs", str(bench.pick(1, 2, 5)), "--warmup", str(bench.pick(0, 1, 1))]
     data: dict[str, list[dict[str, Any]]] = {"prober": [], "raw": []}
     counted = set()
-    # Elastic Synthetics joins the rounds where npm can install it (not in smoke mode).
+    # Elastic Synthetics joins the rounds where npm can install it (not in smoke mode), after
+    # the prober's warm-up has made the fixture.
     cli, elastic_status = (None, "not run in smoke mode")
     if bench.mode != "smoke":
         cli, elastic_status = elastic_synthetics.available()
     elastic: list[dict[str, Any]] = []
     for r in range(rounds):
         order = ["prober", "raw"] if r % 2 == 0 else ["raw", "prober"]
-        if cli is not None:
-            elastic.append(elastic_synthetics.measure(
-                bench, plat, cli, bench.pick(1, 2, 5), f"sbs-elastic-{r}"))  # fmt: skip
         for who in order:
             got, kind = worker(
                 bench, f"{who}-browser", plat.url, plat.password, f"sbs-{who}-{r}", *per_worker
             )
             counted.add(kind)
             data[who].append(got)
+        if cli is not None:
+            elastic.append(elastic_synthetics.measure(
+                bench, plat, cli, bench.pick(1, 2, 5), f"sbs-elastic-{r}"))  # fmt: skip
     rows = {who: _per_round(data[who]) for who in data}
     ratios = {
         key: [p / q for p, q in zip(rows["prober"][key], rows["raw"][key], strict=True)]
