@@ -390,8 +390,6 @@ def _probe(args: argparse.Namespace) -> int:
     import logging
 
     from prober.catalog import Shard
-    from prober.commands import probe
-    from prober.commands.serve import serve
     from prober.commands.setup import configure_logging, prepare
 
     configure_logging(logging.INFO if args.command == "serve" else logging.WARNING)
@@ -407,6 +405,8 @@ def _probe(args: argparse.Namespace) -> int:
     if not plan and shard is None:
         return _usage("nothing to run: no enabled journey matches on the selected target(s)")
     if args.command == "run":
+        from prober.commands import probe
+
         # --every alone repeats until Ctrl-C; otherwise --repeat rounds (default one).
         rounds = args.repeat if args.repeat is not None else None if args.every else 1
         return asyncio.run(
@@ -414,8 +414,11 @@ def _probe(args: argparse.Namespace) -> int:
                       as_json=args.json, retries=args.retries)
         )  # fmt: skip
     if args.command == "smoke":
+        from prober.commands import probe
+
         return asyncio.run(probe.smoke(loaded, plan, env=args.env, junit_path=args.junit))
     from prober.app import App
+    from prober.commands.serve import serve  # the health server: starlette and uvicorn
 
     return asyncio.run(serve(App(loaded, env=args.env, log_stream=sys.stdout), plan, args.shard))
 
@@ -487,16 +490,6 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from prober.catalog import SelectionError
-    from prober.commands.demo import DemoError
-    from prober.commands.inspect import report_problems
-    from prober.config import ConfigError
-    from prober.paths import PathError
-    from prober.sandbox.server import ServeError
-    from prober.slo.lint import LintError
-    from prober.slo.spec import SloError
-    from prober.store import StoreError
-
     args = _parser().parse_args(argv)
     handlers = {
         "sandbox": _sandbox,
@@ -512,11 +505,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except ConfigError as exc:
-        report_problems(exc)
-        return EXIT_USAGE
-    except (SelectionError, StoreError, DemoError, SloError, LintError, ServeError,
-            PathError) as exc:  # fmt: skip
-        return _usage(str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        code = _usage_error(exc)
+        if code is None:
+            raise
+        return code
+
+
+def _usage_error(exc: Exception) -> int | None:
+    """The exit code of a usage or configuration error, None for anything else.
+
+    The error classes are looked up among the modules already loaded rather than imported at
+    start-up, so a command imports only what it uses: an exception's class is always loaded.
+    """
+    config = sys.modules.get("prober.config")
+    if config is not None and isinstance(exc, config.ConfigError):
+        from prober.commands.inspect import report_problems
+
+        report_problems(exc)
+        return EXIT_USAGE
+    for module, name in _USAGE_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return _usage(str(exc))
+    return None
+
+
+# Errors that mean "fix the command line or the config": exit 2 with their one-line message.
+_USAGE_ERRORS = (
+    ("prober.catalog", "SelectionError"),
+    ("prober.store", "StoreError"),
+    ("prober.commands.demo", "DemoError"),
+    ("prober.slo.spec", "SloError"),
+    ("prober.slo.lint", "LintError"),
+    ("prober.sandbox.server", "ServeError"),
+    ("prober.paths", "PathError"),
+)

@@ -21,7 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from prober.artifacts import ArtifactStore
 from prober.classify import NETWORK_KINDS, PROBER_SERVICE, classify, exchange_rule
 from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
-from prober.drivers.browser import BrowserDriver, BrowserSession
+from prober.drivers.browser import BrowserDriver, BrowserSession, TraceLevel
 from prober.drivers.http import HttpDriver
 from prober.durations import DEFAULT_CLEANUP_TIMEOUT_S
 from prober.errors import ProbeError, RequestFailed
@@ -53,6 +53,16 @@ PLAYWRIGHT_MARGIN_S = 0.5
 FAIL_FAST_AFTER_S = 1.0
 # A failed cleanup is tried again after these pauses, within the cleanup deadline.
 CLEANUP_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
+
+
+def trace_level(last_attempt: bool) -> TraceLevel:
+    """The tracing policy (docs/performance.md has its cost): an attempt that no retry can
+    follow records a full trace (DOM snapshots, screenshots, network); one that would be retried
+    records none, since its retry records one. So `prober run` (no retries by default) traces
+    its one attempt, while `serve` and `smoke` trace only retries: a healthy scheduled run pays
+    nothing. Every failed attempt still leaves a screenshot, console.json and network.json;
+    without an artifacts store nothing is traced."""
+    return TraceLevel.FULL if last_attempt else TraceLevel.OFF
 
 
 def new_run_id() -> str:
@@ -179,7 +189,7 @@ class Runner:
         attempts: list[AttemptResult] = []
         for number in range(1, allowed + 2):
             attempt = await self._attempt(
-                journey, target, trigger, run_id, number, listener=listener
+                journey, target, trigger, run_id, number, listener=listener, last=number > allowed
             )
             attempts.append(attempt)
             if attempt.status is Status.SUCCESS:
@@ -195,6 +205,7 @@ class Runner:
         number: int,
         *,
         listener: StepListener | None,
+        last: bool = True,
     ) -> AttemptResult:
         trace = TraceContext.new()
         observer = Observer(target, self._clock)
@@ -209,7 +220,7 @@ class Runner:
         try:
             try:
                 if journey.channel is Channel.BROWSER:
-                    session = await self._open_browser(wiring)
+                    session = await self._open_browser(wiring, last)
             except ProbeError as exc:
                 state.fail(
                     SETUP_STEP,
@@ -319,13 +330,11 @@ class Runner:
             )
         return [*implicit, *journey.steps]
 
-    async def _open_browser(self, wiring: Wiring) -> BrowserSession:
+    async def _open_browser(self, wiring: Wiring, last: bool) -> BrowserSession:
         if self._browser is None:
             raise ProbeError("this journey needs a browser and the runner has no browser driver")
-        return await self._browser.session(wiring, record_trace=self._tracing())
-
-    def _tracing(self) -> bool:
-        return self._artifacts is not None
+        level = TraceLevel.OFF if self._artifacts is None else trace_level(last)
+        return await self._browser.session(wiring, record_trace=level)
 
     async def _step(
         self,
@@ -442,9 +451,9 @@ class Runner:
             except Exception as exc:
                 state.internal_error("artifacts", exc)
         if store is None or folder is None:
-            if session is not None and session.tracing:
+            if session is not None:
                 with contextlib.suppress(PlaywrightError):
-                    await session.context.tracing.stop()
+                    await session.stop_tracing()
             return
         stem = store.stem(state.number, state.trace.trace_id)
         redactor = state.redactor
@@ -455,9 +464,7 @@ class Runner:
             )
             if session.tracing:
                 trace_zip = folder / f"{stem}-trace.zip"
-                if await self._artifact(
-                    state, trace_zip, session.context.tracing.stop(path=trace_zip)
-                ):
+                if await self._artifact(state, trace_zip, session.stop_tracing(trace_zip)):
                     try:
                         store.scrub_zip(trace_zip, redactor)
                     except Exception as exc:

@@ -3,13 +3,23 @@
 Chromium is launched on first use and relaunched after it crashes or disconnects. Each run's
 context sends trace headers to the target's origins only (other origins on the page see none),
 and reports every target request, failed request and console error to the run's Observer.
+
+What it costs (docs/performance.md measures each): the trace headers are added by a route per
+target origin (`origin_pattern`), so Playwright's driver lets every other request through
+without asking Python, and a target request costs one driver round trip; the headers are read
+from the request itself (`Request.headers`), since Playwright keeps the browser's cookie and
+other forbidden headers when a route overrides headers. Playwright tracing is what `record_trace`
+asks for (`TraceLevel`: the runner's policy decides per attempt). The user agent is read once per
+launch from the browser itself (`Browser.getVersion`), not from a throwaway page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from playwright.async_api import (
@@ -28,12 +38,40 @@ from playwright.async_api import Error as PlaywrightError
 from prober.drivers.chromium import ChromiumNotFound, find_chromium, launch_args
 from prober.errors import BrowserUnavailable
 from prober.observe import Exchange, Observer, Wiring, inspect_body, script_url
+from prober.redact import Redactor
 from prober.trace import with_product_token
 
 DEFAULT_VIEWPORT = {"width": 1280, "height": 800}
 # Reading the bodies of a failed step's answers is bounded: evidence, not a download.
 INSPECT_LIMIT_S = 2.0
 INSPECT_MAX_ANSWERS = 30
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+class TraceLevel(StrEnum):
+    """How much Playwright tracing a run's context records (the runner's policy picks one).
+
+    OFF: nothing. LIGHT: actions, network and console, no DOM snapshots or screencast - the
+    part that is cheap for Chromium. FULL: also snapshots and screenshots, for the trace
+    viewer's film strip; most of its cost is inside Chromium.
+    """
+
+    OFF = "off"
+    LIGHT = "light"
+    FULL = "full"
+
+
+def origin_pattern(origin: str) -> re.Pattern[str]:
+    """A URL regex matching exactly one origin, written as `origin_of` writes it
+    (`scheme://host:port`, an IPv6 host without brackets); a default port may be written or
+    left out, as browsers leave it out."""
+    scheme, _, rest = origin.partition("://")
+    host, _, port = rest.rpartition(":")
+    scheme, host = scheme.lower(), host.lower()
+    host = re.escape(f"[{host}]" if ":" in host else host)
+    default = bool(port) and int(port) == _DEFAULT_PORTS.get(scheme)
+    port_part = f"(?::{port})?" if default else f":{port}"
+    return re.compile(f"^{re.escape(scheme)}://{host}{port_part}(?:[/?#]|$)", re.IGNORECASE)
 
 
 @dataclass
@@ -43,6 +81,9 @@ class BrowserSession:
     context: BrowserContext
     page: Page
     tracing: bool
+    # Whoever stops the trace hands over the redactor that scrubs it; cookie values are added
+    # to it then (a trace records request headers), instead of reading every request's.
+    _trace_redactor: Redactor | None = None
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
     _requests: dict[Request, Exchange] = field(default_factory=dict)
     _answers: dict[int, Response] = field(default_factory=dict)
@@ -74,6 +115,18 @@ class BrowserSession:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(INSPECT_LIMIT_S):
                 await read_all()
+
+    async def stop_tracing(self, path: Any | None = None) -> None:
+        """Stop the trace, saving it at `path` (None: discard). Before it is scrubbed, every
+        cookie value of the context joins the run's redactor, since the trace holds them."""
+        if not self.tracing:
+            return
+        self.tracing = False
+        if path is not None and self._trace_redactor is not None:
+            with contextlib.suppress(PlaywrightError):
+                for cookie in await self.context.cookies():
+                    self._trace_redactor.add(cookie.get("value", ""))
+        await self.context.tracing.stop(path=path)
 
     async def close(self) -> None:
         for task in self._pending:
@@ -128,31 +181,50 @@ class BrowserDriver:
             return browser
 
     async def _default_user_agent(self, browser: Browser) -> str:
-        context = await browser.new_context()
+        """The browser's own user agent, asked of the browser (no page, no context)."""
+        cdp = await browser.new_browser_cdp_session()
         try:
-            page = await context.new_page()
-            return str(await page.evaluate("navigator.userAgent"))
+            version = await cdp.send("Browser.getVersion")
         finally:
-            await context.close()
+            await cdp.detach()
+        return str(version["userAgent"])
 
-    async def session(self, wiring: Wiring, *, record_trace: bool = False) -> BrowserSession:
+    async def session(
+        self,
+        wiring: Wiring,
+        *,
+        record_trace: TraceLevel | bool = TraceLevel.OFF,
+        storage_state: dict[str, Any] | None = None,
+    ) -> BrowserSession:
+        """A fresh context and page for one run. `record_trace` True means FULL.
+
+        `storage_state` (cookies and local storage, as `BrowserContext.storage_state()` returns
+        them) starts the context signed in: the seam for a login-once browser session, whose
+        saving is measured by scripts/bench (the `sign in` step of the side-by-side figures).
+        """
+        level = TraceLevel.FULL if record_trace is True else TraceLevel(record_trace or "off")
         browser = await self.browser()
         try:
             context = await browser.new_context(
                 user_agent=with_product_token(self._user_agent),
                 viewport=DEFAULT_VIEWPORT,  # type: ignore[arg-type]
                 ignore_https_errors=not wiring.target.verify_tls,
+                storage_state=storage_state,  # type: ignore[arg-type]
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(f"could not open a browser context: {exc}") from exc
         try:
+            tracing = level is not TraceLevel.OFF
+            router = _TraceRouter(wiring)
+            for origin in sorted(wiring.target.origins):
+                await context.route(origin_pattern(origin), router)
             page = await context.new_page()
-            session = BrowserSession(context, page, record_trace)
-            await context.route("**/*", _TraceRouter(wiring))
+            session = BrowserSession(context, page, tracing, wiring.redactor if tracing else None)
             _watch(session, wiring.observer)
             wiring.observer.readers.append(session.inspect)
-            if record_trace:
-                await context.tracing.start(screenshots=True, snapshots=True, sources=False)
+            if tracing:
+                full = level is TraceLevel.FULL
+                await context.tracing.start(screenshots=full, snapshots=full, sources=False)
         except BaseException:
             with contextlib.suppress(PlaywrightError):
                 await context.close()
@@ -171,7 +243,10 @@ class BrowserDriver:
 
 
 class _TraceRouter:
-    """Adds trace headers to requests for the target's origins; lets every other one through."""
+    """Adds trace headers to a request for one of the target's origins (it is routed only for
+    those: `origin_pattern`). `Request.headers` is what the page set; Playwright's driver adds
+    back the browser's own forbidden headers (cookie, origin, referer...) to the override, so
+    no `all_headers()` round trip is needed."""
 
     def __init__(self, wiring: Wiring) -> None:
         self._target = wiring.target
@@ -181,15 +256,9 @@ class _TraceRouter:
 
     async def __call__(self, route: Route, request: Request) -> None:
         try:
-            if not self._target.owns(request.url):
-                await route.fallback()
-                return
-            # all_headers(), not headers: the override replaces every header, and `headers`
-            # leaves out cookies and the user agent.
-            headers = await request.all_headers()
-            for name in ("authorization", "cookie"):
-                if name in headers:
-                    self._redactor.add(headers[name])
+            headers = dict(request.headers)
+            if "authorization" in headers:
+                self._redactor.add(headers["authorization"])
             headers.update(self._trace.headers(self._probe))
             await route.fallback(headers=headers)
         except PlaywrightError:

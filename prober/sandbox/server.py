@@ -12,9 +12,7 @@ from types import FrameType
 
 import uvicorn
 
-from prober.sandbox.app import create_app
 from prober.sandbox.settings import SandboxSettings
-from prober.sandbox.store import PlatformStore, StoreError
 
 
 class ServeError(Exception):
@@ -31,9 +29,17 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket whose connections send small writes at once (TCP_NODELAY).
+
+    uvicorn writes a response's headers and body separately; with Nagle's algorithm on, the
+    body waits for the client's delayed ACK of the headers, ~40 ms on every keep-alive
+    response. asyncio sets TCP_NODELAY itself only on sockets created with proto IPPROTO_TCP,
+    and Linux passes the listener's option on to each accepted connection: so both.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -49,6 +55,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(settings: SandboxSettings, host: str, port: int, *, host_explicit: bool) -> None:
     """Run until SIGINT/SIGTERM. Prints one JSON line with the URL once it accepts requests."""
+    # The platform itself is imported here: `prober serve` imports this module for `bind`.
+    from prober.sandbox.app import create_app
+    from prober.sandbox.store import PlatformStore, StoreError
+
     if not is_loopback(host) and not host_explicit:
         raise ServeError(f"refusing to listen on {host}: pass --host {host} to mean it")
     try:

@@ -1,0 +1,68 @@
+"""Timing fidelity: the prober's `open canvas` step against raw Playwright's and against a
+latency injected on the canvas's API call (the sandbox's fault API), 0/100/500/2000 ms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import Bench, fmt, summary, worker
+from reference import Platform
+
+
+def run(bench: Bench, plat: Platform) -> dict[str, Any]:
+    levels = bench.pick([0, 100], [0, 500], [0, 100, 500, 2000])
+    per_worker = ["--runs", str(bench.pick(1, 1, 5)), "--warmup", str(bench.pick(0, 1, 1))]
+    table: dict[str, dict[int, dict[str, Any]]] = {"prober": {}, "raw": {}}
+    raw_runs: dict[str, dict[int, Any]] = {"prober": {}, "raw": {}}
+    for i, delay in enumerate(levels):
+        if delay:
+            plat.fault(
+                {
+                    "service": "workflow-service",
+                    "mode": "latency",
+                    "delay_ms": delay,
+                    "path": "/api/workflows/*",
+                }
+            )
+        try:
+            for who in ["prober", "raw"] if i % 2 == 0 else ["raw", "prober"]:
+                got, _ = worker(
+                    bench,
+                    f"{who}-browser",
+                    plat.url,
+                    plat.password,
+                    f"fid-{who}-{delay}",
+                    *per_worker,
+                )
+                raw_runs[who][delay] = got
+                runs = got["runs"]
+                table[who][delay] = {
+                    "open_canvas_s": summary([r["steps"]["open canvas"] for r in runs]),
+                    "page_api_end_ms": summary([r["marks"]["api_end_ms"] for r in runs]),
+                }
+        finally:
+            if delay:
+                plat.fault(None)
+    return {"levels": levels, "table": table, "raw": raw_runs}
+
+
+def markdown(res: dict[str, Any]) -> list[str]:
+    t = res["table"]
+    base = {who: t[who][0]["open_canvas_s"]["median"] for who in t}
+    lines = [
+        "Latency added to `GET /api/workflows/{id}` (the canvas's one API call). `page` is the "
+        "page's own resource timing: its API answer's end, in ms after the navigation began.",
+        "",
+        "| injected ms | prober `open canvas` ms | raw `open canvas` ms | prober minus raw ms | "
+        "prober added ms | page: API answer ends at ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for delay in res["levels"]:
+        p, r = t["prober"][delay], t["raw"][delay]
+        pm, rm = p["open_canvas_s"]["median"], r["open_canvas_s"]["median"]
+        lines.append(
+            f"| {delay} | {fmt(p['open_canvas_s'], 1000, 0)} | {fmt(r['open_canvas_s'], 1000, 0)} "
+            f"| {1000 * (pm - rm):+.0f} | {1000 * (pm - base['prober']):+.0f} "
+            f"| {fmt(p['page_api_end_ms'], 1, 0)} |"
+        )
+    return lines
