@@ -18,6 +18,7 @@ from typing import IO, Any
 from prober.artifacts import ArtifactStore
 from prober.config import LoadedConfig
 from prober.drivers.browser import BrowserDriver
+from prober.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_PROBE_ERROR
 from prober.journey import Channel, Journey
 from prober.metrics import Origin
 from prober.paths import PathError, writable_folder
@@ -32,10 +33,6 @@ from prober.target import Target
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_PROBE_ERROR = 3
 _ARTIFACTS_SETTING = "artifacts.path (PROBER_ARTIFACTS__PATH)"
 
 

@@ -1,7 +1,7 @@
 """The `prober` command line: a thin edge turning arguments into calls and errors into exit codes.
 
-Exit codes (DESIGN §12): 0 all passed, 1 a journey failed, 2 usage or configuration error,
-3 only prober faults.
+Exit codes (prober/exit_codes.py): 0 all passed, 1 a journey failed, 2 usage or configuration
+error, 3 only prober faults.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prober import __version__
-
-EXIT_OK = 0
-EXIT_USAGE = 2
+from prober.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def _port(raw: str) -> int:
@@ -38,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the reference workflow platform",
-        description="Serve the reference workflow platform (DESIGN §9) on loopback.",
+        description="Serve the reference workflow platform on loopback.",
     )
     sandbox.add_argument(
         "--host", default=None, help="address to bind (default 127.0.0.1; others only if given)"

@@ -1,4 +1,4 @@
-"""Trace correlation headers (DESIGN §5): W3C traceparent plus Datadog's own propagation.
+"""Trace correlation headers: W3C traceparent plus Datadog's own propagation.
 
 Each run attempt has one 128-bit trace id; each request the prober sends gets a fresh span id,
 so the backend's spans hang off the probe's trace and the result's trace id finds them.

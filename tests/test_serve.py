@@ -148,7 +148,7 @@ def test_serve_runs_on_schedule_skips_overlaps_and_beats(
         # On schedule, in what cannot flake on a loaded machine: never more often than every
         # 2 s (a start is never early; a late one only makes the next gap shorter by what it
         # lost), and none skipped: the wait above saw them keep coming. How close the starts
-        # are to the schedule is a benchmark figure (scripts/bench_serve.py).
+        # are to the schedule is a benchmark figure (scripts/bench --only schedule).
         span = runs[-1].started_at - runs[0].started_at
         assert len(between) <= span / 2.0 + 1, (journey, between)
         assert max(between) < 2.0 * 2 + 2.0, (journey, between)  # no missed beat

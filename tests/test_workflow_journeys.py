@@ -1,5 +1,5 @@
 """The three CUJs of `journeys/workflows` against the reference platform: healthy, through the
-fault matrix, and timed. (The 50-run healthy soak is a benchmark: scripts/bench_soak.py.)"""
+fault matrix, and timed. (The healthy soak is a benchmark: scripts/bench --only soak.)"""
 
 from __future__ import annotations
 

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import IO
 
-from prober.app import EXIT_USAGE, App, exit_code
+from prober.app import App, exit_code
 from prober.commands.rounds import Plan, run_rounds
 from prober.config import LoadedConfig
+from prober.exit_codes import EXIT_USAGE
 from prober.maintenance import notices
 from prober.paths import writable_file
 from prober.reports import github, junit

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from prober.app import EXIT_OK, App
+from prober.app import App
+from prober.exit_codes import EXIT_OK
 from prober.health import BrowserReadiness, HealthServer, create_health_app, needs_browser
 from prober.journey import Journey
 from prober.sandbox.server import ServeError, bind

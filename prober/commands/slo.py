@@ -104,7 +104,7 @@ def audit_command(
 ) -> int:
     """0 in sync, 1 something missing, orphaned, drifted or against the conventions; LintError
     (exit 2) when DIR is not readable Terraform."""
-    from prober.app import EXIT_FAILED, EXIT_OK
+    from prober.exit_codes import EXIT_FAILED, EXIT_OK
     from prober.slo.audit import audit, summary
 
     stdout = stdout or sys.stdout

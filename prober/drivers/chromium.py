@@ -1,6 +1,6 @@
 """Finding a Chromium to drive, on machines where `playwright install` cannot download one.
 
-Order (DESIGN §10): the configured `executable_path`; Playwright's own downloaded browser; then
+Order: the configured `executable_path`; Playwright's own downloaded browser; then
 `chromium`, `chromium-browser`, `google-chrome` on PATH (Debian: `apt-get install chromium`).
 A configured path that does not work is an error, never silently replaced by another browser.
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from prober.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from prober.durations import parse_duration
+from prober.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from prober.journey import Journey
 from prober.slo import spec
 from prober.slo.policy import BLOCKING, PolicyRule, triggered
