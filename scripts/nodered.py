@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from prober.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: E402
+from prober.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: E402
 
 VERSION = "4.1.8"  # 5.x needs node >= 22.9; 4.1.x runs on node >= 18.5
 MIN_NODE = (18, 5)
