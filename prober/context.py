@@ -150,7 +150,7 @@ class StepContext:
                     return value
                 waited = self._clock() - began
                 if waited + pause > limit_ms / 1000:
-                    raise AssertionError(f"still not there after {waited:.1f}s (last: {value!r})")
+                    raise AssertionError(f"still not there after {waited:.1f}s")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, max_interval_s)
 

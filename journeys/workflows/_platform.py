@@ -266,8 +266,10 @@ async def run_through_api(ctx: StepContext, wf_id: str) -> dict[str, Any]:
         run: dict[str, Any] = await ctx.poll(
             f"run {run_id} to finish", finished, cap_s=run_cap_s(ctx)
         )
-    except AssertionError as stuck:  # whoever keeps answering "queued" is stuck
-        ctx.fail(f"run {run_id} is still {last['run']['status']!r}: {stuck}", answer=last["answer"])
+    except AssertionError:  # whoever keeps answering "queued" is stuck
+        waited = run_cap_s(ctx)
+        status = last["run"]["status"]
+        ctx.fail(f"run {run_id} is still {status!r} after {waited:g}s", answer=last["answer"])
     return run
 
 

@@ -496,10 +496,10 @@ def _epilogue(
         "terraform": str(terraform_dir),
         "held": held,
     }
-    write_atomically(WORKDIR / "story.json", json.dumps(story, indent=2, sort_keys=True))
+    written = write_atomically(WORKDIR / "story.json", json.dumps(story, indent=2, sort_keys=True))
     console.rule()
     console.print(
-        f"the story as JSON: {path}; the run log of the platform: "
+        f"the story as JSON: {written}; the run log of the platform: "
         f"{WORKDIR / 'requests.jsonl'}; failure artifacts: {WORKDIR / 'artifacts'}"
     )
     if not held:
