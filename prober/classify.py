@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from enum import Enum
 
 import httpx
@@ -190,8 +191,8 @@ def classify(
         kind = ErrorType.SERVER_ERROR if exc.service == step.service else ErrorType.DEPENDENCY_ERROR
         return Failure(kind, exc.service, message, None, name, BlameSource.PLATFORM)
     if isinstance(exc, FailedAnswer) and isinstance(exc.answer, Exchange):
-        exc.answer.expected = False
-        return _from_exchange(exc.answer, step, name, message)
+        # Whatever the step declared, the journey failed on this answer: it is the evidence.
+        return _from_exchange(replace(exc.answer, expected=False), step, name, message)
     rule = Rule.TIMEOUT if deadline else rule_for(exc)
     if rule is Rule.BY_MESSAGE:
         rule = _playwright_rule(message)
@@ -373,7 +374,8 @@ def _from_http_status(
     if match is None:
         # Traffic outside the observed client (another origin): judge the response alone.
         match = Exchange(exc.request.method, url, None, step.name, 0.0, 0.0, status)
-    match.expected = False  # the journey raised on it: whatever it declared, it did not want it
+    # The journey raised on it: whatever it declared, it did not want it.
+    match = replace(match, expected=False)
     return _from_exchange(match, step, name, _answer_text(match))
 
 

@@ -409,7 +409,9 @@ class Runner:
         broken: list[Exchange] = []
 
         def on_alarm(exchange: Exchange) -> None:
-            if exchange.status is None and exchange_rule(exchange) in NETWORK_KINDS:
+            # Only this step's own requests: a late failure of an earlier one is not its cause.
+            mine = exchange.step == step.name
+            if mine and exchange.status is None and exchange_rule(exchange) in NETWORK_KINDS:
                 broken.append(exchange)
                 alarm.set()
 
