@@ -19,7 +19,6 @@ from prober.drivers.browser import BrowserSession
 from prober.durations import parse_duration
 from prober.kit import Sweep
 from prober.metrics import LEFTOVERS_FOUND, SWEEP_MAX_AGE_SETTING
-from prober.target import origin_of
 
 
 def session_step(session: BrowserSession) -> Callable[[StepContext], Awaitable[None]]:
@@ -28,9 +27,7 @@ def session_step(session: BrowserSession) -> Callable[[StepContext], Awaitable[N
         if token is None:
             return
         auth = ctx.target.auth
-        origins = sorted(
-            {origin_of(ctx.target.base_url), *map(origin_of, ctx.target.extra_origins)}
-        )
+        origins = sorted(ctx.target.origins)
         if auth.browser_local_storage:
             items = {
                 key: value.replace("{token}", token) for key, value in auth.browser_local_storage

@@ -130,9 +130,12 @@ class Target:
     def setting(self, key: str, default: str) -> str:
         return str(self.settings.get(key, default))
 
-    @property
-    def origins(self) -> frozenset[str]:
-        return frozenset(origin_of(u) for u in (self.base_url, *self.extra_origins))
+    # The origins of base_url and extra_origins, computed once: owns() asks for every request.
+    origins: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        urls = (self.base_url, *self.extra_origins)
+        object.__setattr__(self, "origins", frozenset(origin_of(u) for u in urls))
 
     def owns(self, url: str) -> bool:
         """Whether `url` is the target's (and so gets trace headers and is used as evidence)."""
