@@ -179,21 +179,20 @@ class Journey:
     ) -> Callable[[StepFn], StepFn]:
         """Register a setup step: it runs before the steps (all setups first, in order), is
         timed and reported, fails the run when it fails, but is not the customer's wait."""
-
-        def register(fn: StepFn) -> StepFn:
-            self.add_step(name, fn, service=service, timeout=timeout, phase=Phase.SETUP)
-            return fn
-
-        return register
+        return self._phase_step(name, Phase.SETUP, service, timeout)
 
     def teardown(
         self, name: str, *, service: str | None = None, timeout: float | str | None = None
     ) -> Callable[[StepFn], StepFn]:
         """Register a teardown step: it runs after the steps, also when one failed (before the
         registered cleanups), is timed and reported, and fails a run that had passed."""
+        return self._phase_step(name, Phase.TEARDOWN, service, timeout)
 
+    def _phase_step(
+        self, name: str, phase: Phase, service: str | None, timeout: float | str | None
+    ) -> Callable[[StepFn], StepFn]:
         def register(fn: StepFn) -> StepFn:
-            self.add_step(name, fn, service=service, timeout=timeout, phase=Phase.TEARDOWN)
+            self.add_step(name, fn, service=service, timeout=timeout, phase=phase)
             return fn
 
         return register
