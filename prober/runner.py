@@ -207,14 +207,10 @@ class Runner:
         listener: StepListener | None,
         last: bool = True,
     ) -> AttemptResult:
-        trace = TraceContext.new()
-        observer = Observer(target, self._clock)
-        state = _Attempt(journey, target, number, trace, observer, Redactor(target.secrets()))
-        probe = f"{journey.name}/{run_id}"
+        wiring = self._wiring(journey, target, f"{journey.name}/{run_id}")
+        trace = wiring.trace
+        state = _Attempt(journey, target, number, trace, wiring.observer, wiring.redactor)
         started_wall = self._wall()
-        wiring = Wiring(
-            target, state.observer, trace, probe, state.redactor, interval_s=journey.interval_s
-        )
         api = self._http.client(wiring)
         session: BrowserSession | None = None
         try:
@@ -292,29 +288,34 @@ class Runner:
         leftovers it found. Raises what the sweep raised."""
         if journey.sweep is None:
             return 0
-        trace = TraceContext.new()
-        observer = Observer(target, self._clock)
-        redactor = Redactor(target.secrets())
         run_id = new_run_id()
-        wiring = Wiring(
-            target, observer, trace, f"{journey.name}/sweep-{run_id}", redactor,
-            interval_s=journey.interval_s,
-        )  # fmt: skip
+        wiring = self._wiring(journey, target, f"{journey.name}/sweep-{run_id}")
         api = self._http.client(wiring)
         try:
             ctx = StepContext(
                 target=target,
-                run=RunInfo(journey.name, run_id, trace.trace_id, 1, "schedule"),
+                run=RunInfo(journey.name, run_id, wiring.trace.trace_id, 1, "schedule"),
                 api=api,
                 cleanups=CleanupStack(),
                 clock=self._clock,
-                observer=observer,
+                observer=wiring.observer,
             )
             ctx.step_name, ctx.step_service = SWEEP_STEP, journey.service
             async with asyncio.timeout(self._cleanup_timeout_s):
                 return await run_sweep(journey.sweep, ctx)
         finally:
             await api.aclose()
+
+    def _wiring(self, journey: Journey, target: Target, probe: str) -> Wiring:
+        """A fresh trace, evidence record and redactor for one attempt (or one sweep)."""
+        return Wiring(
+            target,
+            Observer(target, self._clock),
+            TraceContext.new(),
+            probe,
+            Redactor(target.secrets()),
+            interval_s=journey.interval_s,
+        )
 
     def _plan(self, journey: Journey, target: Target, session: BrowserSession | None) -> list[Step]:
         """The steps to run: the kit's implicit setup steps (signing the browser in with the
