@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 # What a published repository cannot cite: files beside the checkout, or a design document
 # that is not part of it.
-_OUTSIDE = re.compile(r"\.\./shared|DESIGN\.md|DESIGN §")
+# (Spelled in pieces, so this file does not match itself.)
+_DOC = "DES" + "IGN"
+_OUTSIDE = re.compile("|".join(map(re.escape, ("../" + "shared", f"{_DOC}.md", f"{_DOC} §"))))
 
 
 def tracked(*patterns: str) -> list[Path]:
@@ -35,7 +37,7 @@ def test_every_link_inside_the_repository_resolves() -> None:
 def test_nothing_refers_outside_the_repository() -> None:
     found = []
     for path in tracked():
-        if path.suffix in {".png", ".zip", ".db"} or path == Path(__file__).resolve():
+        if path.suffix in {".png", ".zip", ".db"}:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         for number, line in enumerate(text.splitlines(), 1):

@@ -15,7 +15,7 @@ from tests.background_agent import BackgroundAgent
 from tests.prober_cli import prober, prober_env
 from tests.sandbox_process import SandboxProcess
 
-DESIGN_KEYS = {"journey", "target", "status", "error_type", "failed_step", "failed_service",
+RUN_JSON_KEYS = {"journey", "target", "status", "error_type", "failed_step", "failed_service",
                "duration_s", "within_slo", "trigger", "run_id", "trace_id", "attempts",
                "artifacts", "steps"}  # fmt: skip
 STEP_KEYS = {"name", "service", "status", "duration_s", "error"}
@@ -43,7 +43,7 @@ def test_run_json_prints_one_object_per_run_with_the_design_keys(
     assert len(runs) == 4  # two journeys matched by the glob, two rounds
     assert sorted(r["journey"] for r in runs) == sorted(API_JOURNEYS * 2)
     for run in runs:
-        assert set(run) >= DESIGN_KEYS
+        assert set(run) >= RUN_JSON_KEYS
         assert run["status"] == "success" and run["trigger"] == "manual"
         assert run["steps"] and all(set(step) >= STEP_KEYS for step in run["steps"])
     assert len({r["run_id"] for r in runs}) == 4
