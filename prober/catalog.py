@@ -194,6 +194,26 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
     return Catalog(journeys, disabled, loaded.targets(), only)
 
 
+def _patience_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Problem]:
+    """Each journey's patience settings against its timeout, for every target it probes."""
+    problems = []
+    for journey in sorted(journeys, key=lambda j: j.name):
+        if journey.settings is None or not journey.waits:
+            continue
+        for target, cfg in sorted(loaded.config.targets.items()):
+            found = journey.settings.patience_problems(
+                journey.waits, cfg.settings, journey.timeout_s
+            )
+            for name, why in found:
+                where = (
+                    loaded.where("targets", target, "settings", name)
+                    if name in cfg.settings
+                    else f"{journey.source} (the default of {name})"
+                )
+                problems.append(Problem(where, f"journey {journey.name!r}: {name}: {why}"))
+    return problems
+
+
 def _settings_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Problem]:
     """Each target's `settings:` against the packs' declared PackSettings: values that do not
     parse, and - once any pack declares its settings - names no pack declares."""
@@ -205,7 +225,7 @@ def _settings_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Pr
     if not declared:
         return []
     known = sorted({*declared, SWEEP_MAX_AGE_SETTING})
-    problems = []
+    problems = _patience_problems(loaded, journeys)
     for target, cfg in loaded.config.targets.items():
         for name, raw in cfg.settings.items():
             where = loaded.where("targets", target, "settings", name)

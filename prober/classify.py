@@ -35,15 +35,26 @@ from __future__ import annotations
 
 import json
 import re
+import sysconfig
+import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from enum import Enum
+from pathlib import Path
 
 import httpx
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from prober.errors import FailedAnswer, JourneyAssertion, ProbeError, ReportedFailure
+from prober.errors import (
+    FailedAnswer,
+    GaveUp,
+    JourneyAssertion,
+    JourneyExit,
+    ProbeError,
+    ReportedFailure,
+    WaitTimedOut,
+)
 from prober.journey import Step
 from prober.observe import AWAITED_RESOURCES, Exchange, PageError
 from prober.result import BlameSource, ErrorType, Failure
@@ -57,6 +68,7 @@ class Rule(Enum):
     TIMEOUT = "timeout"
     REDIRECT_LOOP = "redirect loop: the server's misconfiguration"
     BAD_BODY = "an answer the client could not decode"
+    BLOCKED = "the page's own policy refused a resource (CSP, nosniff, mixed content, CORP)"
     OUTCOME = "wrong outcome: read the record, else assertion"
     JSON = "a body the journey could not parse: read the record, else assertion"
     BY_MESSAGE = "Playwright error: read its net::ERR_ code"
@@ -71,6 +83,8 @@ NETWORK_KINDS: dict[Rule, ErrorType] = {
     Rule.TIMEOUT: ErrorType.TIMEOUT,
     Rule.REDIRECT_LOOP: ErrorType.SERVER_ERROR,
     Rule.BAD_BODY: ErrorType.SERVER_ERROR,
+    # Not a network failure: the target served something its own page's policy refuses.
+    Rule.BLOCKED: ErrorType.ASSERTION,
 }
 
 HTTPX_RULES: dict[type[BaseException], Rule] = {
@@ -122,18 +136,30 @@ BASE_RULES: dict[type[BaseException], Rule] = {
     TypeError: Rule.BUG,
     AttributeError: Rule.BUG,
     NameError: Rule.BUG,
+    JourneyExit: Rule.BUG,  # sys.exit() or KeyboardInterrupt raised by journey code
 }
 
 # Chromium's net::ERR_ codes, by meaning; codes not listed are connection failures (DNS, TCP,
-# TLS, resets). TIMED_OUT is a read that got no answer; CONNECTION_TIMED_OUT a connect.
+# TLS, resets). TIMED_OUT is a read that got no answer; CONNECTION_TIMED_OUT a connect. A
+# BLOCKED_BY_* code not listed is the page's policy (BLOCKED).
 NET_CODES: dict[str, Rule] = {
     "TIMED_OUT": Rule.TIMEOUT,
     "TOO_MANY_REDIRECTS": Rule.REDIRECT_LOOP,
     "CONTENT_DECODING_FAILED": Rule.BAD_BODY,
+    "INVALID_CHUNKED_ENCODING": Rule.BAD_BODY,
     "ABORTED": Rule.IGNORED,  # navigation away, or Chromium dropped a body it did not need
-    "BLOCKED_BY_CLIENT": Rule.IGNORED,
-    "BLOCKED_BY_RESPONSE": Rule.IGNORED,
+    "BLOCKED_BY_CLIENT": Rule.IGNORED,  # a browser extension or the prober's own routing
+    "BLOCKED_BY_CSP": Rule.BLOCKED,  # the document's Content-Security-Policy
+    "BLOCKED_BY_RESPONSE": Rule.BLOCKED,  # Cross-Origin-Resource-Policy, COEP, X-Frame-Options
+    "BLOCKED_BY_ORB": Rule.BLOCKED,  # opaque-response blocking (a MIME type that does not fit)
+    "MIXED_CONTENT": Rule.BLOCKED,
 }
+# Certificate problems: a connection failure whose message says what to check.
+_TLS_TRUST = re.compile(
+    r"CERTIFICATE_VERIFY_FAILED|ERR_CERT_|ERR_SSL_|self[- ]signed certificate|"
+    r"unable to get local issuer",
+    re.IGNORECASE,
+)
 _NET_ERROR = re.compile(r"net::ERR_([A-Z0-9_]+)")
 _JSON_PARSE = re.compile(r"JSON|Unexpected token|Unexpected end of", re.IGNORECASE)
 # A request still open when the step failed counts as "no answer" only after this long; a poll
@@ -156,7 +182,10 @@ def net_rule(text: str) -> Rule:
     match = _NET_ERROR.search(text)
     if match is None:
         return Rule.CONNECTION
-    return NET_CODES.get(match.group(1), Rule.CONNECTION)
+    code = match.group(1)
+    if code in NET_CODES:
+        return NET_CODES[code]
+    return Rule.BLOCKED if code.startswith("BLOCKED_BY_") else Rule.CONNECTION
 
 
 def exchange_rule(exchange: Exchange) -> Rule:
@@ -177,11 +206,12 @@ def classify(
 ) -> Failure:
     """Decide why `step` failed. `deadline` means the runner's own step/journey timeout fired;
     `now` (the observer's clock) lets a request count as hanging only once it is stale."""
-    name = type(exc).__name__
+    name = type(exc.raised if isinstance(exc, JourneyExit) else exc).__name__
     message = _message(exc)
+    slow_bodies = [e for e in traffic if _slow_body(e, now)]
     traffic = [e for e in traffic if not e.pending or _stale(e, now)]
     if isinstance(exc, ProbeError):
-        return _probe(name, message)
+        return _probe(name, message, exc)
     if isinstance(exc, JourneyAssertion):
         source = BlameSource(exc.blame or "author") if exc.service else BlameSource.STEP
         return Failure(
@@ -202,13 +232,14 @@ def classify(
         own = _own_request(exc, traffic)
         if own is not None or rule is not Rule.TIMEOUT:
             return _network(rule, own or _first_broken(traffic), step, name, message)
-    json_error = rule is Rule.JSON or _JSON_PARSE.search(message) is not None
-    if rule is not Rule.PROBE:
-        failed = _failed_answer(traffic, json_error, page_errors)
-        if failed is not None:
-            return _from_exchange(failed, step, name, message)
-    if rule in (Rule.PROBE, Rule.BUG):
-        return _probe(name, message)
+    # Journey code that failed for any reason of its own (a bug, an unknown exception) after
+    # the target failed in the same step: the target's failure is the verdict, and a body that
+    # was not what the journey read it as counts as such a failure.
+    journey_code = rule in (Rule.PROBE, Rule.BUG)
+    json_error = rule is Rule.JSON or journey_code or _JSON_PARSE.search(message) is not None
+    failed = _failed_answer(traffic, json_error, page_errors)
+    if failed is not None:
+        return _from_exchange(failed, step, name, message)
     page_error = _page_error(page_errors, traffic)
     if page_error is not None:
         text = f"{message}\n{page_error.describe()}"
@@ -220,18 +251,66 @@ def classify(
             name,
             BlameSource.ROUTE,
         )
+    if journey_code:
+        return _probe(name, message, exc)
     if rule is Rule.TIMEOUT or any(e.pending for e in traffic):
-        return _timeout(traffic, step, name, message)
+        return _timeout(traffic, slow_bodies, step, message, exc)
+    if isinstance(exc, GaveUp) and exc.service:
+        # The customer's patience ran out while the platform kept answering the same state.
+        source = BlameSource(exc.blame or "platform")
+        return Failure(ErrorType.ASSERTION, exc.service, message, exc.evidence, name, source)
     return Failure(ErrorType.ASSERTION, step.service, message, None, name, BlameSource.STEP)
 
 
-def _probe(name: str, message: str) -> Failure:
+def _probe(name: str, message: str, exc: BaseException | None = None) -> Failure:
     text = message if message.startswith(name) else f"{name}: {message}"
+    where = None if exc is None or isinstance(exc, ProbeError) else code_location(exc)
+    if where is not None:
+        text = f"{text} (at {where})"
     return Failure(ErrorType.PROBE_ERROR, PROBER_SERVICE, text, None, name, BlameSource.PROBER)
+
+
+_PROBER_DIR = Path(__file__).resolve().parent
+# Where code that is not the journey's lives: the prober, the standard library, installed packages.
+_NOT_JOURNEY = (
+    _PROBER_DIR,
+    *{Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib", "purelib")},
+)
+
+
+def code_location(exc: BaseException) -> str | None:
+    """`file:line in function` of the journey code an exception came from: the innermost frame
+    that is neither the prober's own code nor an installed library; None when there is none."""
+    origin = exc.raised if isinstance(exc, JourneyExit) else exc
+    found = None
+    for frame in traceback.extract_tb(origin.__traceback__):
+        if frame.filename.startswith("<"):
+            continue  # <frozen ...>, <string>
+        path = Path(frame.filename).resolve()
+        if any(d in path.parents for d in _NOT_JOURNEY) or "site-packages" in path.parts:
+            continue
+        found = frame
+    if found is None:
+        return None
+    try:
+        shown = str(Path(found.filename).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        shown = found.filename
+    return f"{shown}:{found.lineno} in {found.name}"
 
 
 def _stale(exchange: Exchange, now: float | None) -> bool:
     return now is None or now - exchange.started >= PENDING_EVIDENCE_S
+
+
+def _slow_body(exchange: Exchange, now: float | None) -> bool:
+    """An answer whose status came but whose body was still arriving when the step failed."""
+    return (
+        exchange.body_pending
+        and exchange.failure is None
+        and _stale(exchange, now)
+        and exchange.path not in _NOISE_PATHS
+    )
 
 
 def _message(exc: BaseException) -> str:
@@ -284,10 +363,37 @@ def _first_broken(traffic: Sequence[Exchange]) -> Exchange | None:
 
 def _network(rule: Rule, exchange: Exchange | None, step: Step, name: str, message: str) -> Failure:
     kind = NETWORK_KINDS[rule]
+    message = _explained(rule, exchange, message)
+    if exchange is not None and exchange.status is not None:
+        said, source = _said(exchange)  # it answered, then the body broke: whoever answered
+        if said is not None:
+            return Failure(kind, said, message, exchange.describe(), name, source)
     if exchange is None or exchange.owner is None:
         evidence = None if exchange is None else exchange.describe()
         return Failure(kind, step.service, message, evidence, name, BlameSource.STEP)
     return Failure(kind, exchange.owner, message, exchange.describe(), name, BlameSource.ROUTE)
+
+
+def _explained(rule: Rule, exchange: Exchange | None, message: str) -> str:
+    """The message, led by what a network-level failure means where the bare error says
+    little (an untrusted certificate, a resource the page's own policy refused)."""
+    detail = f"{message} {exchange.failure if exchange is not None else ''}"
+    where = f" for {exchange.method} {exchange.url}" if exchange is not None else ""
+    if rule is Rule.CONNECTION and _TLS_TRUST.search(detail):
+        lead = (
+            f"the TLS certificate{where} is not trusted (self-signed, expired or for another "
+            "host): fix the certificate, or set the target's verify_tls: false for a test target"
+        )
+    elif rule is Rule.BLOCKED:
+        lead = (
+            f"the page's own policy refused a resource{where} (Content-Security-Policy, "
+            "X-Content-Type-Options: nosniff with a wrong MIME type, mixed content or "
+            "Cross-Origin-Resource-Policy): the service that served it sent what its page "
+            "cannot use"
+        )
+    else:
+        return message
+    return message if lead in message else f"{lead}\n{message}"
 
 
 def _said(exchange: Exchange) -> tuple[str | None, BlameSource]:
@@ -308,12 +414,18 @@ def _answer_text(exchange: Exchange) -> str:
 
 
 def _from_exchange(exchange: Exchange, step: Step, name: str, message: str) -> Failure:
+    """Judge one answer. `dependency_error` needs evidence of a service other than the one
+    answering: an `upstream` it names, an `error.service` naming another service than its
+    own, or a gateway status (502, 504) from in front of the URL's owner. Otherwise a 5xx or a
+    2xx body that is not what it claims is the answering service's `server_error`, a 4xx its
+    `client_error` - whatever the step's declared service, so one fault gets one verdict on
+    both channels."""
     evidence = exchange.describe()
     if not _failed_status(exchange) and exchange.body_problem is None and _broken(exchange):
         rule = exchange_rule(exchange)
-        kind = NETWORK_KINDS.get(rule, ErrorType.CONNECTION)
-        source = BlameSource.ROUTE if exchange.owner else BlameSource.STEP
-        return Failure(kind, exchange.owner or step.service, message, evidence, name, source)
+        if rule not in NETWORK_KINDS:
+            rule = Rule.CONNECTION
+        return _network(rule, exchange, step, name, message)
     text = message
     detail = exchange.message or exchange.excerpt
     if f"answered {exchange.status}" not in message:
@@ -323,22 +435,22 @@ def _from_exchange(exchange: Exchange, step: Step, name: str, message: str) -> F
     status = exchange.status or 0
     said, source = _said(exchange)
     said = said or step.service
-    if status in (502, 503, 504) or (exchange.upstream and exchange.upstream != said):
-        if exchange.upstream:
-            blamed, source = exchange.upstream, BlameSource.PLATFORM
-        elif exchange.reported_service:
-            blamed, source = exchange.reported_service, BlameSource.PLATFORM
-        elif exchange.owner:
-            # A gateway's 502/503/504 that names no upstream: the service behind the URL.
-            blamed = exchange.owner
-            agreed = exchange.responder == exchange.owner
-            source = BlameSource.PLATFORM if agreed else BlameSource.ROUTE
-        else:
-            blamed = said
-        return Failure(ErrorType.DEPENDENCY_ERROR, blamed, text, evidence, name, source)
+    answering = exchange.responder or exchange.reported_service or exchange.owner
+    other = next(
+        (s for s in (exchange.upstream, exchange.reported_service) if s and s != answering),
+        None,
+    )
+    if status >= 500 and other is not None:
+        return Failure(
+            ErrorType.DEPENDENCY_ERROR, other, text, evidence, name, BlameSource.PLATFORM
+        )
+    if status in (502, 504) and exchange.owner and exchange.responder != exchange.owner:
+        # A gateway (named or not) in front of the URL's owner says the owner failed it.
+        return Failure(
+            ErrorType.DEPENDENCY_ERROR, exchange.owner, text, evidence, name, BlameSource.ROUTE
+        )
     if status >= 500 or status < 400:  # a 5xx, or a 2xx body that is not what it claims
-        kind = ErrorType.SERVER_ERROR if said == step.service else ErrorType.DEPENDENCY_ERROR
-        return Failure(kind, said, text, evidence, name, source)
+        return Failure(ErrorType.SERVER_ERROR, said, text, evidence, name, source)
     return Failure(ErrorType.CLIENT_ERROR, said, text, evidence, name, source)
 
 
@@ -356,12 +468,34 @@ def _page_error(page_errors: Sequence[PageError], traffic: Sequence[Exchange]) -
     return useful[0] if useful else None
 
 
-def _timeout(traffic: Sequence[Exchange], step: Step, name: str, message: str) -> Failure:
+def _timeout(
+    traffic: Sequence[Exchange],
+    slow_bodies: Sequence[Exchange],
+    step: Step,
+    message: str,
+    exc: BaseException,
+) -> Failure:
+    """Time ran out: on a request still without an answer, else an answer whose body was still
+    arriving (the service that answered), else on whoever a wait last heard from."""
+    name = type(exc).__name__
     pending = [e for e in traffic if e.pending and e.path not in _NOISE_PATHS]
-    owner = pending[0].owner if pending else None
+    hung = pending[0] if pending else None
+    if hung is not None and hung.owner is not None:
+        return Failure(
+            ErrorType.TIMEOUT, hung.owner, message, hung.describe(), name, BlameSource.ROUTE
+        )
+    if slow_bodies:
+        slow = slow_bodies[0]
+        said, source = _said(slow)
+        if said is not None:
+            text = f"{message}\n{slow.describe()}"
+            return Failure(ErrorType.TIMEOUT, said, text, slow.describe(), name, source)
     evidence = pending[0].describe() if pending else None
-    if owner is not None:
-        return Failure(ErrorType.TIMEOUT, owner, message, evidence, name, BlameSource.ROUTE)
+    if isinstance(exc, WaitTimedOut | GaveUp) and exc.service:
+        source = BlameSource(exc.blame or "platform")
+        return Failure(
+            ErrorType.TIMEOUT, exc.service, message, evidence or exc.evidence, name, source
+        )
     return Failure(ErrorType.TIMEOUT, step.service, message, evidence, name, BlameSource.STEP)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -11,11 +12,20 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx
 
-from prober.errors import JourneyAssertion, ProbeError, ReportedFailure, UnexpectedStatus
+from prober.errors import (
+    FailedAnswer,
+    GaveUp,
+    JourneyAssertion,
+    JourneyExit,
+    ProbeError,
+    ReportedFailure,
+    UnexpectedStatus,
+    WaitTimedOut,
+)
 from prober.kit import PackSettings
 from prober.observe import Exchange, Observer
 from prober.result import BlameSource
-from prober.target import Target
+from prober.target import Target, glob_regex
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -29,6 +39,9 @@ T = TypeVar("T")
 # ctx.wait leaves this much of the step for reporting before the runner's deadline.
 WAIT_MARGIN_S = 1.0
 MIN_WAIT_S = 0.5
+# How long describing a wait's last state may take (a page that stopped answering).
+SEEN_LIMIT_S = 0.5
+log = logging.getLogger(__name__)
 
 
 def _gave_up(exc: Exception) -> bool:
@@ -63,9 +76,14 @@ class CleanupStack:
 
 
 async def call_cleanup(callback: Cleanup) -> None:
-    outcome = callback()
-    if inspect.isawaitable(outcome):
-        await outcome
+    """Run a teardown; SystemExit/KeyboardInterrupt it raises become JourneyExit (see
+    prober.runner.journey_code), so a cleanup cannot stop the prober."""
+    try:
+        outcome = callback()
+        if inspect.isawaitable(outcome):
+            await outcome
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise JourneyExit(exc) from exc
 
 
 class StepContext:
@@ -92,6 +110,7 @@ class StepContext:
         self.deadline: float | None = None  # monotonic time the current step must end by
         self._clock = clock
         self._observer = observer or Observer(target, clock)
+        self._read: list[Exchange] = []  # answers the journey checked, for a wait's blame
 
     @property
     def remaining_s(self) -> float:
@@ -100,7 +119,15 @@ class StepContext:
             return float("inf")
         return max(0.0, self.deadline - self._clock())
 
-    async def wait(self, what: str, check: Callable[[float], Awaitable[T]], *, cap_s: float) -> T:
+    async def wait(
+        self,
+        what: str,
+        check: Callable[[float], Awaitable[T]],
+        *,
+        cap_s: float,
+        seen: Callable[[], Awaitable[Any] | Any] | None = None,
+        watch: str | None = None,
+    ) -> T:
         """Run `check(timeout_ms)`, a wait for the target to reach a state.
 
         The wait is bounded by `cap_s` - how long a customer would wait before calling it
@@ -108,12 +135,26 @@ class StepContext:
         cap is the check's own verdict (an `assertion`: the run is stuck, the canvas stays
         empty); giving up because the deadline was nearer is a `timeout`, since the journey ran
         out of time before the customer's patience did.
+
+        Either way the failure says what was awaited, for how long, and what was seen last:
+        `seen()` (sync or async) describes the state the page or API was left in ("'queued'").
+        It is blamed on whoever kept answering that state: the last answer to a path matching
+        the glob `watch` (e.g. "/api/runs/*", the page's own polling), else the last answer
+        the wait read with ctx.read_json or ctx.expect_status - named by the platform, else by
+        the route map - unless the step's record holds stronger evidence (a failed answer, a
+        page error, a request still without an answer).
         """
+        began = self._clock()
+        marks = (len(self._observer.exchanges), len(self._read))
         left_s = self.remaining_s - WAIT_MARGIN_S
         deadline_bound = left_s < cap_s
+        if deadline_bound:
+            _patience_warning(self.run.journey, what, cap_s, left_s)
         limit_ms = max(MIN_WAIT_S, min(cap_s, left_s)) * 1000
         try:
             return await check(limit_ms)
+        except (GaveUp, WaitTimedOut):
+            raise  # a wait inside this one already said what it saw
         except JourneyAssertion as exc:
             raise JourneyAssertion(
                 f"waiting for {what}: {exc}", service=exc.service, blame=exc.blame
@@ -121,11 +162,26 @@ class StepContext:
         except Exception as exc:
             if not _gave_up(exc):
                 raise  # an answer or a transport failure: its own classification stands
+            waited = self._clock() - began
+            shown = await _described(seen)
+            still = f": still {shown}" if shown else f": {exc}"
+            answer = self._last_answer(marks, watch)
+            service, blame = self.service_of(answer) if answer is not None else (None, None)
+            evidence = None if answer is None else answer.describe()
             if deadline_bound:
-                raise TimeoutError(
-                    f"the step's deadline came while waiting for {what}: {exc}"
+                raise WaitTimedOut(
+                    f"the step's deadline came after {waited:.1f}s of waiting for {what} "
+                    f"(a customer would wait {cap_s:g}s){still}",
+                    service=service,
+                    blame=blame,
+                    evidence=evidence,
                 ) from exc
-            raise AssertionError(f"gave up waiting for {what}: {exc}") from exc
+            raise GaveUp(
+                f"gave up waiting for {what} after {waited:.1f}s{still}",
+                service=service,
+                blame=blame,
+                evidence=evidence,
+            ) from exc
 
     async def poll(
         self,
@@ -135,26 +191,54 @@ class StepContext:
         cap_s: float,
         interval_s: float = 0.1,
         max_interval_s: float = 1.0,
+        until: Callable[[T], bool] | None = None,
+        describe: Callable[[T], str] | None = None,
+        watch: str | None = None,
     ) -> T:
-        """Call `check()` until it returns a truthy value, which is returned; the pause between
-        calls doubles from `interval_s` up to `max_interval_s`. Still falsy at `cap_s` (how long
-        a customer would wait): an `assertion` ("still ... after N s"); the step's deadline
-        first: a `timeout`. Exceptions from `check` (a failed answer) end the poll at once."""
+        """Call `check()` until its value is done - `until(value)` is true, or without `until`
+        the value is truthy - and return that value; the pause between calls doubles from
+        `interval_s` up to `max_interval_s`. Not done at `cap_s` (how long a customer would
+        wait): an `assertion` ("gave up waiting for run r1 to finish after 10.0s: still
+        'queued'"); the step's deadline first: a `timeout` with the same words. The last value
+        is shown by `describe(value)` (default: its repr) and blamed on the service whose
+        answer the last `check()` read (see `wait`). Exceptions from `check` (a failed
+        answer) end the poll at once."""
+        done = until or bool
+        last: list[T] = []
 
-        async def until(limit_ms: float) -> T:
+        async def attempt(limit_ms: float) -> T:
             began = self._clock()
             pause = interval_s
             while True:
                 value = await check()
-                if value:
+                last[:] = [value]
+                if done(value):
                     return value
                 waited = self._clock() - began
                 if waited + pause > limit_ms / 1000:
-                    raise AssertionError(f"still not there after {waited:.1f}s")
+                    raise AssertionError(f"still not done after {waited:.1f}s")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, max_interval_s)
 
-        return await self.wait(what, until, cap_s=cap_s)
+        def seen() -> str | None:
+            if not last or (last[0] is None and describe is None):
+                return None
+            shown = describe(last[0]) if describe is not None else _short(last[0])
+            return _Verbatim(shown)
+
+        return await self.wait(what, attempt, cap_s=cap_s, seen=seen, watch=watch)
+
+    def _last_answer(self, marks: tuple[int, int], watch: str | None) -> Exchange | None:
+        """The answer that showed a wait's last state (see `wait`)."""
+        if watch is not None:
+            pattern = glob_regex(watch)
+            for exchange in reversed(self._observer.exchanges[marks[0] :]):
+                answered = exchange.status is not None and exchange.status < 400
+                if answered and pattern.match(exchange.path):
+                    return exchange
+            return None
+        read = self._read[marks[1] :]
+        return read[-1] if read else None
 
     async def fixture(
         self,
@@ -197,6 +281,7 @@ class StepContext:
         other 1xx-3xx is an `assertion` on the service that answered."""
         status = _status_of(answer)
         exchange = self._exchange_of(answer)
+        self._read.append(exchange)
         if status in statuses:
             exchange.expected = True
             return answer
@@ -216,14 +301,17 @@ class StepContext:
         checking the platform's answer is the journey's verdict, not a bug in journey code.
         """
         exchange = self._exchange_of(answer)
+        self._read.append(exchange)
         service, source = self.service_of(answer)
         where = f"{exchange.method} {exchange.path} answered {exchange.status}"
         try:
             body = await _json_of(answer)
         except ValueError as exc:
-            raise JourneyAssertion(
-                f"{where} with a body that is not JSON: {exc}", service=service, blame=source
-            ) from exc
+            # Not JSON where only JSON was accepted (HTML, empty, cut short): the service sent
+            # what no client of it could use - judged like that answer in a browser.
+            kind = (exchange.content_type or "untyped").split(";")[0]
+            exchange.body_problem = f"a {kind} body where JSON was expected ({exc})"
+            raise FailedAnswer(f"{where} with a body that is not JSON: {exc}", exchange) from exc
         for dotted in fields:
             if _missing(body, dotted):
                 raise JourneyAssertion(
@@ -233,7 +321,14 @@ class StepContext:
 
     def service_of(self, answer: Answer) -> tuple[str, str]:
         """(service, how we know): the service the platform says answered, else the route
-        map's owner of the URL, else the current step's declared service."""
+        map's owner of the URL, else the current step's declared service. `answer` is ctx.api's
+        or the page's response, or a recorded Exchange."""
+        if isinstance(answer, Exchange):
+            if answer.responder:
+                return answer.responder, str(BlameSource.PLATFORM)
+            if answer.owner:
+                return answer.owner, str(BlameSource.ROUTE)
+            return self.step_service or "unknown", str(BlameSource.STEP)
         headers = _headers_of(answer)
         named = headers.get(self.target.service_header)
         if named:
@@ -294,6 +389,49 @@ class StepContext:
     def reported_failure(self, service: str, message: str) -> NoReturn:
         """The platform reported that `service` failed (e.g. a run's error names it)."""
         raise ReportedFailure(service, message)
+
+
+_PATIENCE_TOLD: set[tuple[str, str]] = set()
+
+
+def _patience_warning(journey: str, what: str, cap_s: float, left_s: float) -> None:
+    """Once per journey and wait: a customer's patience that the step's deadline cuts short
+    turns a stuck state (an `assertion`) into a step `timeout`."""
+    if (journey, what) in _PATIENCE_TOLD:
+        return
+    _PATIENCE_TOLD.add((journey, what))
+    log.warning(
+        "journey %s: waiting for %s with a customer's patience of %gs, but the step has "
+        "%.1fs left: a state that never comes will be reported as a timeout of the step, not "
+        "as the assertion it is. Lower the wait (e.g. the pack's setting) or raise the "
+        "journey's timeout",
+        journey, what, cap_s, max(left_s, 0.0),
+    )  # fmt: skip
+
+
+async def _described(seen: Callable[[], Awaitable[Any] | Any] | None) -> str | None:
+    """What a wait saw last, for its message; a `seen` that fails or hangs shows nothing."""
+    if seen is None:
+        return None
+    try:
+        async with asyncio.timeout(SEEN_LIMIT_S):
+            shown = seen()
+            if inspect.isawaitable(shown):
+                shown = await shown
+    except Exception:
+        return None
+    if shown is None:
+        return None
+    return str(shown) if isinstance(shown, _Verbatim) else _short(shown)
+
+
+class _Verbatim(str):
+    """A description to show as it is (a poll's `describe`), not as a repr."""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _status_of(answer: Answer) -> int:

@@ -4,7 +4,12 @@ Journeys signal outcomes with these; the classifier (prober/classify.py) turns e
 these and foreign ones alike, into a `Failure` at one boundary.
 
     AssertionError                 (Playwright `expect`, plain `assert`)  -> assertion
-    └── JourneyAssertion           ctx.fail(...): wrong outcome, optionally blaming a service
+    ├── JourneyAssertion           ctx.fail(...): wrong outcome, optionally blaming a service
+    └── GaveUp                     ctx.wait/ctx.poll ran out of the customer's patience, with
+                                   the last state seen and who kept answering it
+    TimeoutError
+    └── WaitTimedOut               ctx.wait/ctx.poll reached the step's deadline first (same)
+    JourneyExit                    journey code raised SystemExit or KeyboardInterrupt
     ReportedFailure                the platform reported its own failure in a 2xx answer
                                    (a run that ended `failed` with error.service)
     FailedAnswer                   a failure whose evidence is one recorded answer
@@ -32,6 +37,60 @@ class JourneyAssertion(AssertionError):
         # Where `service` came from, a prober.result.BlameSource value: "author" (default when
         # a service is named) or, for the answer-reading helpers, "platform" / "route".
         self.blame = blame
+
+
+class _LastSeen:
+    """What a wait saw last: who kept answering it (`service`, named per `blame`, a
+    prober.result.BlameSource value) and the answer's description (`evidence`). The classifier
+    takes it when the step's record holds nothing stronger (a failed answer, a page error, a
+    request still without an answer)."""
+
+    service: str | None
+    blame: str | None
+    evidence: str | None
+
+    def _seen(self, service: str | None, blame: str | None, evidence: str | None) -> None:
+        self.service, self.blame, self.evidence = service, blame, evidence
+
+
+class GaveUp(AssertionError, _LastSeen):
+    """A wait or poll ran out of the customer's patience (its `cap_s`): an assertion."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str | None = None,
+        blame: str | None = None,
+        evidence: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self._seen(service, blame, evidence)
+
+
+class WaitTimedOut(TimeoutError, _LastSeen):
+    """A wait or poll reached the step's deadline before the customer's patience: a timeout."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str | None = None,
+        blame: str | None = None,
+        evidence: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self._seen(service, blame, evidence)
+
+
+class JourneyExit(Exception):
+    """Journey code raised SystemExit or KeyboardInterrupt (not a real Ctrl-C, which cancels
+    the run instead): carried as an ordinary exception so it cannot stop the prober, and
+    judged like any other journey bug."""
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(f"journey code raised {type(raised).__name__}({raised})")
+        self.raised = raised
 
 
 class ReportedFailure(Exception):

@@ -87,6 +87,7 @@ class Journey:
         session: bool = True,
         sweep: Sweep | None = None,
         settings: PackSettings | None = None,
+        waits: tuple[str, ...] | list[str] = (),
         budget_policy: BudgetPolicy | dict[str, Any] | None = None,
     ) -> None:
         self.source = _caller_file()
@@ -96,7 +97,7 @@ class Journey:
             "latency_threshold": latency_threshold, "slo_target": slo_target,
             "description": description, "runbook": runbook, "tags": tags,
             "group": group, "session": session, "sweep": sweep, "settings": settings,
-            "budget_policy": budget_policy,
+            "waits": waits, "budget_policy": budget_policy,
         }  # fmt: skip
         self.name = name
         self._check(_NAME.match(name) is not None, "name", f"{name!r} must match {_NAME.pattern}")
@@ -147,6 +148,18 @@ class Journey:
         self.session = bool(session)
         self.sweep = sweep
         self.settings = settings
+        # The pack's patience settings this journey waits with: `validate` checks each against
+        # the journey's timeout (prober.kit.PackSettings.patience_problems).
+        self.waits = tuple(waits)
+        for waited in self.waits:
+            declared = None if settings is None else settings.settings.get(waited)
+            self._check(
+                declared is not None and declared.patience,
+                "waits",
+                f"{waited!r} is not a patience setting of this journey's settings (declare it "
+                "with Setting(Duration, ..., patience=True) in the PackSettings passed as "
+                "settings=)",
+            )
         # The error-budget policy (prober/slo/policy.py); none declared: the shipped default.
         self.budget_policy = DEFAULT_POLICY
         if budget_policy is not None:

@@ -3,12 +3,19 @@
     SWEEP = Sweep(list=list_flows, delete=delete_flow, prefix="prober-", max_age="1h")
     SETTINGS = PackSettings(
         fixture_name=Setting(str, "prober-fixture", "the flow the canvas journey opens"),
-        run_max_wait=Setting(Duration, "20s", "how long a run may take before it is stuck"),
+        run_max_wait=Setting(Duration, "10s", "how long a run may take before it is stuck",
+                             patience=True),
     )
-    journey = Journey(..., sweep=SWEEP, settings=SETTINGS)
+    journey = Journey(..., sweep=SWEEP, settings=SETTINGS, waits=("run_max_wait",))
 
     settings = ctx.settings(SETTINGS)      # typed values from the target's `settings:` table
-    settings.run_max_wait                  # 20.0 (seconds)
+    settings.run_max_wait                  # 10.0 (seconds)
+
+A `patience=True` Duration is how long a customer waits for a state (a run to finish) before
+calling it broken; a journey names the ones it waits with in `waits=`. `validate` refuses one
+that is not shorter than such a journey's timeout (less `patience_headroom_s`): the step
+deadline would always come first, and a stuck state would be reported as a timeout of the step
+instead of the assertion on the service that kept answering it.
 
 Declarations do no I/O; a mistake raises JourneyDefinitionError at import.
 """
@@ -27,6 +34,14 @@ if TYPE_CHECKING:
     from prober.context import StepContext
 
 T = TypeVar("T")
+# What a journey's timeout must leave beside a patience setting - the steps before the wait (a
+# sign-in, a page load) and the wait's own reporting margin: a quarter of it, at least 2 s.
+PATIENCE_HEADROOM_FRACTION = 0.25
+PATIENCE_HEADROOM_MIN_S = 2.0
+
+
+def patience_headroom_s(timeout_s: float) -> float:
+    return max(PATIENCE_HEADROOM_MIN_S, timeout_s * PATIENCE_HEADROOM_FRACTION)
 
 
 class Duration(float):
@@ -87,17 +102,21 @@ _TYPES: dict[type, str] = {str: "text", int: "a whole number", float: "a number"
 
 @dataclass(frozen=True)
 class Setting(Generic[T]):
-    """One typed pack setting: its type (str, int, float, bool or Duration), default and doc."""
+    """One typed pack setting: its type (str, int, float, bool or Duration), default and doc;
+    `patience` marks a Duration that is a customer's patience for a wait (see above)."""
 
     type: type[T]
     default: Any
     doc: str
+    patience: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
             raise JourneyDefinitionError(
                 f"Setting: type {self.type!r} is not one of str, int, float, bool, Duration"
             )
+        if self.patience and self.type is not Duration:
+            raise JourneyDefinitionError("Setting: only a Duration can be a patience")
         self.parse(self.default)  # a bad default is the pack's mistake, caught at import
 
     def parse(self, raw: Any) -> Any:
@@ -141,6 +160,36 @@ class PackSettings:
                 setting.parse(raw)
             except ValueError as exc:
                 found.append((name, f"{exc}; {setting.doc}"))
+        return found
+
+    def patience_problems(
+        self, names: tuple[str, ...], given: Mapping[str, Any], timeout_s: float
+    ) -> list[tuple[str, str]]:
+        """(name, why) for each patience setting in `names` (its value in `given`, else its
+        default) that a journey with `timeout_s` can never reach before its step deadline:
+        `patience_headroom_s` must be left for the steps before the wait and reporting."""
+        found = []
+        for name in names:
+            setting = self.settings.get(name)
+            if setting is None or not setting.patience:
+                continue
+            try:
+                value = float(setting.parse(given.get(name, setting.default)))
+            except ValueError:
+                continue  # reported by problems()
+            headroom = patience_headroom_s(timeout_s)
+            if value + headroom > timeout_s:
+                most = max(timeout_s - headroom, 0.0)
+                found.append(
+                    (
+                        name,
+                        f"{value:g}s of patience cannot run out before the journey's "
+                        f"{timeout_s:g}s timeout (less {headroom:g}s for the steps before the "
+                        "wait): a state that never comes would be reported as the "
+                        f"step's timeout instead of an assertion. Set it to at most {most:g}s, "
+                        "or raise the journey's timeout",
+                    )
+                )
         return found
 
     def values(self, given: Mapping[str, Any]) -> Any:

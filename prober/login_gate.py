@@ -9,6 +9,10 @@ Platforms lock an account after a few failed logins in a window (Node-RED: more 
 minutes, and it keeps counting while locked). A prober that logs in on every run of every
 journey with a wrong password would keep the probe user - and anyone sharing it - locked out.
 
+Only a refusal of the credentials (401, 403) or a rate limit (429) holds anything back; a login
+that fails otherwise (a 503, a reset) is that run's failure alone, and the next run logs in.
+A 429's Retry-After (seconds or an HTTP date) is the hold, up to MAX_HOLD_S.
+
 After a refused login the gate holds further logins with the same credentials to the same
 target back: first for the journey's interval, then twice as long after each further refusal,
 up to `max(interval, MAX_HOLD_S)`. With a 60 s interval that is at most 4 login attempts in any
@@ -84,11 +88,17 @@ class LoginGate:
             return None
         return refusal
 
-    def refused(self, key: str, interval_s: float, answer: object) -> Refusal:
+    def refused(
+        self, key: str, interval_s: float, answer: object, *, hold_s: float | None = None
+    ) -> Refusal:
+        """Remember a refused login (401/403) or a rate limit (429; `hold_s` its Retry-After,
+        honoured up to MAX_HOLD_S). Other failed logins are not refusals: nothing is held."""
         now = self._clock()
         with self._lock:
             count = self._refusals[key].count + 1 if key in self._refusals else 1
             hold = min(max(interval_s, MAX_HOLD_S), interval_s * 2 ** (count - 1))
+            if hold_s is not None:
+                hold = min(max(hold_s, 0.0), MAX_HOLD_S)
             refusal = Refusal(count, now, now + hold, answer)
             self._refusals[key] = refusal
         return refusal

@@ -58,6 +58,9 @@ class Exchange:
     # A 2xx body that is not JSON where JSON was asked for (evidence only for a parse error).
     body_mismatch: str | None = None
     expected: bool = False  # the journey declared this status as the answer it wanted
+    # The status and headers came, the body had not ended yet (a body that trickles in).
+    body_pending: bool = False
+    navigation: bool = False  # the page's main-frame document (a goto, a reload, a link)
 
     @property
     def path(self) -> str:
@@ -81,6 +84,8 @@ class Exchange:
                 outcome += f", {self.body_problem or self.body_mismatch}"
             elif self.failure:
                 outcome += f", then {self.failure}"
+            elif self.body_pending:
+                outcome += ", its body still arriving"
         else:
             outcome = self.failure or "no answer"
         return f"{self.method} {self.path} -> {outcome}"
@@ -216,11 +221,23 @@ class Observer:
         return exchange
 
     def answered(self, exchange: Exchange, status: int, headers: Mapping[str, str]) -> None:
+        """The status and headers came (the body may still be on its way: `body_done`)."""
         exchange.ended = self.clock()
         exchange.status = status
         exchange.responder = headers.get(self.target.service_header)
         exchange.content_type = headers.get("content-type")
         exchange.expected = any(a.covers(exchange) for a in self._allowed)
+        exchange.body_pending = True
+        if (
+            exchange.navigation
+            and status >= 400
+            and not exchange.expected
+            and self.alarm is not None
+        ):
+            self.alarm(exchange)  # the page itself failed: nothing the step waits for can come
+
+    def body_done(self, exchange: Exchange) -> None:
+        exchange.body_pending = False
 
     def error_body(self, exchange: Exchange, raw: bytes) -> None:
         """What a 4xx/5xx body says: the services it names, its message, an excerpt."""
@@ -240,6 +257,7 @@ class Observer:
     def broke(self, exchange: Exchange, failure: str, exc: BaseException | None = None) -> None:
         if exchange.ended is None:
             exchange.ended = self.clock()
+        exchange.body_pending = False
         exchange.failure = failure
         exchange.exception = exc
         if self.alarm is not None and exchange.resource in AWAITED_RESOURCES:
@@ -258,11 +276,17 @@ class Observer:
             if exchange.status is not None and self._allowed[-1].covers(exchange):
                 exchange.expected = True
 
-    async def complete(self, name: str) -> None:
-        """Before a failed step is classified: let each driver finish recording it."""
+    async def complete(self, name: str) -> list[BaseException]:
+        """Before a failed step is classified: let each driver finish recording it. A reader
+        that fails costs its own evidence only: its exception is returned, never raised."""
         exchanges = self.in_step(name)
+        failures: list[BaseException] = []
         for reader in self.readers:
-            await reader(exchanges)
+            try:
+                await reader(exchanges)
+            except Exception as exc:
+                failures.append(exc)
+        return failures
 
     def in_step(self, name: str) -> list[Exchange]:
         return [e for e in self.exchanges if e.step == name]

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
 from prober.drivers.browser import BrowserDriver, BrowserSession, TraceLevel
 from prober.drivers.http import HttpDriver
 from prober.durations import DEFAULT_CLEANUP_TIMEOUT_S
-from prober.errors import ProbeError, RequestFailed
+from prober.errors import JourneyExit, ProbeError, RequestFailed
 from prober.journey import Channel, Journey, Phase, Step
 from prober.observe import Exchange, Observer, Wiring
 from prober.redact import Redactor
@@ -53,6 +53,9 @@ PLAYWRIGHT_MARGIN_S = 0.5
 FAIL_FAST_AFTER_S = 1.0
 # A failed cleanup is tried again after these pauses, within the cleanup deadline.
 CLEANUP_RETRY_PAUSES_S = (0.5, 1.0, 2.0)
+# A step that returns this long after its limit was not stopped by its deadline: its code held
+# the event loop (time.sleep, a blocking client) or swallowed the cancellation.
+OVERRUN_TOLERANCE_S = 0.25
 
 
 def trace_level(last_attempt: bool) -> TraceLevel:
@@ -302,7 +305,8 @@ class Runner:
             )
             ctx.step_name, ctx.step_service = SWEEP_STEP, journey.service
             async with asyncio.timeout(self._cleanup_timeout_s):
-                return await run_sweep(journey.sweep, ctx)
+                found: int = await journey_code(run_sweep(journey.sweep, ctx))
+                return found
         finally:
             await api.aclose()
 
@@ -371,19 +375,13 @@ class Runner:
             error, hit_deadline = exc, False
         else:
             elapsed = self._clock() - start
-            return StepResult(step.name, step.service, StepStatus.PASSED, elapsed, phase=step.phase)
+            if elapsed <= limit + OVERRUN_TOLERANCE_S:
+                return StepResult(
+                    step.name, step.service, StepStatus.PASSED, elapsed, phase=step.phase
+                )
+            return self._overran(step, state, elapsed, limit)
         duration = self._clock() - start
-        if session is not None:
-            await session.settle()
-        await state.observer.complete(step.name)
-        failure = classify(
-            error,
-            step,
-            state.observer.in_step(step.name),
-            state.observer.errors_in_step(step.name),
-            deadline=hit_deadline,
-            now=self._clock(),
-        )
+        failure = await self._judge(step, state, session, error, hit_deadline)
         state.fail(step.name, failure)
         return StepResult(
             step.name,
@@ -392,6 +390,61 @@ class Runner:
             duration,
             _redacted(failure, state.redactor),
             phase=step.phase,
+        )
+
+    async def _judge(
+        self,
+        step: Step,
+        state: _Attempt,
+        session: BrowserSession | None,
+        error: Exception,
+        hit_deadline: bool,
+    ) -> Failure:
+        """Classify a failed step. Completing the record and classifying never raise: a failure
+        there is the prober's own (logged, counted), and the verdict is decided from the
+        evidence that remains - a target fault must never come out as a probe_error."""
+        try:
+            if session is not None:
+                await session.settle()
+            for broken in await state.observer.complete(step.name):
+                state.internal_error("observe", broken)
+        except Exception as exc:
+            state.internal_error("observe", exc)
+        try:
+            return classify(
+                error,
+                step,
+                state.observer.in_step(step.name),
+                state.observer.errors_in_step(step.name),
+                deadline=hit_deadline,
+                now=self._clock(),
+            )
+        except Exception as exc:
+            state.internal_error("classify", exc)
+        try:
+            return classify(error, step, (), (), deadline=hit_deadline)
+        except Exception as exc:
+            state.internal_error("classify", exc)
+        kind = ErrorType.TIMEOUT if hit_deadline else ErrorType.ASSERTION
+        text = f"{type(error).__name__}: {error}"
+        return Failure(kind, step.service, text, None, type(error).__name__, BlameSource.STEP)
+
+    def _overran(self, step: Step, state: _Attempt, elapsed: float, limit: float) -> StepResult:
+        """A step that returned long after its limit: never a success."""
+        failure = Failure(
+            ErrorType.PROBE_ERROR,
+            PROBER_SERVICE,
+            f"step {step.name!r} took {elapsed:.2f}s, {elapsed - limit:.2f}s over its {limit:g}s "
+            "limit, and its deadline could not stop it: the journey's code blocked the event "
+            "loop (time.sleep, a blocking HTTP client, heavy work) or swallowed the "
+            "cancellation. Use `await asyncio.sleep`, ctx.api and the page's async calls",
+            None,
+            "StepOverran",
+            BlameSource.PROBER,
+        )
+        state.fail(step.name, failure)
+        return StepResult(
+            step.name, step.service, StepStatus.FAILED, elapsed, failure, phase=step.phase
         )
 
     async def _run_step(
@@ -404,20 +457,23 @@ class Runner:
         """Run the step; in a browser, stop it FAIL_FAST_AFTER_S after a request it awaits
         failed on the network (unless the page tried that request again meanwhile)."""
         if session is None:
-            await step.fn(ctx)
+            await journey_code(step.fn(ctx))
             return
         alarm = asyncio.Event()
         broken: list[Exchange] = []
 
         def on_alarm(exchange: Exchange) -> None:
             # Only this step's own requests: a late failure of an earlier one is not its cause.
-            mine = exchange.step == step.name
-            if mine and exchange.status is None and exchange_rule(exchange) in NETWORK_KINDS:
+            if exchange.step != step.name:
+                return
+            refused = exchange.status is None and exchange_rule(exchange) in NETWORK_KINDS
+            failed_page = exchange.navigation and (exchange.status or 0) >= 400
+            if refused or failed_page:
                 broken.append(exchange)
                 alarm.set()
 
         observer.alarm = on_alarm
-        task = asyncio.ensure_future(step.fn(ctx))
+        task = asyncio.ensure_future(journey_code(step.fn(ctx)))
         try:
             while True:
                 waiter = asyncio.ensure_future(alarm.wait())
@@ -548,6 +604,16 @@ class Runner:
                 log.info("cleanup %r of %s failed (%s); again in %gs", name,
                          state.journey.name, detail, pause)  # fmt: skip
                 await asyncio.sleep(pause)
+
+
+async def journey_code(running: Awaitable[Any]) -> Any:
+    """Await journey code. SystemExit and KeyboardInterrupt it raises come out as JourneyExit:
+    asyncio would carry them out of the event loop and stop the whole prober with a
+    traceback; here they are one run's probe_error (or its target failure)."""
+    try:
+        return await running
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise JourneyExit(exc) from exc
 
 
 def _tell(listener: StepListener | None, event: str, *args: Any) -> None:

@@ -11,11 +11,14 @@ import pytest
 from prober.classify import HTTPX_RULES, PLAYWRIGHT_RULES, classify
 from prober.errors import (
     BrowserUnavailable,
+    GaveUp,
     JourneyAssertion,
+    JourneyExit,
     LoginFailed,
     ReportedFailure,
     RequestFailed,
     UnexpectedStatus,
+    WaitTimedOut,
 )
 from prober.journey import Step
 from prober.observe import Exchange, PageError
@@ -93,6 +96,11 @@ def with_body(exchange: Exchange, problem: str | None, mismatch: str | None = No
     return exchange
 
 
+def slow_body(exchange: Exchange) -> Exchange:
+    exchange.body_pending = True
+    return exchange
+
+
 def json_error() -> json.JSONDecodeError:
     return json.JSONDecodeError("Expecting value", "<html>", 0)
 
@@ -118,11 +126,25 @@ CASES = [
     ("API 503 behind an empty canvas", AssertionError("not ready"),
      [answered("/api/workflows/1", 503, WF, "edge-gateway", "edge-gateway", WF)], [], False,
      "dependency_error", WF, "platform"),
-    ("API 500 of another service", AssertionError("not ready"),
-     [answered("/api/workflows/1", 500, WF, WF, WF)], [], False, "dependency_error", WF,
-     "platform"),
+    # The error type says what the answering service did, whatever the step's own service:
+    # one fault, one verdict, on both channels.
+    ("API 500 of another service than the step's: its server_error",
+     AssertionError("not ready"), [answered("/api/workflows/1", 500, WF, WF, WF)], [], False,
+     "server_error", WF, "platform"),
     ("a 500 known only by the route map", AssertionError("not ready"),
-     [answered("/api/workflows/1", 500, WF)], [], False, "dependency_error", WF, "route"),
+     [answered("/api/workflows/1", 500, WF)], [], False, "server_error", WF, "route"),
+    ("a 503 naming its own service and no upstream is not a dependency",
+     AssertionError("x"), [answered("/api/workflows/1/runs", 503, ENGINE, ENGINE, ENGINE)], [],
+     False, "server_error", ENGINE, "platform"),
+    ("a 503 naming another service in error.service", AssertionError("x"),
+     [answered("/api/workflows/1/runs", 503, ENGINE, ENGINE, "optimizer-service")], [], False,
+     "dependency_error", "optimizer-service", "platform"),
+    ("a 503 from nobody named: the URL's owner failed", AssertionError("x"),
+     [answered("/api/workflows/1", 503, WF)], [], False, "server_error", WF, "route"),
+    ("a 502 from an unnamed gateway in front of the owner", AssertionError("x"),
+     [answered("/api/workflows/1", 502, WF)], [], False, "dependency_error", WF, "route"),
+    ("a 504 from the owner itself, naming nothing", AssertionError("x"),
+     [answered("/api/workflows/1", 504, WF, WF)], [], False, "server_error", WF, "platform"),
     ("page 500 of the step's own service", AssertionError("no page"),
      [answered("/workflows/1", 500, FE, FE, FE)], [], False, "server_error", FE, "platform"),
     ("a script that answered 500, body aborted", AssertionError("not drawn"),
@@ -141,14 +163,14 @@ CASES = [
      [answered("/favicon.ico", 404, FE, FE)], [], False, "assertion", FE, "step"),
     ("truncated JSON with 200", AssertionError("not drawn"),
      [with_body(answered("/api/workflows/1", 200, WF, WF), "not valid JSON")], [], False,
-     "dependency_error", WF, "platform"),
+     "server_error", WF, "platform"),
     ("an HTML page where the journey parsed JSON", json_error(),
      [with_body(answered("/api/workflows/1", 200, WF), None, "a text/html body")], [], False,
-     "dependency_error", WF, "route"),
+     "server_error", WF, "route"),
     ("an HTML page where the page parsed JSON", AssertionError("not drawn"),
      [with_body(answered("/api/workflows/1", 200, WF), None, "a text/html body")],
      [page_error("exception", "/static/canvas.js", FE, "Unexpected token '<' is not valid JSON")],
-     False, "dependency_error", WF, "route"),
+     False, "server_error", WF, "route"),
     ("HTML where nobody parsed JSON is not evidence", AssertionError("not drawn"),
      [with_body(answered("/inject/1", 200, WF), None, "a text/html body")], [], False,
      "assertion", FE, "step"),
@@ -158,7 +180,7 @@ CASES = [
      [page_error("exception", "/api/widget.js", WF)], False, "assertion", WF, "route"),
     ("a response explains better than the page error", AssertionError("not drawn"),
      [answered("/api/workflows/1", 503, WF, WF)],
-     [page_error("exception", "/static/canvas.js", FE)], False, "dependency_error", WF,
+     [page_error("exception", "/static/canvas.js", FE)], False, "server_error", WF,
      "platform"),
     ("a third-party script's error says nothing", AssertionError("not drawn"), [],
      [page_error("exception", "/x.js", None)], False, "assertion", FE, "step"),
@@ -174,8 +196,19 @@ CASES = [
     ("deadline with a hung request", TimeoutError(""), [pending("/api/workflows/1", WF)], [],
      True, "timeout", WF, "route"),
     ("deadline after a failed answer", TimeoutError(""),
-     [answered("/api/workflows/1", 500, WF, WF, WF)], [], True, "dependency_error", WF,
+     [answered("/api/workflows/1", 500, WF, WF, WF)], [], True, "server_error", WF,
      "platform"),
+    ("deadline while an answer's body was still arriving", TimeoutError(""),
+     [slow_body(answered("/api/workflows/1", 200, WF, WF))], [], True, "timeout", WF,
+     "platform"),
+    ("a wait that reached the deadline, blamed by the last answer it saw",
+     WaitTimedOut("still 'queued'", service=ENGINE, blame="platform"), [], [], False,
+     "timeout", ENGINE, "platform"),
+    ("a wait that ran out of patience, blamed by the last answer it saw",
+     GaveUp("still 'queued'", service=ENGINE, blame="platform"), [], [], False,
+     "assertion", ENGINE, "platform"),
+    ("a hanging request explains a wait that gave up better", GaveUp("x", service=ENGINE),
+     [pending("/api/runs/1", ENGINE)], [], False, "timeout", ENGINE, "route"),
     ("deadline with nothing pending", TimeoutError(""), [], [], True, "timeout", FE, "step"),
     ("browser connection refused", playwright_api.Error("net::ERR_CONNECTION_REFUSED at x"),
      [broken("/login", FE, "net::ERR_CONNECTION_REFUSED")], [], False, "connection", FE,
@@ -199,10 +232,24 @@ CASES = [
      "probe_error", "cuj-prober", "prober"),
     ("journey bug after the target failed: the target's fault shows",
      AttributeError("x"), [answered("/api/workflows/1", 500, WF, WF)], [], False,
-     "dependency_error", WF, "platform"),
-    ("journey bug beside a page error: still a bug", NameError("x"), [],
-     [page_error("exception", "/static/canvas.js", FE)], False, "probe_error", "cuj-prober",
-     "prober"),
+     "server_error", WF, "platform"),
+    ("journey bug beside a page error: the page's fault shows", NameError("x"), [],
+     [page_error("exception", "/static/canvas.js", FE)], False, "assertion", FE, "route"),
+    ("sys.exit() in journey code", JourneyExit(SystemExit(3)), [], [], False, "probe_error",
+     "cuj-prober", "prober"),
+    ("KeyboardInterrupt from journey code after a 503", JourneyExit(KeyboardInterrupt()),
+     [answered("/api/workflows/1", 503, WF, WF)], [], False, "server_error", WF, "platform"),
+    ("an unknown exception after a reset", RuntimeError("?"),
+     [reset("/api/workflows/1", WF)], [], False, "connection", WF, "route"),
+    ("a journey bug after a body that was not JSON", KeyError("run"),
+     [with_body(answered("/api/runs/1", 200, ENGINE, ENGINE), None, "a text/html body")], [],
+     False, "server_error", ENGINE, "platform"),
+    ("a script the page's CSP blocked", AssertionError("not drawn"),
+     [broken("/static/canvas.js", FE, "net::ERR_BLOCKED_BY_CSP", "script")], [], False,
+     "assertion", FE, "route"),
+    ("an untrusted certificate", playwright_api.Error("net::ERR_CERT_AUTHORITY_INVALID at x"),
+     [broken("/login", FE, "net::ERR_CERT_AUTHORITY_INVALID")], [], False, "connection", FE,
+     "route"),
     ("no browser", BrowserUnavailable("no Chromium"), [], [], False, "probe_error",
      "cuj-prober", "prober"),
     ("closed browser", playwright_api.Error("Target page, context or browser has been closed"),
@@ -233,6 +280,38 @@ def test_classification(
     assert failure.message
 
 
+def test_certificate_and_policy_failures_say_what_they_mean() -> None:
+    cert = classify(
+        playwright_api.Error("net::ERR_CERT_AUTHORITY_INVALID at https://t/login"),
+        STEP,
+        [broken("/login", FE, "net::ERR_CERT_AUTHORITY_INVALID")],
+    )
+    assert "TLS certificate" in cert.message and "not trusted" in cert.message
+    over_api = classify(
+        httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), STEP, []
+    )
+    assert over_api.error_type == "connection" and "not trusted" in over_api.message
+    csp = classify(
+        AssertionError("not drawn"),
+        STEP,
+        [broken("/static/canvas.js", FE, "net::ERR_BLOCKED_BY_CSP", "script")],
+    )
+    assert "Content-Security-Policy" in csp.message
+
+
+def test_a_journey_bug_names_its_file_and_line() -> None:
+    def journey_step() -> None:
+        known: dict[str, str] = {}
+        known["fixture_id"]
+
+    try:
+        journey_step()
+    except KeyError as exc:
+        failure = classify(exc, STEP, [])
+    assert failure.error_type == "probe_error"
+    assert "tests/test_classify.py:" in failure.message and "in journey_step" in failure.message
+
+
 def test_http_status_error_uses_the_observed_answer() -> None:
     request = httpx.Request("GET", "http://t/api/workflows/1")
     response = httpx.Response(503, request=request)
@@ -240,7 +319,7 @@ def test_http_status_error_uses_the_observed_answer() -> None:
     exchange.message = "workflow-service is unavailable"
     exc = httpx.HTTPStatusError("503", request=request, response=response)
     failure = classify(exc, Step("read", WF, _noop), [exchange])
-    assert (failure.error_type, failure.service) == ("dependency_error", WF)
+    assert (failure.error_type, failure.service) == ("dependency_error", WF)  # names upstream
     assert failure.message == "GET /api/workflows/1 answered 503: workflow-service is unavailable"
     assert (
         failure.evidence == "GET /api/workflows/1 -> 503 (edge-gateway, upstream workflow-service)"

@@ -77,9 +77,10 @@ CASES = [
     Case("canvas API answers 503", ({"service": "workflow-service", "mode": "unavailable",
                                     "path": "/api/workflows/*"},),
          "browser", ("failure", "dependency_error", "open canvas", "workflow-service")),
+    # workflow-service's own 500: its server_error, as over the API (one fault, one verdict).
     Case("canvas API answers 500", ({"service": "workflow-service", "mode": "error",
                                     "path": "/api/workflows/*"},),
-         "browser", ("failure", "dependency_error", "open canvas", "workflow-service")),
+         "browser", ("failure", "server_error", "open canvas", "workflow-service")),
     Case("connection refused (api)", (), "api",
          ("failure", "connection", "read workflow", "workflow-service"),
          target=lambda url: sandbox_target(f"http://127.0.0.1:{free_port()}")),

@@ -34,6 +34,7 @@ COMMON: dict[str, Any] = {
     "slo_target": 0.99,
     "runbook": RUNBOOK.format("workflow-run"),
     "settings": SETTINGS,
+    "waits": ("run_max_wait",),  # validate: a stuck run must be able to outlast the timeout
 }
 
 run_browser = Journey(

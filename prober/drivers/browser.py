@@ -273,6 +273,7 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
     def on_request(request: Request) -> None:
         exchange = observer.started(request.method, request.url, request.resource_type)
         if exchange is not None:
+            exchange.navigation = _main_document(request, page)
             session._requests[request] = exchange
 
     def on_response(response: Response) -> None:
@@ -295,6 +296,11 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
         if exchange is not None:
             observer.broke(exchange, request.failure or "request failed")
 
+    def on_finished(request: Request) -> None:
+        exchange = session._requests.get(request)
+        if exchange is not None:
+            observer.body_done(exchange)
+
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
             url = (message.location or {}).get("url") or None
@@ -308,8 +314,17 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
     context.on("request", on_request)
     context.on("response", on_response)
     context.on("requestfailed", on_failed)
+    context.on("requestfinished", on_finished)
     page.on("console", on_console)
     page.on("pageerror", on_page_error)
+
+
+def _main_document(request: Request, page: Page) -> bool:
+    """Whether `request` loads the page's own document (not a frame's, not a fetch)."""
+    try:
+        return request.is_navigation_request() and request.frame == page.main_frame
+    except PlaywrightError:
+        return False  # a service worker's request has no frame
 
 
 async def _read_error_body(observer: Observer, exchange: Exchange, response: Response) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import email.utils
 import functools
 import ssl
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 
@@ -58,10 +59,18 @@ class ObservingTransport(httpx.AsyncBaseTransport):
         if exchange is not None:
             self._observer.answered(exchange, response.status_code, response.headers)
             if response.status_code >= 400:
-                await response.aread()
+                try:
+                    await response.aread()
+                except Exception as exc:  # cut or undecodable: the status is the evidence
+                    self._observer.broke(exchange, _read_failure(exc), exc)
+                    raise
+                self._observer.body_done(exchange)
                 self._observer.error_body(exchange, response.content)
-            elif response.status_code < 300:
+                return response
+            if response.status_code < 300:
                 self._answers[id(exchange)] = (request, response)
+            if isinstance(response.stream, httpx.AsyncByteStream):
+                response.stream = _ObservedBody(response.stream, self._observer, exchange)
         return response
 
     async def inspect(self, exchanges: list[Exchange]) -> None:
@@ -73,11 +82,46 @@ class ObservingTransport(httpx.AsyncBaseTransport):
             request, response = found
             if not response.is_stream_consumed or response.is_error:
                 continue
+            try:
+                body = response.content
+            except httpx.ResponseNotRead:
+                continue  # its read was cut or failed: the exchange says so already
             accept = request.headers.get("accept", "")
-            inspect_body(exchange, response.content, accept, by_journey=True)
+            inspect_body(exchange, body, accept, by_journey=True)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _ObservedBody(httpx.AsyncByteStream):
+    """A response body that tells the observer when it has all arrived, or how it broke off:
+    a body that trickles past the step's deadline stays `body_pending` (the evidence of a
+    timeout on the service that answered)."""
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream, observer: Observer, exchange: Exchange
+    ) -> None:
+        self._inner = inner
+        self._observer = observer
+        self._exchange = exchange
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except asyncio.CancelledError:
+            raise  # left pending: a deadline fired while the body was arriving
+        except Exception as exc:
+            self._observer.broke(self._exchange, _read_failure(exc), exc)
+            raise
+        self._observer.body_done(self._exchange)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _read_failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__} while reading the body: {exc}".strip().rstrip(":")
 
 
 class TargetAuth(httpx.Auth):
@@ -172,13 +216,35 @@ class TargetAuth(httpx.Auth):
     def _accept(self, login: httpx.Request, answer: httpx.Response) -> None:
         """Take the token from a login answer, or raise the refusal (and remember it)."""
         spec = self._target.auth
-        if answer.status_code >= 400:
+        status = answer.status_code
+        if status >= 400:
             refused = _last_exchange(self._observer, str(login.url))
-            refusal = self._gate.refused(self._key, self._interval_s, copy.copy(refused))
+            said = f"POST {spec.login_path} answered {status}{_detail(refused)}"
+            if status in CREDENTIAL_REFUSALS:
+                refusal = self._gate.refused(self._key, self._interval_s, copy.copy(refused))
+                raise LoginFailed(
+                    f"login refused: {said} (refusal {refusal.count}; no new login before "
+                    f"{_clock(refusal.until)}, so the account is not locked out)",
+                    refused,
+                )
+            if status == 429:
+                asked = retry_after_s(answer.headers.get("retry-after"), time.time())
+                refusal = self._gate.refused(
+                    self._key, self._interval_s, copy.copy(refused), hold_s=asked
+                )
+                why = (
+                    f"it asked to wait {asked:g}s (Retry-After)"
+                    if asked is not None
+                    else "it sent no Retry-After"
+                )
+                raise LoginFailed(
+                    f"login rate-limited: {said}; {why}, so no new login before "
+                    f"{_clock(refusal.until)}",
+                    refused,
+                )
             raise LoginFailed(
-                f"login refused: POST {spec.login_path} answered {answer.status_code}"
-                f"{_detail(refused)} (refusal {refusal.count}; no new login before "
-                f"{_clock(refusal.until)}, so the account is not locked out)",
+                f"login failed: {said} (not a refusal of the credentials: nothing is held "
+                "back, the next run logs in again)",
                 refused,
             )
         try:
@@ -197,6 +263,27 @@ class TargetAuth(httpx.Auth):
         self._gate.remember(self._key, token, lifetime)
         self._token, self._reused = token, False
         self._redactor.add(token)
+
+
+# Statuses by which a login refuses the credentials themselves (repeating them risks a lockout).
+CREDENTIAL_REFUSALS = frozenset({401, 403})
+
+
+def retry_after_s(value: str | None, now: float) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date); None when absent
+    or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 def _hold_back(gate: LoginGate, key: str, login_path: str) -> None:
