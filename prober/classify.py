@@ -12,19 +12,24 @@ strongest reason first, and is the only code that interprets foreign exceptions:
 4. an HTTP status the journey raised on (HTTPStatusError)      -> by that answer
 5. a transport failure of the journey's own request            -> by the network table, on the
                                                                   URL's owner (route)
-6. anything else - a wrong outcome, a deadline, a bug in journey code - reads the step's record:
+6. anything else - a wrong outcome, a deadline, a bug or any exception of journey code (even
+   SystemExit/KeyboardInterrupt it raised, as JourneyExit) - reads the step's record:
    a. a failed answer, awaited resources (documents, scripts, fetches, API calls) first, then in
       time order: a status >= 400 the journey did not declare expected (also when Chromium
       aborted its body), a network failure, a 2xx body that does not parse as its declared type
-      (or, when the failure is a JSON parse error, a body that was not JSON at all)
+      (or, when the failure is a JSON parse error or journey code, a body that was not JSON)
    b. an uncaught page exception or console error from a target script  -> assertion (route)
-   c. a request still without an answer                               -> timeout (route)
-   d. nothing: a deadline -> timeout; journey code bug -> probe_error; else assertion (step)
+   c. journey code with nothing above                           -> probe_error, with file:line
+   d. a request still without an answer, then an answer whose body was still arriving
+                                                                      -> timeout (route/platform)
+   e. a wait that ran out (GaveUp / WaitTimedOut) -> on whoever kept answering its last state
+   f. nothing: a deadline -> timeout; else assertion (step)
 
 Blame from an answer: the service the platform names (error body, then the service header) ->
 `platform`; else the route map's owner of the URL -> `route`; else the step's declared service.
-A 502/503/504, or an answer naming an upstream, is a dependency_error on that upstream; a 5xx (or
-a malformed body) from a service other than the step's own is a dependency_error too.
+dependency_error needs evidence of a service other than the one answering (an upstream, an
+error.service naming another, a 502/504 from in front of the owner); any other 5xx or bad 2xx
+body is the answering service's server_error, whatever the step's service.
 
 The same network fault gets the same error_type on both channels: NET_KINDS (Chromium's
 net::ERR_ codes) and HTTPX_RULES decide it once. Every exception type httpx and Playwright export
