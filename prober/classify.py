@@ -258,7 +258,7 @@ def classify(
         )
     if journey_code:
         return _probe(name, message, exc)
-    if rule is Rule.TIMEOUT or any(e.pending for e in traffic):
+    if rule is Rule.TIMEOUT or slow_bodies or any(e.pending for e in traffic):
         return _timeout(traffic, slow_bodies, step, message, exc)
     if isinstance(exc, GaveUp) and exc.service:
         # The customer's patience ran out while the platform kept answering the same state.
@@ -315,6 +315,8 @@ def _slow_body(exchange: Exchange, now: float | None) -> bool:
         and exchange.failure is None
         and _stale(exchange, now)
         and exchange.path not in _NOISE_PATHS
+        # A stream that never ends by design (server-sent events) is not a slow answer.
+        and "event-stream" not in (exchange.content_type or "")
     )
 
 
