@@ -17,7 +17,6 @@ from rich.table import Table
 from prober import metrics as m
 from prober.catalog import Catalog
 from prober.config import LoadedConfig
-from prober.durations import parse_duration
 from prober.paths import write_atomically
 from prober.reports import github
 from prober.slo import datadog_json, openslo, spec, terraform
@@ -29,6 +28,7 @@ from prober.slo.incidents import load_incidents
 from prober.slo.lint import lint
 from prober.slo.status import SHOWN_WINDOWS, JourneyStatus, compute
 from prober.store import ResultStore
+from prober.values import parse_duration
 
 FORMATS = ("terraform", "datadog-json", "openslo")
 
