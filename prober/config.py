@@ -39,9 +39,11 @@ from prober.interpolation import Interpolated, apply_overrides, interpolate
 from prober.maintenance import Maintenance, Window, WindowError, build_window, overlap
 from prober.target import AuthSpec, Secret, ServiceMap, Target
 from prober.values import DAY_S, DEFAULT_CLEANUP_TIMEOUT_S, DurationRule, check_tag
+from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
 DEFAULT_CONFIG = Path("prober.yaml")
 SECRET_FIELDS = ("password", "token")
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 HOUR_S = 3600.0
@@ -368,7 +370,10 @@ def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None)
 def load_config(source: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     environ = dict(os.environ if environ is None else environ)
     try:
-        text = source.read_text(encoding="utf-8")
+        if source.exists() and not source.is_file():  # a folder, a FIFO, a device: never ends
+            _raise(source, [Problem(str(source), "not a regular file; pass -c PATH of a file")])
+        with source.open("rb") as file:
+            data_bytes = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             source,
@@ -376,14 +381,16 @@ def load_config(source: Path, environ: Mapping[str, str] | None = None) -> Loade
         ) from None
     except OSError as exc:
         raise ConfigError(source, [Problem(str(source), f"cannot read: {exc.strerror}")]) from None
+    if len(data_bytes) > MAX_CONFIG_BYTES:
+        _raise(source, [Problem(str(source), f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a "
+                                "config is a few KiB: check the path")])  # fmt: skip
     try:
-        raw = yaml.safe_load(text)
-        lines = _line_map(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
-        problem = getattr(exc, "problem", None) or str(exc)
-        _raise(source, [Problem(where, f"not valid YAML: {problem}")])
+        document = load_yaml(decode_utf8(data_bytes))
+    except YamlError as exc:
+        _raise(source, [Problem(str(source) if p.line is None else f"{source}:{p.line}",
+                                p.message) for p in exc.problems])  # fmt: skip
+    raw = document.data
+    lines = _line_map(document.root)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -510,7 +517,7 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
+def _line_map(root: yaml.Node | None) -> dict[tuple[str | int, ...], int]:
     """Dotted path -> 1-based line of its value, from the YAML node tree."""
     lines: dict[tuple[str | int, ...], int] = {}
 
@@ -525,7 +532,6 @@ def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
             for i, value in enumerate(node.value):
                 walk(value, (*path, i))
 
-    root = yaml.compose(text)
     if root is not None:
         walk(root, ())
     return lines

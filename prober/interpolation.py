@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-import yaml
+from prober.yaml_source import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,9 @@ def apply_overrides(
         value: Any = raw
         if raw.lstrip().startswith(("[", "{")):
             try:
-                value = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                out.problems.append(((), f"{variable}: not valid YAML: {exc}"))
+                value = load_yaml(raw).data
+            except YamlError as exc:
+                out.problems.append(((), f"{variable}: {exc}; fix the variable's value"))
                 continue
         short = shorthands.get(keys[0])
         if short is not None and len(keys) == 1 and isinstance(value, str):
