@@ -396,9 +396,12 @@ def load_config(source: Path, environ: Mapping[str, str] | None = None) -> Loade
     if not isinstance(raw, dict):
         _raise(source, [Problem(str(source), "must be a mapping of settings (key: value)")])
     data = interpolate(raw, environ, base=source.parent, credentials=SECRET_FIELDS)
-    apply_overrides(data, environ, fields=Config.model_fields, shorthands=shorthands())
+    apply_overrides(data, environ, fields=Config.model_fields, shorthands=shorthands(),
+                    closed={"targets": "target"})  # fmt: skip
     locate = _Locator(source, lines, data)
-    problems = [Problem(locate(path), message) for path, message in data.problems]
+    problems = [Problem(f"{variable} (environment)", message)
+                for variable, message in data.variable_problems]  # fmt: skip
+    problems += [Problem(locate(path), message) for path, message in data.problems]
     for path in _secret_paths(data.tree):
         if path not in data.from_environment:
             problems.append(
