@@ -28,9 +28,9 @@ DAY_S = 86400.0
 # 90 days and store retention is weeks, so a longer value is a typo (or hostile).
 MAX_DURATION_S = 366 * DAY_S
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S}
-# At most 12 digits before the point: anything longer is past every ceiling anyway, and the
-# cap keeps the float conversion exact and cheap.
-_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?\s*$")
+# At most 40 digits before the point (anything that long is past every ceiling, and is then
+# refused as out of range); the cap keeps the conversion cheap.
+_DURATION = re.compile(r"^\s*(\d{1,40}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?\s*$")
 # How long one attempt's cleanups may take together (serve.cleanup_timeout's default): a hung
 # target must not keep the run, and the worst case of a journey counts it once per attempt.
 DEFAULT_CLEANUP_TIMEOUT_S = 10.0
@@ -44,6 +44,8 @@ _TAG = re.compile(r"^[a-z0-9_.:/-]+$")
 
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling in the largest unit (`900` -> '15m', `0.5` -> '500ms')."""
+    if seconds == 0:
+        return "0s"
     for unit in ("d", "h", "m", "s"):
         amount = seconds / _UNITS[unit]
         if amount >= 1 and amount == int(amount):
@@ -68,7 +70,7 @@ def parse_duration(
             raise ValueError(f"{_shown(value)} is not a duration; {DURATION_FORM}")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     elif isinstance(value, int) and abs(value) > MAX_DURATION_S:
-        seconds = math.copysign(math.inf, value)  # float() of a huge int would overflow
+        seconds = math.inf if value > 0 else -math.inf  # float() of a huge int would overflow
     else:
         seconds = float(value)
     if math.isnan(seconds):
@@ -133,7 +135,7 @@ def parse_number(value: object, *, minimum: float, maximum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{_shown(value)} is not a number; write a decimal such as 1 or 2.5")
     if isinstance(value, int) and abs(value) > 10**15:
-        number = math.copysign(math.inf, value)
+        number = math.inf if value > 0 else -math.inf
     else:
         try:
             number = float(value)
