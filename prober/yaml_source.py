@@ -96,8 +96,9 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_checked
 
 def load_yaml(text: str) -> YamlDocument:
     """One YAML document, checked as the module docstring says; YamlError otherwise."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # raises on characters YAML does not allow
         root = loader.get_single_node()
         if root is None:
             return YamlDocument(None, None)
@@ -114,7 +115,8 @@ def load_yaml(text: str) -> YamlDocument:
         raise YamlError([YamlProblem(None, "nested too deeply to read; flatten the structure")]
                         ) from None  # fmt: skip
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _Checker:
