@@ -188,7 +188,9 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
     try:
         resolve_destination(config.datadog.statsd_url, loaded.environ)
     except DogStatsdConfigError as exc:
-        problems.append(Problem(loaded.where("datadog", "statsd_url"), str(exc)))
+        where = loaded.where("datadog", "statsd_url")
+        problems.append(Problem(where if exc.variable is None else f"{exc.variable} "
+                                "(environment)", str(exc)))  # fmt: skip
     if problems:
         raise ConfigError(loaded.source, problems)
     return Catalog(journeys, disabled, loaded.targets(), only)

@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", type=int, default=None, help="seed for fault `rate` rolls")
     sandbox.add_argument(
         "--upstream-timeout",
-        type=float,
+        type=_seconds,
         default=5.0,
         metavar="SEC",
         help="the engine's deadline for its calls to other services (default 5)",
@@ -75,23 +75,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _duration(raw: str) -> float:
-    from prober.durations import parse_duration
+def _every(raw: str) -> float:
+    """run --every: a round at least every second (0 would mean back to back), at most a day."""
+    from prober.values import DAY_S, parse_duration
 
     try:
-        return parse_duration(raw)
+        return parse_duration(raw, minimum=1.0, maximum=DAY_S)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive(raw: str) -> int:
+def _seconds(raw: str) -> float:
+    """sandbox --upstream-timeout: seconds, more than nothing and at most an hour."""
+    from prober.values import parse_duration
+
     try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+        return parse_duration(raw, minimum=0.001, maximum=3600.0)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+MAX_REPEAT = 100_000  # rounds of `run --repeat`: days of probing at the shortest --every
+
+
+def _positive(raw: str) -> int:
+    from prober.values import parse_count
+
+    try:
+        return parse_count(raw, minimum=1, maximum=MAX_REPEAT)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _tag(raw: str) -> str:
+    """--env, --location: a metric tag value, used as written or refused (never rewritten)."""
+    from prober.values import check_tag
+
+    try:
+        return check_tag(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _retries(raw: str) -> int:
@@ -119,13 +142,15 @@ def _journey_commands(commands: Any) -> None:
         )  # fmt: skip
         if target:
             sub.add_argument("--target", default=None, help="only this target (default: all)")
-            sub.add_argument("--env", default=None, help="the env tag (default: the config's)")
+            sub.add_argument(
+                "--env", type=_tag, default=None, help="the env tag (default: the config's)"
+            )
         return sub
 
     run = command("run", "run journeys now, with a live table (incidents)", journeys=True)
     run.add_argument("--repeat", type=_positive, default=None, metavar="N", help="rounds to run")
     run.add_argument(
-        "--every", type=_duration, default=None, metavar="SEC",
+        "--every", type=_every, default=None, metavar="SEC",
         help="start a round every SEC (with no --repeat: until Ctrl-C)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="one JSON object per run, per line")
@@ -176,10 +201,12 @@ def _slo_commands(commands: Any) -> None:
         description="Metric-based SLOs, burn-rate, error-budget and heartbeat monitors.",
     )  # fmt: skip
     export.add_argument("--format", required=True, choices=["terraform", "datadog-json", "openslo"])
-    export.add_argument("--env", default=None, help="the env the SLOs cover (default: config's)")
+    export.add_argument(
+        "--env", type=_tag, default=None, help="the env the SLOs cover (default: config's)"
+    )
     export.add_argument("--out", type=Path, default=None, metavar="DIR", help="write files here")
     export.add_argument(
-        "--location", action="append", default=[], metavar="NAME",
+        "--location", action="append", type=_tag, default=[], metavar="NAME",
         help="a location with a heartbeat monitor (repeatable; default: the config's)",
     )  # fmt: skip
     export.add_argument("--notify-page", default="", metavar="HANDLE", help="e.g. @pagerduty-cuj")
@@ -202,15 +229,15 @@ def _slo_commands(commands: Any) -> None:
         "conventions.",
     )  # fmt: skip
     audit.add_argument("dir", type=Path, metavar="DIR")
-    audit.add_argument("--env", default=None, help="the env (default: the config's)")
+    audit.add_argument("--env", default=None, type=_tag, help="the env (default: the config's)")
     audit.add_argument(
-        "--location", action="append", default=[], metavar="NAME",
+        "--location", action="append", type=_tag, default=[], metavar="NAME",
         help="a location with a heartbeat monitor (repeatable; default: the config's)",
     )  # fmt: skip
     status = actions.add_parser("status", help="SLI, budget and burn rates from the local store")
     status.add_argument("--window", default="30d", help="SLI window (default 30d)")
     status.add_argument("--json", action="store_true", help="one JSON object per journey/target")
-    status.add_argument("--env", default=None, help="the env (default: the config's)")
+    status.add_argument("--env", default=None, type=_tag, help="the env (default: the config's)")
     backtest = actions.add_parser(
         "backtest", help="replay stored runs through the exported alerts; score vs incidents",
         description="Which exported alerts would have fired and recovered over a period, "
@@ -265,14 +292,14 @@ def _slo_commands(commands: Any) -> None:
         help="an alert this soon after an incident's end still matches it",
     )
     backtest.add_argument("--json", action="store_true", help="one JSON object per rule set")
-    backtest.add_argument("--env", default=None, help="the env (default: the config's)")
+    backtest.add_argument("--env", default=None, type=_tag, help="the env (default: the config's)")
     gate = actions.add_parser(
         "gate", help="CI: may a service deploy? 0 go, 1 stop, 2 cannot decide",
         description="Decide from the journeys' error-budget policies whether a deploy may go.",
     )  # fmt: skip
     gate.add_argument("journeys", nargs="*", metavar="JOURNEY", help="names or globs")
     gate.add_argument("--service", default=None, help="only the journeys this service owns")
-    gate.add_argument("--env", default=None, help="the env (default: the config's)")
+    gate.add_argument("--env", default=None, type=_tag, help="the env (default: the config's)")
     gate.add_argument(
         "--source",
         choices=["store", "datadog"],
@@ -302,23 +329,31 @@ def _slo_commands(commands: Any) -> None:
         )  # fmt: skip
 
 
-def _slo_duration(option: str, raw: str, *, positive: bool = True) -> float:
-    """A duration option of the slo commands; SloError (one line, exit 2) when malformed."""
-    from prober.durations import parse_duration
+# The bounds of the slo commands' value options (prober/values.py has the forms): a period
+# or window is a minute to a year, a Datadog request waits at most 5 minutes, a replay is
+# compressed at most 10000-fold.
+MIN_WINDOW_S = 60.0
+MAX_REQUEST_TIMEOUT_S = 300.0
+MAX_TIME_SCALE = 10_000.0
+
+
+def _slo_duration(
+    option: str, raw: str, *, minimum: float = MIN_WINDOW_S, maximum: float | None = None
+) -> float:
+    """A duration option of the slo commands; SloError (one line, exit 2) when malformed or
+    out of its bounds (`minimum` up to `maximum`, by default a year)."""
     from prober.slo.spec import SloError
+    from prober.values import MAX_DURATION_S, parse_duration
 
     try:
-        seconds = parse_duration(raw)
+        return parse_duration(raw, minimum=minimum, maximum=maximum or MAX_DURATION_S)
     except ValueError as exc:
         raise SloError(f"{option} {exc}") from None
-    if positive and seconds <= 0:
-        raise SloError(f"{option} {raw!r} must be more than 0")
-    return seconds
 
 
 def _slo_time(option: str, raw: str | None) -> float | None:
-    from prober.slo.incidents import parse_time
     from prober.slo.spec import SloError
+    from prober.values import parse_time
 
     if raw is None:
         return None
@@ -332,6 +367,7 @@ def _slo(args: argparse.Namespace) -> int:
     from prober.commands import slo
     from prober.commands.setup import prepare
     from prober.slo.spec import SloError
+    from prober.values import parse_number
 
     if args.slo_command == "lint":
         return slo.lint_command(args.dir)
@@ -340,16 +376,15 @@ def _slo(args: argparse.Namespace) -> int:
         window_s = _slo_duration("--window", args.window)
     if args.slo_command == "backtest":
         last_s = _slo_duration("--last", args.last)
-        grace_s = _slo_duration("--grace", args.grace, positive=False)
+        grace_s = _slo_duration("--grace", args.grace, minimum=0.0)
         start, end = _slo_time("--from", args.start), _slo_time("--to", args.end)
         try:
-            time_scale = float(args.time_scale)
-        except ValueError:
-            raise SloError(f"--time-scale {args.time_scale!r} is not a number") from None
-        if not time_scale >= 1:
-            raise SloError(f"--time-scale {args.time_scale} must be at least 1")
+            time_scale = parse_number(args.time_scale, minimum=1.0, maximum=MAX_TIME_SCALE)
+        except ValueError as exc:
+            raise SloError(f"--time-scale {exc}") from None
     if args.slo_command == "gate":
-        timeout_s = _slo_duration("--timeout", args.timeout)
+        timeout_s = _slo_duration("--timeout", args.timeout, minimum=0.001,
+                                  maximum=MAX_REQUEST_TIMEOUT_S)  # fmt: skip
     loaded, catalog = prepare(args.config)
     if args.slo_command == "audit":
         return slo.audit_command(loaded, catalog, args.dir, env=args.env,

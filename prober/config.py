@@ -35,21 +35,32 @@ from pydantic import (
     model_validator,
 )
 
-from prober.durations import DEFAULT_CLEANUP_TIMEOUT_S, parse_duration
 from prober.interpolation import Interpolated, apply_overrides, interpolate
 from prober.maintenance import Maintenance, Window, WindowError, build_window, overlap
-from prober.metrics import tag_value
 from prober.target import AuthSpec, Secret, ServiceMap, Target
+from prober.values import DAY_S, DEFAULT_CLEANUP_TIMEOUT_S, DurationRule, check_tag
+from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
 DEFAULT_CONFIG = Path("prober.yaml")
 SECRET_FIELDS = ("password", "token")
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
+HOUR_S = 3600.0
+# Durations, each kind with its bounds (prober/values.py; docs/configuration.md lists them).
+Duration = Annotated[float, BeforeValidator(DurationRule())]  # 0 .. 366d
+# A wait on the target or the browser: more than nothing, at most an hour.
+Timeout = Annotated[float, BeforeValidator(DurationRule(0.001, HOUR_S))]
+# How often something recurs: at least a second (0 would mean "continuously"), at most a day.
+Interval = Annotated[float, BeforeValidator(DurationRule(1.0, DAY_S))]
+# A cleanup budget or a grace period: 0 (none) up to an hour.
+Grace = Annotated[float, BeforeValidator(DurationRule(0.0, HOUR_S))]
+# A sweep lists and deletes resources on the target: not more often than once a minute.
+SweepInterval = Annotated[float, BeforeValidator(DurationRule(60.0, DAY_S))]
+# How long something is kept: at least an hour (less would drop the data being looked at).
+Retention = Annotated[float, BeforeValidator(DurationRule(HOUR_S, 366 * DAY_S))]
+# A name that becomes a metric tag: used as written or refused (never rewritten).
+TagValue = Annotated[str, BeforeValidator(check_tag)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +106,7 @@ class TargetConfig(_Model):
     service_header: str = "x-service"
     error_service_field: str = "error.service"
     error_upstream_field: str = "error.upstream"
-    request_timeout: Duration = 10.0
+    request_timeout: Timeout = 10.0
     verify_tls: bool = True
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
@@ -112,8 +123,10 @@ class TargetConfig(_Model):
     @classmethod
     def _routes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for service, patterns in value.items():
-            if tag_value(service) != service:
-                raise ValueError(f"service {service!r} must be lower case [a-z0-9_.:/-]")
+            try:
+                check_tag(service)
+            except ValueError as exc:
+                raise ValueError(f"service {exc}") from None
             for pattern in patterns:
                 if not pattern.startswith("/"):
                     raise ValueError(f"{service}: path glob {pattern!r} must start with '/'")
@@ -124,10 +137,10 @@ class JourneyOverride(_Model):
     """Per-journey changes to its declaration, by journey name."""
 
     enabled: bool = True
-    interval: Duration | None = None
-    timeout: Duration | None = None
+    interval: Interval | None = None
+    timeout: Timeout | None = None
     retries: int | None = Field(default=None, ge=0, le=5)
-    latency_threshold: Duration | None = None
+    latency_threshold: Timeout | None = None
     targets: list[str] | None = None  # only these targets (default: all)
 
     def changes(self) -> dict[str, Any]:
@@ -143,18 +156,18 @@ class BrowserConfig(_Model):
     executable_path: str | None = None
     headless: bool = True
     max_concurrent: int = Field(default=2, ge=1, le=32)  # browser journeys at once (serve)
-    launch_timeout: Duration = 30.0
+    launch_timeout: Timeout = 30.0
 
 
 class StoreConfig(_Model):
     path: Path = Path(".prober/results.db")
-    retention: Duration = 35 * 86400.0  # longer than the 30-day SLO window
+    retention: Retention = 35 * DAY_S  # longer than the 30-day SLO window
 
 
 class ArtifactsConfig(_Model):
     path: Path = Path(".prober/artifacts")
-    keep_runs: int = Field(default=20, ge=1)
-    max_age: Duration = 7 * 86400.0
+    keep_runs: int = Field(default=20, ge=1, le=10000)
+    max_age: Retention = 7 * DAY_S
     on_success: bool = False
 
 
@@ -166,15 +179,15 @@ class ServeConfig(_Model):
     # A random delay of up to this fraction of the interval before each run (APScheduler's
     # jitter only delays), so probes from many replicas do not hit the target in lockstep.
     jitter: float = Field(default=0.1, ge=0, lt=1)
-    misfire_grace: Duration = 30.0
-    shutdown_grace: Duration = 60.0
-    heartbeat_interval: Duration = 15.0
-    cleanup_timeout: Duration = DEFAULT_CLEANUP_TIMEOUT_S
+    misfire_grace: Interval = 30.0
+    shutdown_grace: Grace = 60.0
+    heartbeat_interval: Interval = 15.0
+    cleanup_timeout: Grace = DEFAULT_CLEANUP_TIMEOUT_S
     # How often the store drops runs past `store.retention` and artifacts past their limits
     # (both are also pruned at start).
-    prune_interval: Duration = 3600.0
+    prune_interval: Interval = 3600.0
     # How often each declared Sweep also runs on its own (besides before each run).
-    sweep_interval: Duration = 900.0
+    sweep_interval: SweepInterval = 900.0
 
 
 class MaintenanceWindowConfig(_Model):
@@ -186,7 +199,7 @@ class MaintenanceWindowConfig(_Model):
     timezone: str = "UTC"
     rrule: str | None = None
     cron: str | None = None
-    duration: Duration | None = None
+    duration: Annotated[float, BeforeValidator(DurationRule(60.0, 366 * DAY_S))] | None = None
     journeys: list[str] = Field(default_factory=list)  # globs; empty: every journey
     targets: list[str] = Field(default_factory=list)  # empty: every target
     description: str = ""
@@ -215,11 +228,11 @@ class MaintenanceWindowConfig(_Model):
 
 
 class Config(_Model):
-    env: str = "dev"
-    location: str = "local"
+    env: TagValue = "dev"
+    location: TagValue = "local"
     journeys: list[str] = Field(min_length=1)  # packs to load
     overrides: dict[str, JourneyOverride] = Field(default_factory=dict)
-    targets: dict[str, TargetConfig] = Field(min_length=1)
+    targets: dict[TagValue, TargetConfig] = Field(min_length=1)
     datadog: DatadogConfig = DatadogConfig()
     browser: BrowserConfig = BrowserConfig()
     store: Annotated[StoreConfig, BeforeValidator(_Shorthand("path"))] = StoreConfig()
@@ -258,13 +271,6 @@ class Config(_Model):
 
     def maintenance_windows(self) -> Maintenance:
         return Maintenance(tuple(w.window() for w in self.maintenance))
-
-    @field_validator("env", "location")
-    @classmethod
-    def _tag(cls, value: str) -> str:
-        if tag_value(value) != value:
-            raise ValueError(f"{value!r} must be lower case [a-z0-9_.:/-] (it is a metric tag)")
-        return value
 
 
 def shorthands() -> dict[str, str]:
@@ -364,7 +370,10 @@ def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None)
 def load_config(source: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     environ = dict(os.environ if environ is None else environ)
     try:
-        text = source.read_text(encoding="utf-8")
+        if source.exists() and not source.is_file():  # a folder, a FIFO, a device: never ends
+            _raise(source, [Problem(str(source), "not a regular file; pass -c PATH of a file")])
+        with source.open("rb") as file:
+            data_bytes = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             source,
@@ -372,22 +381,27 @@ def load_config(source: Path, environ: Mapping[str, str] | None = None) -> Loade
         ) from None
     except OSError as exc:
         raise ConfigError(source, [Problem(str(source), f"cannot read: {exc.strerror}")]) from None
+    if len(data_bytes) > MAX_CONFIG_BYTES:
+        _raise(source, [Problem(str(source), f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a "
+                                "config is a few KiB: check the path")])  # fmt: skip
     try:
-        raw = yaml.safe_load(text)
-        lines = _line_map(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
-        problem = getattr(exc, "problem", None) or str(exc)
-        _raise(source, [Problem(where, f"not valid YAML: {problem}")])
+        document = load_yaml(decode_utf8(data_bytes))
+    except YamlError as exc:
+        _raise(source, [Problem(str(source) if p.line is None else f"{source}:{p.line}",
+                                p.message) for p in exc.problems])  # fmt: skip
+    raw = document.data
+    lines = _line_map(document.root)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         _raise(source, [Problem(str(source), "must be a mapping of settings (key: value)")])
     data = interpolate(raw, environ, base=source.parent, credentials=SECRET_FIELDS)
-    apply_overrides(data, environ, fields=Config.model_fields, shorthands=shorthands())
+    apply_overrides(data, environ, fields=Config.model_fields, shorthands=shorthands(),
+                    closed={"targets": "target"})  # fmt: skip
     locate = _Locator(source, lines, data)
-    problems = [Problem(locate(path), message) for path, message in data.problems]
+    problems = [Problem(f"{variable} (environment)", message)
+                for variable, message in data.variable_problems]  # fmt: skip
+    problems += [Problem(locate(path), message) for path, message in data.problems]
     for path in _secret_paths(data.tree):
         if path not in data.from_environment:
             problems.append(
@@ -506,7 +520,7 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
+def _line_map(root: yaml.Node | None) -> dict[tuple[str | int, ...], int]:
     """Dotted path -> 1-based line of its value, from the YAML node tree."""
     lines: dict[tuple[str | int, ...], int] = {}
 
@@ -521,7 +535,6 @@ def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
             for i, value in enumerate(node.value):
                 walk(value, (*path, i))
 
-    root = yaml.compose(text)
     if root is not None:
         walk(root, ())
     return lines

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-import yaml
+from prober.yaml_source import YamlError, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class Interpolated:
     defaulted: dict[Path, str] = field(default_factory=dict)
     overridden: dict[Path, str] = field(default_factory=dict)  # path -> PROBER_ variable
     problems: list[tuple[Path, str]] = field(default_factory=list)
+    # Problems of a PROBER_ variable itself (its name or its value), reported against it.
+    variable_problems: list[tuple[str, str]] = field(default_factory=list)
 
 
 def interpolate(
@@ -130,6 +132,7 @@ def apply_overrides(
     *,
     fields: Collection[str],
     shorthands: Mapping[str, str] | None = None,
+    closed: Mapping[str, str] | None = None,
 ) -> None:
     """Apply `PROBER_A__B__C=value` as tree["a"]["b"]["c"] = value (environment beats file).
 
@@ -146,10 +149,16 @@ def apply_overrides(
     `shorthands` maps a top-level field that may be written as one string to the key that
     string stands for (`store: x.db` is `store: {path: x.db}`): an override below it keeps the
     string, and an override of the field itself with a string sets only that key.
+
+    `closed` maps a top-level field whose entries the file names (`targets`) to what one entry
+    is called ("target"): a variable may change an entry the file defines, never create one,
+    so a typo in PROBER_TARGETS__PORD__BASE_URL is an error listing the known entries instead
+    of a new target being probed.
     """
     if not isinstance(out.tree, dict):
         return
     shorthands = shorthands or {}
+    closed = closed or {}
     for variable in sorted(environ):
         if not variable.startswith(ENV_PREFIX):
             continue
@@ -158,15 +167,28 @@ def apply_overrides(
             log.debug("ignoring %s: %r is not a config field", variable, keys[0])
             continue
         if not all(keys):
-            out.problems.append(((), f"{variable}: empty key between '__'; check the name"))
+            out.variable_problems.append((variable, "empty key between '__'; check the name"))
             continue
+        entry = closed.get(keys[0])
+        if entry is not None and len(keys) > 1:
+            known = out.tree.get(keys[0])
+            names = sorted(map(str, known)) if isinstance(known, dict) else []
+            if not any(n.lower().replace("-", "_") == keys[1] for n in names):
+                listed = f"the {entry}s it defines: {', '.join(names)}" if names else (
+                    f"it defines no {entry}s")  # fmt: skip
+                out.variable_problems.append((variable, (
+                    f"names {entry} {keys[1]!r}, which the config file does not define "
+                    f"({listed}); fix the name (`__` between levels, `_` for `-`) or add the "
+                    f"{entry} to the file"
+                )))  # fmt: skip
+                continue
         raw = environ[variable]
         value: Any = raw
         if raw.lstrip().startswith(("[", "{")):
             try:
-                value = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                out.problems.append(((), f"{variable}: not valid YAML: {exc}"))
+                value = load_yaml(raw).data
+            except YamlError as exc:
+                out.variable_problems.append((variable, f"{exc}; fix the variable's value"))
                 continue
         short = shorthands.get(keys[0])
         if short is not None and len(keys) == 1 and isinstance(value, str):

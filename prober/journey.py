@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from prober.durations import parse_duration
 from prober.errors import JourneyDefinitionError
 from prober.slo.policy import DEFAULT_POLICY, BudgetPolicy, parse_policy
+from prober.values import parse_duration
 
 if TYPE_CHECKING:
     from prober.context import StepContext

@@ -27,8 +27,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from prober.durations import parse_duration
 from prober.errors import JourneyDefinitionError
+from prober.values import parse_duration
 
 if TYPE_CHECKING:
     from prober.context import StepContext

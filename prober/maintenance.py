@@ -15,7 +15,9 @@ Used by `serve` (no scheduled runs in a window: `skipped{reason:maintenance}`), 
 
 from __future__ import annotations
 
+import calendar
 import re
+import warnings
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,15 @@ from dateutil.rrule import rrulestr
 RRULE_PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH")
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 OVERLAP_HORIZON = timedelta(days=2 * 366)  # how far ahead overlaps are looked for
+MAX_INTERVAL = 999
+MAX_COUNT = 10_000
+# No rule is ever iterated past this wall time (prober.values' latest time): dateutil looks for
+# a match up to the year 9999, which takes seconds for a rule that never matches (INTERVAL=7;
+# BYDAY=MO from a Tuesday); capped, a rule costs at most 130 years of steps.
+LAST_WALL = datetime(2100, 1, 1)
+FIRST_YEAR = 1970
+_UNTIL = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})Z?)?$")
+_BYDAY = re.compile(r"^([+-]?\d{1,2})?(SU|MO|TU|WE|TH|FR|SA)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # cron 0-6 (7 is Sunday too)
 _DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
@@ -52,6 +63,9 @@ def parse_local(value: object, tz: ZoneInfo, what: str) -> datetime:
             raise WindowError(
                 f"{what} {value!r} is not a date-time; write e.g. 2025-03-01T22:00"
             ) from None
+    if not FIRST_YEAR <= moment.year < LAST_WALL.year:
+        raise WindowError(f"{what} {value!r} is out of range: give a date-time from "
+                          f"{FIRST_YEAR} to {LAST_WALL.year - 1}")  # fmt: skip
     if moment.tzinfo is not None:
         raise WindowError(f"{what} {value!r} carries an offset; write the local time and set "
                           "`timezone` (e.g. Europe/Berlin) instead")  # fmt: skip
@@ -84,16 +98,80 @@ def check_rrule(text: str) -> str:
                 f"rrule part {key} is not supported by Datadog's SLO corrections; use "
                 f"{', '.join(RRULE_PARTS)} (the time of day comes from `start`)"
             )
+        if key in parts:
+            raise WindowError(f"rrule part {key} is given twice; keep one")
         parts[key] = value
     if parts.get("FREQ") not in FREQUENCIES:
-        raise WindowError(f"rrule needs FREQ= one of {', '.join(FREQUENCIES)}")
+        raise WindowError(f"rrule needs FREQ= one of {', '.join(FREQUENCIES)} (a maintenance "
+                          "window recurs at most daily)")  # fmt: skip
     if "COUNT" in parts and "UNTIL" in parts:
         raise WindowError("rrule has both COUNT and UNTIL; keep one")
+    _check_parts(parts)
     try:
         rrulestr(body, dtstart=datetime(2000, 1, 1))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise WindowError(f"rrule {text!r} is not valid: {exc}") from None
     return ";".join(f"{k}={v}" for k, v in parts.items())
+
+
+def _numbers(parts: dict[str, str], key: str, low: int, high: int, *, signed: bool = False
+             ) -> list[int]:  # fmt: skip
+    """The comma-separated whole numbers of `key` in low..high (or -high..-low if signed)."""
+    if key not in parts:
+        return []
+    found = []
+    for item in parts[key].split(","):
+        ok = re.fullmatch(r"[+-]?\d{1,5}" if signed else r"\d{1,5}", item) is not None
+        number = int(item) if ok else 0
+        if not (low <= number <= high or (signed and -high <= number <= -low)):
+            bounds = f"{low}..{high}" + (f" or -{high}..-{low}" if signed else "")
+            raise WindowError(f"rrule {key}={parts[key]}: {item!r} is not a whole number in "
+                              f"{bounds}")  # fmt: skip
+        found.append(number)
+    return found
+
+
+def _check_parts(parts: dict[str, str]) -> None:
+    """Refuse, before anything iterates, a rule that loops (INTERVAL=0), is unbounded in its
+    numbers, or can never match (BYMONTHDAY=31;BYMONTH=2)."""
+    _numbers(parts, "INTERVAL", 1, MAX_INTERVAL)
+    _numbers(parts, "COUNT", 1, MAX_COUNT)
+    months = _numbers(parts, "BYMONTH", 1, 12) or list(range(1, 13))
+    days = _numbers(parts, "BYMONTHDAY", 1, 31, signed=True)
+    longest = max(29 if m == 2 else calendar.monthrange(2001, m)[1] for m in months)
+    if days and all(abs(d) > longest for d in days):
+        raise WindowError(f"rrule BYMONTHDAY={parts['BYMONTHDAY']} never falls in "
+                          f"BYMONTH={parts.get('BYMONTH')}: the rule would never occur; fix the "
+                          "days or the months")  # fmt: skip
+    for item in parts.get("BYDAY", "").split(",") if "BYDAY" in parts else []:
+        match = _BYDAY.match(item)
+        if match is None:
+            raise WindowError(f"rrule BYDAY {item!r}: write MO, TU, ... SU, or 1MO/-1FR (monthly)")
+        if match.group(1) is not None:
+            limit = 5 if parts["FREQ"] == "MONTHLY" else 53
+            if parts["FREQ"] not in ("MONTHLY", "YEARLY") or not 1 <= abs(int(match.group(1))
+                                                                           ) <= limit:  # fmt: skip
+                raise WindowError(f"rrule BYDAY {item!r}: a numbered day (1MO, -1FR) is for "
+                                  f"FREQ=MONTHLY (1-5) or YEARLY (1-53)")  # fmt: skip
+    if "UNTIL" in parts:
+        until = _UNTIL.match(parts["UNTIL"])
+        if until is None:
+            raise WindowError(f"rrule UNTIL={parts['UNTIL']}: write YYYYMMDD or "
+                              "YYYYMMDDTHHMMSS (e.g. UNTIL=20261231)")  # fmt: skip
+        if not FIRST_YEAR <= int(until.group(1)) < LAST_WALL.year:
+            raise WindowError(f"rrule UNTIL={parts['UNTIL']} is out of range: give a date from "
+                              f"{FIRST_YEAR} to {LAST_WALL.year - 1}")  # fmt: skip
+
+
+def bounded_rule(text: str, dtstart: datetime) -> rfc5545.rrule:
+    """The rule from naive wall time `dtstart`, never iterated past LAST_WALL (see there)."""
+    rule = rrulestr(text, dtstart=dtstart)
+    assert isinstance(rule, rfc5545.rrule)
+    if "UNTIL=" in text.upper():
+        return rule  # checked to be before LAST_WALL
+    with warnings.catch_warnings():  # COUNT with an UNTIL cap: dateutil warns, then honours both
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return rule.replace(until=LAST_WALL)
 
 
 def _cron_days(field_text: str) -> list[int]:
@@ -181,9 +259,7 @@ class Window:
     @cached_property
     def _rule(self) -> rfc5545.rrule:
         assert self.rrule is not None
-        rule = rrulestr(self.rrule, dtstart=self.start.replace(tzinfo=None))
-        assert isinstance(rule, rfc5545.rrule)
-        return rule
+        return bounded_rule(self.rrule, self.start.replace(tzinfo=None))
 
     def occurrences(self, since: float, until: float) -> list[tuple[float, float]]:
         """(start, end) epoch seconds of the occurrences that overlap [since, until)."""
@@ -264,8 +340,8 @@ def build_window(
     if cron is not None:
         hour, minute, rule = cron_to_rrule(cron)
         # The first occurrence on or after `start`, at the cron's time of day.
-        begin = rrulestr(f"{rule};BYHOUR={hour};BYMINUTE={minute};BYSECOND=0",
-                         dtstart=first.replace(tzinfo=None))  # fmt: skip
+        begin = bounded_rule(f"{rule};BYHOUR={hour};BYMINUTE={minute};BYSECOND=0",
+                             dtstart=first.replace(tzinfo=None))  # fmt: skip
         found = begin.after(first.replace(tzinfo=None), inc=True)
         if found is None:
             raise WindowError(f"cron {cron!r} never fires after start {start}")
@@ -279,7 +355,8 @@ def build_window(
     starts = [s for s, _ in window.occurrences(first.timestamp(),
                                                 (first + OVERLAP_HORIZON).timestamp())]  # fmt: skip
     if not starts:
-        raise WindowError(f"rrule {rule} has no occurrence from start {start}")
+        raise WindowError(f"rrule {rule} has no occurrence in the two years from start {start}: "
+                          "it would never apply; check UNTIL, COUNT and the BY parts")  # fmt: skip
     gaps = [b - a for a, b in pairwise(starts)]
     if gaps and min(gaps) < duration_s:
         raise WindowError(

@@ -23,7 +23,6 @@ from prober.classify import NETWORK_KINDS, PROBER_SERVICE, classify, exchange_ru
 from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
 from prober.drivers.browser import BrowserDriver, BrowserSession, TraceLevel
 from prober.drivers.http import HttpDriver
-from prober.durations import DEFAULT_CLEANUP_TIMEOUT_S
 from prober.errors import JourneyExit, ProbeError, RequestFailed
 from prober.journey import Channel, Journey, Phase, Step
 from prober.observe import Exchange, Observer, Wiring
@@ -42,6 +41,7 @@ from prober.result import (
 from prober.setup_steps import run_sweep, session_step, sweep_step
 from prober.target import Target
 from prober.trace import TraceContext
+from prober.values import DEFAULT_CLEANUP_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 SETUP_STEP = "setup"

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 
 from prober.context import StepContext
 from prober.drivers.browser import BrowserSession
-from prober.durations import parse_duration
 from prober.kit import Sweep
 from prober.metrics import LEFTOVERS_FOUND, SWEEP_MAX_AGE_SETTING
+from prober.values import parse_duration
 
 
 def session_step(session: BrowserSession) -> Callable[[StepContext], Awaitable[None]]:

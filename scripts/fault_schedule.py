@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from prober.commands.setup import prepare  # noqa: E402
-from prober.durations import parse_duration  # noqa: E402
 from prober.result import (  # noqa: E402
     AttemptResult,
     JourneyResult,
@@ -53,6 +52,7 @@ from prober.slo.backtest import CandidateReport, backtest  # noqa: E402
 from prober.slo.candidates import load_candidates, shipped  # noqa: E402
 from prober.slo.incidents import FIELDS, load_incidents  # noqa: E402
 from prober.store import ResultStore  # noqa: E402
+from prober.values import parse_duration  # noqa: E402
 
 PACK = ROOT / "scripts" / "fidelity_pack"
 JOURNEYS = [f"fidelity_{kind}_{target}" for kind in ("hard", "partial", "latency", "blip")

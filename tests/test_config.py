@@ -91,7 +91,7 @@ def test_every_problem_is_reported_with_line_and_path(tmp_path: Path) -> None:
         load_config(path, {})
     problems = [str(p) for p in caught.value.problems]
     expected = [
-        f"{path}:1 env: 'Staging' must be lower case",
+        f"{path}:1 env: 'Staging' is not a tag value",
         f"{path}:5 targets.main.base_url: 'ftp://example' is not an http(s) URL",
         f"{path}:6 targets.main.password: a literal password in the config file",
         f"{path}:7 targets.main.request_timeout: 'soon' is not a duration",

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from prober.artifacts import ArtifactStore
-from prober.durations import parse_duration
 from prober.redact import MASK, Redactor
 from prober.result import AttemptResult, JourneyResult, Status, Trigger
 from prober.target import Secret, ServiceMap, Target
 from prober.trace import PRODUCT_TOKEN, TraceContext, with_product_token
+from prober.values import parse_duration
 from tests.targets import ROUTES
 
 
@@ -143,7 +143,7 @@ def test_durations(raw: float | str, seconds: float) -> None:
 @pytest.mark.parametrize("raw", ["soon", "-5s", True, "5 weeks"])
 def test_bad_durations(raw: object) -> None:
     with pytest.raises(ValueError):
-        parse_duration(raw)  # type: ignore[arg-type]
+        parse_duration(raw)
 
 
 def test_result_json_has_the_design_keys() -> None:

@@ -224,7 +224,7 @@ def test_the_command_line(hard_outage: Path, tmp_path: Path) -> None:
     for args, message in (
         (["--incidents", str(bad)], f"{bad}: incident 1: start: 'yesterday' is not a time"),
         (["--last", "7x"], "--last '7x' is not a duration"),
-        (["--time-scale", "0.5"], "--time-scale 0.5 must be at least 1"),
+        (["--time-scale", "0.5"], "--time-scale '0.5' is out of range"),
         (["--rules", str(ROOT / "prober.yaml")], "unknown field(s)"),
     ):
         done = prober("slo", "backtest", *args, env=env)

@@ -17,7 +17,6 @@ from rich.table import Table
 from prober import metrics as m
 from prober.catalog import Catalog
 from prober.config import LoadedConfig
-from prober.durations import parse_duration
 from prober.paths import write_atomically
 from prober.reports import github
 from prober.slo import datadog_json, openslo, spec, terraform
@@ -25,10 +24,12 @@ from prober.slo import gate as gates
 from prober.slo.backtest import CandidateReport
 from prober.slo.backtest import backtest as run_backtest
 from prober.slo.candidates import load_candidates, shipped
+from prober.slo.evaluate import EVALUATION_INTERVAL_S
 from prober.slo.incidents import load_incidents
 from prober.slo.lint import lint
 from prober.slo.status import SHOWN_WINDOWS, JourneyStatus, compute
-from prober.store import ResultStore
+from prober.store import ResultStore, StoredRun
+from prober.values import MAX_DURATION_S, format_duration, parse_duration
 
 FORMATS = ("terraform", "datadog-json", "openslo")
 
@@ -240,6 +241,7 @@ def backtest(
     finally:
         store.close()
     runs = [r for r in runs if r.finished_at <= end]
+    start = _clamped_start(start, end, runs, time_scale)
     reports = run_backtest(journeys, runs, env=env, start=start, end=end, candidates=candidates,
                            incidents=incidents, time_scale=time_scale, grace_s=grace_s,
                            maintenance=loaded.config.maintenance_windows())  # fmt: skip
@@ -250,6 +252,22 @@ def backtest(
     for report in reports:
         _backtest_tables(report, time_scale != 1, stdout)
     return 0
+
+
+def _clamped_start(start: float, end: float, runs: list[StoredRun], time_scale: float) -> float:
+    """The period's start moved up to the first stored run (minute-aligned): before it there is
+    nothing to replay, and the replay costs one evaluation a minute of the stretched period, so
+    `--last 99999999d` costs what the store holds. SloError when even that is over a year."""
+    first = min((r.started_at for r in runs), default=end)
+    if first > start:
+        start = max(start, first - first % EVALUATION_INTERVAL_S - EVALUATION_INTERVAL_S)
+    if (end - start) * time_scale > MAX_DURATION_S:
+        raise spec.SloError(
+            f"the period with runs, {format_duration(end - start)} stretched by --time-scale "
+            f"{time_scale:g}, is over {format_duration(MAX_DURATION_S)} of replay; shorten "
+            "--last or --from/--to, or lower --time-scale"
+        )
+    return start
 
 
 def _backtest_tables(report: CandidateReport, scaled: bool, stdout: IO[str]) -> None:

@@ -20,13 +20,19 @@ from datadog.dogstatsd.base import DogStatsd, TagList
 from prober import __version__
 from prober import metrics as m
 from prober.result import JourneyResult, Status, StepStatus
+from prober.values import parse_count
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "udp://127.0.0.1:8125"
 
 
 class DogStatsdConfigError(ValueError):
-    """The DogStatsD destination cannot be used; the message says which value and why."""
+    """The DogStatsD destination cannot be used; the message says which value and why.
+    `variable` names the DD_ environment variable it came from (None: the config file)."""
+
+    def __init__(self, message: str, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,10 @@ def parse_url(url: str) -> Destination:
     if parts.scheme == "udp":
         try:
             port = parts.port or 8125
-        except ValueError as exc:
-            raise DogStatsdConfigError(f"{url!r}: {exc}") from exc
+        except ValueError:
+            raise DogStatsdConfigError(
+                f"{url!r}: the port is not a number from 1 to 65535; write udp://host:8125"
+            ) from None
         return Destination(host=parts.hostname or "127.0.0.1", port=port)
     raise DogStatsdConfigError(
         f"{url!r}: DogStatsD URLs are udp://host:port or unix:///path/to/socket"
@@ -64,13 +72,22 @@ def resolve_destination(configured: str | None, environ: Mapping[str, str]) -> D
     configured `datadog.statsd_url`, else udp://127.0.0.1:8125. The agent's environment wins,
     as it does for every Datadog library in a container."""
     if environ.get("DD_DOGSTATSD_URL"):
-        return parse_url(environ["DD_DOGSTATSD_URL"])
+        try:
+            return parse_url(environ["DD_DOGSTATSD_URL"])
+        except DogStatsdConfigError as exc:
+            raise DogStatsdConfigError(str(exc), "DD_DOGSTATSD_URL") from None
     host, port = environ.get("DD_AGENT_HOST"), environ.get("DD_DOGSTATSD_PORT")
     if host or port:
-        try:
-            port_number = int(port) if port else 8125
-        except ValueError:
-            raise DogStatsdConfigError(f"DD_DOGSTATSD_PORT={port!r} is not a port number") from None
+        port_number = 8125
+        if port:
+            try:
+                port_number = parse_count(port, minimum=1, maximum=65535)
+            except ValueError as exc:
+                raise DogStatsdConfigError(f"{exc} (a UDP port)", "DD_DOGSTATSD_PORT") from None
+        if host is not None and (not host.strip() or any(c.isspace() for c in host)):
+            raise DogStatsdConfigError(
+                f"{host!r} is not a host name or address; write e.g. 10.0.0.5", "DD_AGENT_HOST"
+            )
         return Destination(host=host or "127.0.0.1", port=port_number)
     return parse_url(configured or DEFAULT_URL)
 

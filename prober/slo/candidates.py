@@ -28,7 +28,6 @@ from typing import Any
 
 import yaml
 
-from prober.durations import parse_duration
 from prober.slo import spec
 from prober.slo.spec import (
     MAX_LONG_WINDOW_H,
@@ -38,6 +37,7 @@ from prober.slo.spec import (
     Rules,
     SloError,
 )
+from prober.values import parse_duration
 
 SEVERITIES = ("page", "ticket")
 _FIELDS = {"name", "burn_rates", "slo_target", "error_budget", "probe_errors", "journey_down"}

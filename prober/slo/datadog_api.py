@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from prober.durations import parse_duration
 from prober.journey import Journey
 from prober.slo import spec
 from prober.slo.gate import Budget, BudgetUnavailable
+from prober.values import parse_duration
 
 URL_VARIABLE = "DD_HOST"
 

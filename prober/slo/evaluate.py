@@ -31,10 +31,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from prober import metrics as m
-from prober.durations import parse_duration
 from prober.slo import spec
 from prober.slo.series import Series, budget_left, burn_rate
 from prober.store import StoredRun
+from prober.values import parse_duration
 
 EVALUATION_INTERVAL_S = 60.0  # Datadog evaluates monitors once a minute
 

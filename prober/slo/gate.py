@@ -18,13 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from prober.durations import parse_duration
 from prober.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from prober.journey import Journey
 from prober.slo import spec
 from prober.slo.policy import BLOCKING, PolicyRule, triggered
 from prober.slo.series import Series, budget_left, burn_rate
 from prober.store import StoredRun
+from prober.values import parse_duration
 
 GO, STOP, CANNOT_DECIDE = EXIT_OK, EXIT_FAILED, EXIT_USAGE  # the gate's exit codes
 

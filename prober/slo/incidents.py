@@ -15,13 +15,13 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from prober.slo.spec import SloError
+from prober.values import parse_time
 
 FIELDS = ("start", "end", "journey", "service", "label")
 
@@ -44,31 +44,6 @@ class Incident:
         if self.journey is not None and journey is not None and self.journey == journey:
             return True
         return self.service is not None and self.service == service
-
-
-def parse_time(value: Any) -> float:
-    """Epoch seconds from a number or ISO 8601 text (no offset: UTC); ValueError otherwise."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a time")
-    elif isinstance(value, int | float):
-        return float(value)
-    else:
-        text = str(value).strip()
-        try:
-            return float(text)
-        except ValueError:
-            pass
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"{text!r} is not a time; write ISO 8601 (2026-03-02T10:00:00Z) or epoch seconds"
-            ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _rows(path: Path, text: str) -> list[Any]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from prober.durations import parse_duration
+from prober.values import parse_duration
 
 
 class Action(StrEnum):

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from prober import metrics as m
-from prober.durations import parse_duration
 from prober.journey import Journey
 from prober.maintenance import Maintenance, Window, covered
 from prober.store import StoredRun
+from prober.values import parse_duration
 
 PROBER_SERVICE = "cuj-prober"
 TIMEFRAME = "30d"

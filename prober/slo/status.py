@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prober import metrics as m
-from prober.durations import parse_duration
 from prober.journey import Journey
 from prober.slo import spec
 from prober.slo.policy import triggered
 from prober.slo.series import Series, Sli, budget_left, burn_rate, counted
 from prober.store import StoredRun
+from prober.values import parse_duration
 
 SHOWN_WINDOWS = ("5m", "1h", "6h", "24h")
 
