@@ -4,6 +4,7 @@ fault matrix, and timed. (The healthy soak is a benchmark: scripts/bench --only 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from prober.runner import Runner
 from prober.target import Target
 from tests.loop_thread import LoopThread
 from tests.sandbox_process import SandboxProcess
-from tests.targets import sandbox_target
+from tests.targets import repository_target
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +43,8 @@ def journeys() -> dict[str, Journey]:
 
 @pytest.fixture(scope="module")
 def target(sandbox: SandboxProcess) -> Target:
-    return sandbox_target(sandbox.url)
+    """The repository's own target, as shipped: the packs' verdicts are what users get."""
+    return repository_target(sandbox.url)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +193,10 @@ SCENARIOS = [
              _each(RUNS, "assertion", "run workflow", OPT)),
 ]  # fmt: skip
 
-# Shorter deadlines than production so hangs cost seconds, and a run counts as stuck after 4 s.
+# Shorter deadlines than production so the matrix's 30 hangs and stuck runs cost seconds, not
+# minutes: a run counts as stuck after 4 s of a 10 s timeout - the same share as the shipped
+# 10 s of 20 s, which `validate` checks (the shipped values are tested in
+# tests/test_wire_faults_packs.py's stuck-run row).
 MATRIX_TIMEOUT = "10s"
 LATENCY_TIMEOUT = "30s"
 MATRIX_SETTINGS = {"run_max_wait": "4s"}
@@ -207,7 +212,7 @@ def test_fault_matrix(
     scenario: Scenario, loop: LoopThread, runner: Runner, sandbox: SandboxProcess,
     journeys: dict[str, Journey], api: httpx.Client, matrix_outcomes: dict[str, int],
 ) -> None:  # fmt: skip
-    target = sandbox_target(sandbox.url, settings=MATRIX_SETTINGS)
+    target = dataclasses.replace(repository_target(sandbox.url), settings=MATRIX_SETTINGS)
     fault = dict(scenario.fault)
     if "{fixture}" in fault.get("path", ""):
         fixture = canvas_fixture_id(loop, runner, target, journeys, api)
@@ -258,8 +263,9 @@ def test_after_the_matrix_only_the_fixture_is_left(
     loop: LoopThread, runner: Runner, sandbox: SandboxProcess, journeys: dict[str, Journey],
     api: httpx.Client, matrix_outcomes: dict[str, int],
 ) -> None:  # fmt: skip
-    # Cleanups that a fault blocked left workflows behind; the sweep finds exactly those.
-    sweeping = sandbox_target(sandbox.url, settings={"sweep_max_age": "0s"})
+    # Cleanups that a fault blocked left workflows behind; the sweep finds exactly those (at
+    # once: the shipped sweep_max_age of 1h would leave them for an hour).
+    sweeping = dataclasses.replace(repository_target(sandbox.url), settings={"sweep_max_age": "0s"})
     result = loop.run(runner.run(journeys[CA], sweeping))
     assert result.status is Status.SUCCESS, result.to_json()
     assert dict(result.final.annotations)["leftovers"] == matrix_outcomes["cleanup_failures"]
