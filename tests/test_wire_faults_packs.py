@@ -465,8 +465,8 @@ def _check(
         problems.append(f"the run after it did not succeed: {verdict.again}")
     if not problems:
         return ""
-    shown = "" if result is None else json.dumps(result.to_json())[:3000]
-    return f"{verdict.line()}\n    " + "\n    ".join(problems) + "\n    " + shown
+    shown = "" if result is None else f"evidence: {result.to_json().get('evidence')}"
+    return f"{verdict.line()}\n    " + "\n    ".join([*problems, shown])
 
 
 def _record(verdicts: list[Verdict]) -> None:
