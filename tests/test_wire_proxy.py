@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +19,11 @@ from playwright.sync_api import Page, expect
 from prober.trace import TraceContext
 from tests.sandbox_process import SandboxProcess, wait_for
 from tests.wire_proxy import (
+    FROM_BROWSER,
+    AddHeaders,
+    BadEncoding,
     Delay,
+    EmptyBody,
     Hang,
     HtmlErrorPage,
     RateLimit,
@@ -25,8 +31,11 @@ from tests.wire_proxy import (
     Reset,
     Respond,
     ThrowInPage,
+    Trickle,
     Truncate,
     WireProxy,
+    of_journey,
+    self_signed_tls,
 )
 
 CREDENTIALS = {"username": "prober", "password": "prober"}
@@ -313,6 +322,107 @@ def test_hang_never_answers_and_stopping_the_proxy_frees_the_client(
         httpx.get(f"{proxy.url}/login")
 
 
+def test_when_selects_by_request_headers(client: httpx.Client, wire_proxy: WireProxy) -> None:
+    rule = wire_proxy.add(Respond("GET", "/api/workflows", status=503, when=FROM_BROWSER))
+    mine = wire_proxy.add(
+        Respond("GET", "/api/workflows", status=504, when=of_journey("workflow_run_api"))
+    )
+    assert client.get("/api/workflows").status_code == 200  # httpx sends no Sec-Fetch-Mode
+    assert client.get("/api/workflows", headers={"sec-fetch-mode": "cors"}).status_code == 503
+    probe = {"x-cuj-probe": "workflow_run_api/abc123"}
+    assert client.get("/api/workflows", headers=probe).status_code == 504
+    other = {"x-cuj-probe": "workflow_crud_api/abc123"}
+    assert client.get("/api/workflows", headers=other).status_code == 200
+    assert (wire_proxy.hits(rule), wire_proxy.hits(mine)) == (1, 1)
+
+
+def test_empty_body_answers_204_or_an_empty_200(
+    client: httpx.Client, wire_proxy: WireProxy
+) -> None:
+    wire_proxy.add(EmptyBody("GET", "/api/workflows", times=1))
+    wire_proxy.add(EmptyBody("GET", "/api/workflows", status=200, content_type="application/json"))
+    no_content = client.get("/api/workflows")
+    empty = client.get("/api/workflows")
+    assert (no_content.status_code, no_content.content) == (204, b"")
+    assert "content-type" not in no_content.headers and "x-service" not in no_content.headers
+    assert (empty.status_code, empty.content) == (200, b"")
+    assert (empty.headers["content-type"], empty.headers["content-length"]) == (
+        "application/json",
+        "0",
+    )
+
+
+def test_trickle_sends_the_head_at_once_and_the_body_slowly(
+    client: httpx.Client, wire_proxy: WireProxy
+) -> None:
+    whole = client.get("/api/workflows").content
+    wire_proxy.add(Trickle("GET", "/api/workflows", chunk=max(1, len(whole) // 4), interval=0.3))
+    started = time.monotonic()
+    with client.stream("GET", "/api/workflows") as answer:
+        headed = time.monotonic() - started
+        assert answer.status_code == 200
+        assert answer.headers["x-service"] == "workflow-service"  # the sandbox's own head
+        assert answer.headers["content-length"] == str(len(whole))
+        body = answer.read()
+    took = time.monotonic() - started
+    assert headed < 0.3 and took >= 1.1  # four or five chunks, each 0.3 s after the last
+    assert body == whole
+    # Every read gets bytes within its 1 s read timeout; the whole body still comes late.
+    wire_proxy.clear()
+    wire_proxy.add(Trickle("GET", "/api/workflows", chunk=1, interval=0.2))
+    with pytest.raises(TimeoutError), httpx.Client(base_url=wire_proxy.url, timeout=1) as slow:
+        deadline = time.monotonic() + 2
+        with slow.stream("GET", "/api/workflows", headers=client.headers) as answer:
+            for _ in answer.iter_bytes():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the body is still coming after 2 s")
+
+
+def test_bad_encoding_labels_a_plain_body_gzip(client: httpx.Client, wire_proxy: WireProxy) -> None:
+    whole = client.get("/api/workflows", headers={"accept-encoding": "identity"})
+    wire_proxy.add(BadEncoding("GET", "/api/workflows"))
+    with pytest.raises(httpx.DecodingError):
+        client.get("/api/workflows")
+    with client.stream("GET", "/api/workflows") as raw:
+        assert raw.status_code == 200
+        assert raw.headers["content-encoding"] == "gzip"
+        assert raw.headers["content-type"] == whole.headers["content-type"]
+        assert raw.headers["x-service"] == "workflow-service"
+        body = b"".join(raw.iter_raw())
+    assert body == whole.content
+    with pytest.raises(gzip.BadGzipFile):
+        gzip.decompress(body)
+
+
+def test_add_headers_replaces_the_same_names_and_keeps_the_rest(
+    client: httpx.Client, wire_proxy: WireProxy, anon: httpx.Client
+) -> None:
+    direct = anon.get("/static/canvas.js")
+    wire_proxy.add(
+        AddHeaders(
+            "GET",
+            "/static/canvas.js",
+            headers=(("Content-Type", "text/plain"), ("X-Content-Type-Options", "nosniff")),
+        )
+    )
+    answer = client.get("/static/canvas.js")
+    assert answer.status_code == 200
+    assert answer.headers.get_list("content-type") == ["text/plain"]
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-service"] == "frontend-monolith"
+    assert answer.content == direct.content
+
+
+def test_tls_serves_a_certificate_no_client_trusts(sandbox: SandboxProcess, tmp_path: Path) -> None:
+    with WireProxy(sandbox.url, tls=self_signed_tls(tmp_path)) as proxy:
+        assert proxy.url.startswith("https://127.0.0.1:")
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(f"{proxy.url}/login")
+        insecure = httpx.get(f"{proxy.url}/login", verify=False)
+    assert insecure.status_code == 200
+    assert insecure.headers["x-service"] == "frontend-monolith"
+
+
 # --- in Chromium -------------------------------------------------------------------------------
 
 
@@ -346,3 +456,16 @@ def test_injected_throws_fire_pageerrors_in_chromium(page: Page, wire_proxy: Wir
     with page.expect_event("pageerror", lambda error: error.message == "from the script"):
         page.goto(f"{wire_proxy.url}/login")
     assert errors == ["from the html", "from the script"]  # in page order, each uncaught
+
+
+@pytest.mark.browser
+def test_chromium_sends_sec_fetch_mode_through_the_prober_style_route(
+    page: Page, wire_proxy: WireProxy
+) -> None:
+    """FROM_BROWSER relies on it: Chromium's requests carry Sec-Fetch-Mode even when a route
+    overrides their headers, as the prober's trace route does."""
+    page.route("**/*", lambda route: route.fallback(headers={**route.request.headers, "x-a": "b"}))
+    page.goto(f"{wire_proxy.url}/login")
+    seen = [r for r in wire_proxy.requests if r.path == "/static/common.js"]
+    assert seen and seen[0].header("sec-fetch-mode") == "no-cors"
+    assert seen[0].header("x-a") == "b"

@@ -8,11 +8,15 @@ or calls comes through the proxy too.
 
 Rules (frozen dataclasses; the first two fields select, `times` limits):
 
-    Rule(method, path, *, times=None)
+    Rule(method, path, *, times=None, when=())
         method   "GET", "POST", ... or "*" for any
         path     an fnmatch glob on the path without the query ("/api/workflows/*";
                  `*` also matches "/"), the same matching as the sandbox's fault API
         times    None: every match; N: only the first N matches, then the rule is spent
+        when     (name, glob) pairs: the request must carry each header with a value the
+                 glob matches. FROM_BROWSER selects Chromium's requests (Sec-Fetch-Mode;
+                 httpx sends none); of_journey("workflow_run_api") the requests of that
+                 journey's runs (x-cuj-probe: <journey>/<run_id>); `+` combines them
     `headers` fields below are extra (name, value) pairs for the answer.
 
     Respond(method, path, status=500, body=b"", content_type="text/plain; charset=utf-8",
@@ -42,11 +46,31 @@ Rules (frozen dataclasses; the first two fields select, `times` limits):
     Delay(method, path, seconds)            wait, then forward
     Hang(method, path)                      never answer; the socket closes when the proxy
                                             stops
+    EmptyBody(method, path, status=204, content_type=None, headers=())
+                                            an empty body (Content-Length: 0 unless 204);
+                                            content_type None sends no Content-Type
+    Trickle(method, path, chunk=1, interval=0.5)
+                                            forward, then send the head (status, headers,
+                                            the whole body's Content-Length) at once and the
+                                            body `chunk` bytes every `interval` s: each read
+                                            gets bytes in time, the whole body comes late
+    BadEncoding(method, path)               forward, then answer `Content-Encoding: gzip`
+                                            over the plain body (status, content-type and
+                                            the other headers kept): it cannot be decoded
+    AddHeaders(method, path, headers)       forward, then add these response headers,
+                                            replacing any of the same names (a CSP on a
+                                            page, `content-type: text/plain` + nosniff on a
+                                            script)
 
 Rules are tried in the order added; the first that matches and is not spent applies, else the
-request passes through. Canned answers (Respond, HtmlErrorPage, RateLimit, Redirect) never reach
-the sandbox. ThrowInPage and Truncate ask the sandbox for a fresh, uncompressed, whole body
-(conditional, range and accept-encoding headers dropped) so there is always a body to break.
+request passes through. Canned answers (Respond, HtmlErrorPage, RateLimit, Redirect, EmptyBody)
+never reach the sandbox. The rewriting rules (ThrowInPage, Truncate, Trickle, BadEncoding,
+AddHeaders) ask the sandbox for a fresh, uncompressed, whole body (conditional, range and
+accept-encoding headers dropped) so there is always a body to break.
+
+TLS: `WireProxy(upstream_url, tls=self_signed_tls(tmp_path))` serves HTTPS (`.url` is
+https://127.0.0.1:PORT) with a certificate made at test time by `openssl req -x509` that no
+client trusts; the upstream leg stays plain HTTP.
 
 Pass-through keeps every end-to-end header both ways, names and order as sent (trace headers
 going up, `x-service` coming back), and the client's Host. Hop-by-hop headers are per
@@ -55,8 +79,9 @@ whole and sent on with Content-Length, so a chunked upstream answer arrives de-c
 client connection is kept alive unless it asked otherwise. Every request the proxy read is
 recorded (`requests`, as `SeenRequest`), faulted or not.
 
-WireProxy(upstream_url): `with` it (or start()/stop()); `.url`; `.add(rule) -> rule`;
-`.clear()` (rules, requests and resets); `.hits(rule)`; `.requests -> list[SeenRequest]`
+WireProxy(upstream_url, *, upstream_timeout_s=30, tls=None): `with` it (or start()/stop());
+`.url`; `.add(rule) -> rule`; `.clear()` (rules, requests and resets); `.hits(rule)`;
+`.requests -> list[SeenRequest]`
 (method, target, path, headers, body, at, rule, connection); `.resets -> list[ResetEvent]`
 (method, path, at). `at` is time.monotonic().
 
@@ -79,11 +104,14 @@ import itertools
 import json
 import re
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -127,11 +155,29 @@ class Rule:
     method: str
     path: str
     times: int | None = field(default=None, kw_only=True)
+    when: Headers = field(default=(), kw_only=True)
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method.upper()) and (
-            fnmatch.fnmatchcase(path, self.path)
+    def matches(self, method: str, path: str, headers: Headers = ()) -> bool:
+        return (
+            (self.method == "*" or self.method.upper() == method.upper())
+            and fnmatch.fnmatchcase(path, self.path)
+            and all(_header_matches(headers, name, glob) for name, glob in self.when)
         )
+
+
+def _header_matches(headers: Headers, name: str, glob: str) -> bool:
+    value = _header(headers, name.lower())
+    return value is not None and fnmatch.fnmatchcase(value, glob)
+
+
+# `when` selectors. Chromium sends Sec-Fetch-* on every request (httpx never does), and the
+# prober tags every request of a run with `x-cuj-probe: <journey>/<run_id>`.
+FROM_BROWSER: Headers = (("sec-fetch-mode", "*"),)
+
+
+def of_journey(journey: str) -> Headers:
+    """Only the requests of runs of this journey (either channel)."""
+    return (("x-cuj-probe", f"{journey}/*"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +245,9 @@ class Redirect(Rule):
 class ThrowInPage(Rule):
     message: str = "injected"
 
+    def rewrite_headers(self, headers: Headers) -> Headers:
+        return headers
+
     def rewrite(self, content_type: str, body: bytes) -> bytes:
         statement = f"throw new Error({json.dumps(self.message)});"
         if "html" not in content_type.lower():
@@ -214,6 +263,9 @@ class ThrowInPage(Rule):
 @dataclass(frozen=True, slots=True)
 class Truncate(Rule):
     keep: int | None = None
+
+    def rewrite_headers(self, headers: Headers) -> Headers:
+        return headers
 
     def rewrite(self, content_type: str, body: bytes) -> bytes:
         return body[: len(body) // 2 if self.keep is None else self.keep]
@@ -234,8 +286,80 @@ class Hang(Rule):
     pass
 
 
-CannedRule = Respond | HtmlErrorPage | RateLimit | Redirect
-RewriteRule = ThrowInPage | Truncate
+@dataclass(frozen=True, slots=True)
+class EmptyBody(Rule):
+    status: int = 204
+    content_type: str | None = None  # None: no Content-Type at all
+    headers: Headers = ()
+
+    def answer(self, target: str) -> Canned:
+        typed = (("content-type", self.content_type),) if self.content_type else ()
+        return Canned(self.status, (*typed, *self.headers), b"")
+
+
+@dataclass(frozen=True, slots=True)
+class Trickle(Rule):
+    chunk: int = 1
+    interval: float = 0.5
+
+    def rewrite(self, content_type: str, body: bytes) -> bytes:
+        return body
+
+    def rewrite_headers(self, headers: Headers) -> Headers:
+        return headers
+
+
+@dataclass(frozen=True, slots=True)
+class BadEncoding(Rule):
+    def rewrite(self, content_type: str, body: bytes) -> bytes:
+        return body
+
+    def rewrite_headers(self, headers: Headers) -> Headers:
+        return _replace_headers(headers, (("content-encoding", "gzip"),))
+
+
+@dataclass(frozen=True, slots=True)
+class AddHeaders(Rule):
+    headers: Headers = ()
+
+    def rewrite(self, content_type: str, body: bytes) -> bytes:
+        return body
+
+    def rewrite_headers(self, headers: Headers) -> Headers:
+        return _replace_headers(headers, self.headers)
+
+
+def _replace_headers(headers: Headers, replacements: Headers) -> Headers:
+    """`headers` without any header named in `replacements`, then `replacements` appended."""
+    names = {name.lower() for name, _ in replacements}
+    return (*((k, v) for k, v in headers if k.lower() not in names), *replacements)
+
+
+CannedRule = Respond | HtmlErrorPage | RateLimit | Redirect | EmptyBody
+RewriteRule = ThrowInPage | Truncate | Trickle | BadEncoding | AddHeaders
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+
+def self_signed_tls(folder: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, written to `folder`
+    by `openssl req -x509` (the `cryptography` package is not a dependency). No client trusts
+    it: not the system store, not certifi, not Chromium."""
+    key, cert = folder / "proxy-key.pem", folder / "proxy-cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 # --- what the proxy saw ------------------------------------------------------------------------
@@ -291,13 +415,20 @@ class WireProxy:
     call from any thread.
     """
 
-    def __init__(self, upstream_url: str, *, upstream_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        *,
+        upstream_timeout_s: float = 30.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         parts = urlsplit(upstream_url)
         if parts.scheme != "http" or parts.hostname is None or parts.path not in ("", "/"):
             raise ValueError(f"upstream must be http://host[:port], not {upstream_url!r}")
         self.upstream_url = upstream_url
         self._upstream = (parts.hostname, parts.port or 80)
         self._upstream_timeout_s = upstream_timeout_s
+        self._tls = tls
         self._lock = threading.Lock()
         self._rules: list[_Armed] = []
         self._requests: list[SeenRequest] = []
@@ -314,10 +445,11 @@ class WireProxy:
     def start(self) -> WireProxy:
         self._loop = LoopThread()
         self._server = self._loop.run(
-            asyncio.start_server(self._serve, "127.0.0.1", 0, limit=_HEAD_LIMIT), timeout=10
+            asyncio.start_server(self._serve, "127.0.0.1", 0, limit=_HEAD_LIMIT, ssl=self._tls),
+            timeout=10,
         )
         port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self._tls else 'http'}://127.0.0.1:{port}"
         return self
 
     def stop(self) -> None:
@@ -370,12 +502,12 @@ class WireProxy:
 
     # on the loop thread
 
-    def _take(self, method: str, path: str) -> Rule | None:
+    def _take(self, method: str, path: str, headers: Headers) -> Rule | None:
         with self._lock:
             for armed in self._rules:
                 rule = armed.rule
                 spent = rule.times is not None and armed.hits >= rule.times
-                if not spent and rule.matches(method, path):
+                if not spent and rule.matches(method, path, headers):
                     armed.hits += 1
                     return rule
         return None
@@ -403,7 +535,7 @@ class WireProxy:
                 request = await _read_request(reader, writer)
                 if request is None:
                     return
-                rule = self._take(request.method, request.path)
+                rule = self._take(request.method, request.path, request.headers)
                 seen = SeenRequest(*request.fields(), time.monotonic(), rule, connection)
                 with self._lock:
                     self._requests.append(seen)
@@ -419,8 +551,12 @@ class WireProxy:
                     await asyncio.get_running_loop().create_future()  # until cancelled by stop
                 if isinstance(rule, Delay):
                     await asyncio.sleep(rule.seconds)
-                writer.write(await self._answer(request, rule))
-                await writer.drain()
+                answer = await self._answer(request, rule)
+                if isinstance(rule, Trickle):
+                    await _trickle(writer, answer, rule)
+                else:
+                    writer.write(answer)
+                    await writer.drain()
                 if not request.keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
@@ -458,16 +594,20 @@ class WireProxy:
             )
         except (OSError, asyncio.IncompleteReadError, TimeoutError, BadRequest) as exc:
             body = f"wire proxy: upstream {self.upstream_url} failed: {exc!r}".encode()
-            headers = (("content-type", "text/plain; charset=utf-8"), ("x-wire-proxy", "error"))
-            return _encode(502, "Bad Gateway", headers, body, keep_alive=False, head=False)
-        body = upstream.body
+            failed: Headers = (
+                ("content-type", "text/plain; charset=utf-8"),
+                ("x-wire-proxy", "error"),
+            )
+            return _encode(502, "Bad Gateway", failed, body, keep_alive=False, head=False)
+        body, headers = upstream.body, upstream.headers
         if rewrite is not None:
             content_type = _header(upstream.headers, "content-type") or ""
             body = rewrite.rewrite(content_type, body)
+            headers = rewrite.rewrite_headers(headers)
         return _encode(
             upstream.status,
             upstream.reason,
-            upstream.headers,
+            headers,
             body,
             keep_alive=request.keep_alive,
             head=request.method == "HEAD",
@@ -630,6 +770,17 @@ def _encode(
     lines = [f"HTTP/1.1 {status} {reason}".rstrip() + "\r\n"]
     lines += [f"{k}: {v}\r\n" for k, v in kept]
     return "".join([*lines, "\r\n"]).encode("latin-1") + (b"" if head else body)
+
+
+async def _trickle(writer: asyncio.StreamWriter, answer: bytes, rule: Trickle) -> None:
+    """The head at once, then the body `rule.chunk` bytes every `rule.interval` seconds."""
+    end = answer.index(b"\r\n\r\n") + 4
+    writer.write(answer[:end])
+    await writer.drain()
+    for at in range(end, len(answer), max(1, rule.chunk)):
+        await asyncio.sleep(rule.interval)
+        writer.write(answer[at : at + max(1, rule.chunk)])
+        await writer.drain()
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,518 @@
+"""Issue 19 over the wire: the BUNDLED journeys (journeys/workflows) with the repository's
+prober.yaml and the packs' own defaults, against faults broken on the wire between the prober
+and the reference platform by a real proxy (tests/wire_proxy.py), on each channel where the
+fault exists.
+
+`probe_error` is left out of every SLO and pages the prober's owners, so a platform fault that
+comes out as `probe_error` is the worst verdict: every row also asserts it is not one.
+
+Each row (a `Leg`) runs one bundled journey once, as `prober run` does (no retries: the first
+failure is the verdict; the journeys' waits and timeouts are the shipped ones, untouched), and
+compares (status, error_type, failed_service, blame_source) and a piece of the message; it
+records the failed attempt's duration (the time to verdict). The legs of one fault run side by
+side. Every rule is scoped to its leg's own run (`x-cuj-probe: <journey>/<run_id>`, and
+Sec-Fetch-Mode for what only Chromium must meet), so a journey's API setup (the fixture check,
+the sweep) passes and the fault meets the channel the row names.
+
+Canned answers from the proxy carry no `x-service` header, so their blame comes from the route
+map (`route`); answers the sandbox sent and the proxy only broke keep the platform's own header
+(`platform`). Set WIRE_VERDICTS=path.jsonl to get every leg's actual verdict written there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from prober.artifacts import ArtifactStore
+from prober.catalog import Catalog
+from prober.commands.setup import prepare
+from prober.config import LoadedConfig
+from prober.context import StepContext
+from prober.drivers.browser import BrowserDriver
+from prober.journey import Journey, Phase, Step
+from prober.result import JourneyResult, Status
+from prober.runner import Runner, new_run_id
+from tests.loop_thread import LoopThread
+from tests.prober_cli import CONFIG, prober_env
+from tests.sandbox_process import SandboxProcess
+from tests.wire_proxy import (
+    FROM_BROWSER,
+    AddHeaders,
+    BadEncoding,
+    EmptyBody,
+    Headers,
+    HtmlErrorPage,
+    RateLimit,
+    Respond,
+    Rule,
+    Trickle,
+    WireProxy,
+    self_signed_tls,
+)
+
+pytestmark = pytest.mark.browser
+
+C, RB, RA = "workflow_canvas_load", "workflow_run_browser", "workflow_run_api"
+CA, CB = "workflow_crud_api", "workflow_crud_browser"
+WF, FE = "workflow-service", "frontend-monolith"
+OE, OPT = "orchestration-engine", "optimizer-service"
+FAILURE, SUCCESS = "failure", "success"
+LEG_TIMEOUT_S = 90.0  # one run: 20 s journey timeout, cleanups, artifacts; far above either
+
+
+# --- the repository's configuration, pointed at the proxy --------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: LoadedConfig
+    catalog: Catalog
+
+    def journey(self, name: str) -> Journey:
+        return self.catalog.journeys[name]
+
+    @property
+    def target(self) -> Any:
+        return self.catalog.targets["sandbox"]
+
+    def runner(self, driver: BrowserDriver, artifacts: Path) -> Runner:
+        """A fresh Runner wired as `App` (serve, run) wires it: a fresh login gate, no token."""
+        return Runner(
+            browser=driver,
+            artifacts=ArtifactStore(artifacts),
+            cleanup_timeout_s=self.config.config.serve.cleanup_timeout,
+        )
+
+
+def load_repository_config(base_url: str, workdir: Path) -> Loaded:
+    """prober.yaml as shipped; only the sandbox target's base_url (and where results and
+    artifacts go) differ, by the PROBER_ overrides a deployment would use."""
+    environ = prober_env(base_url, workdir, "udp://127.0.0.1:9")
+    config, catalog = prepare(CONFIG, environ)
+    return Loaded(config, catalog)
+
+
+@pytest.fixture(scope="module")
+def proxy(sandbox: SandboxProcess) -> Iterator[WireProxy]:
+    with WireProxy(sandbox.url) as wire:
+        yield wire
+
+
+@pytest.fixture(scope="module")
+def repo(proxy: WireProxy, tmp_path_factory: pytest.TempPathFactory) -> Loaded:
+    return load_repository_config(proxy.url, tmp_path_factory.mktemp("wire-packs"))
+
+
+@pytest.fixture(scope="module")
+def platform(sandbox: SandboxProcess, token: str) -> Iterator[httpx.Client]:
+    """The sandbox directly (not through the proxy): its fault API and fixture lookups."""
+    with httpx.Client(
+        base_url=sandbox.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def fixture_id(
+    repo: Loaded,
+    proxy: WireProxy,
+    platform: httpx.Client,
+    loop: LoopThread,
+    driver: BrowserDriver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """The canvas fixture's id, after one healthy canvas run through the proxy (which creates
+    the fixture when missing, and shows the shipped config works through the proxy at all)."""
+    proxy.clear()
+    runner = repo.runner(driver, tmp_path_factory.mktemp("healthy"))
+    result = loop.run(runner.run(repo.journey(C), repo.target, retries=0), LEG_TIMEOUT_S)
+    assert result.status is Status.SUCCESS, json.dumps(result.to_json(), indent=1)
+    listed = platform.get("/api/workflows", params={"name_prefix": "prober-fixture"}).json()
+    return str(listed["workflows"][0]["id"])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rules(proxy: WireProxy) -> Iterator[None]:
+    proxy.clear()
+    yield
+    proxy.clear()
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def of_run(journey: str, run_id: str) -> Headers:
+    """Only this very run's requests (either channel)."""
+    return (("x-cuj-probe", f"{journey}/{run_id}"),)
+
+
+RulesFor = Callable[[str, Headers], list[Rule]]  # (fixture id, this run's selector) -> rules
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One row: a bundled journey meets the fault on one channel."""
+
+    channel: str  # "api" | "browser": where the journey meets the fault
+    journey: str
+    rules: RulesFor
+    expected: tuple[str, str | None, str | None, str | None]  # status, type, service, source
+    in_message: str = ""  # a regex (case-insensitive) the failure message must contain
+    max_s: float | None = None  # the failed attempt must end within this
+    # A second run of the same journey with the same Runner, expected to succeed: seconds
+    # after the faulted request (0: at once), None: no second run.
+    again_after_s: float | None = None
+    browser_only: bool = False  # the canvas journey without its API setup (see TLS)
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    legs: tuple[Leg, ...]
+    sandbox_fault: dict[str, Any] | None = None  # armed through the sandbox's own fault API
+    tls: bool = False  # the proxy serves HTTPS with a certificate nobody trusts
+    notes: tuple[str, ...] = field(default=())
+
+
+def _fixture_path(wf: str) -> str:
+    return f"/api/workflows/{wf}"
+
+
+def _page(sel: Headers) -> Headers:
+    """The run's requests that Chromium sends (the page), not its httpx setup."""
+    return sel + FROM_BROWSER
+
+
+def _service_503(upstream: str | None) -> bytes:
+    error: dict[str, Any] = {
+        "code": "unavailable",
+        "message": "orchestration-engine is unavailable: scheduler pool exhausted",
+        "service": OE,
+    }
+    if upstream is not None:
+        error.update(upstream=upstream, message=f"{upstream} is unavailable")
+    return json.dumps({"error": error}).encode()
+
+
+JSON = "application/json"
+NOT_EMPTY_HTML = r"text/html"
+
+FAULTS = [
+    # Over the API on crud's own read ("verify saved": its first GET of a /api/workflows/{id}):
+    # a trickled fixture read would hold the process's fixture lock for the whole deadline, and
+    # the browser leg beside it would spend its own deadline waiting for that lock.
+    Fault("trickled body of a workflow read", (
+        Leg("api", CA, lambda wf, sel: [Trickle("GET", "/api/workflows/*", when=sel)],
+            (FAILURE, "timeout", WF, "platform"), r"/api/workflows/"),
+        Leg("browser", C, lambda wf, sel: [Trickle("GET", _fixture_path(wf), when=_page(sel))],
+            (FAILURE, "timeout", WF, "platform"), r"/api/workflows/"),
+    )),
+    Fault("gzip-labelled body that does not decode on the fixture read", (
+        Leg("api", RA, lambda wf, sel: [BadEncoding("GET", _fixture_path(wf), when=sel)],
+            (FAILURE, "server_error", WF, "platform"), r"decod"),
+        Leg("browser", C, lambda wf, sel: [BadEncoding("GET", _fixture_path(wf),
+                                                       when=_page(sel))],
+            (FAILURE, "server_error", WF, "platform"), r"decod"),
+    )),
+    Fault("HTML page with 200 on the fixture read", (
+        Leg("api", RA, lambda wf, sel: [HtmlErrorPage("GET", _fixture_path(wf), when=sel)],
+            (FAILURE, "server_error", WF, "route"), NOT_EMPTY_HTML),
+        Leg("browser", C, lambda wf, sel: [HtmlErrorPage("GET", _fixture_path(wf),
+                                                         when=_page(sel))],
+            (FAILURE, "server_error", WF, "route"), NOT_EMPTY_HTML),
+    )),
+    Fault("empty 204 on the fixture read", (
+        Leg("api", RA, lambda wf, sel: [EmptyBody("GET", _fixture_path(wf), when=sel)],
+            (FAILURE, "server_error", WF, "route"), r"204|empty"),
+        Leg("browser", C, lambda wf, sel: [EmptyBody("GET", _fixture_path(wf), when=_page(sel))],
+            (FAILURE, "server_error", WF, "route"), r"204|empty"),
+    )),
+    Fault("empty 200 on the fixture read", (
+        Leg("api", RA, lambda wf, sel: [EmptyBody("GET", _fixture_path(wf), status=200,
+                                                  content_type=JSON, when=sel)],
+            (FAILURE, "server_error", WF, "route"), r"empty|json"),
+        Leg("browser", C, lambda wf, sel: [EmptyBody("GET", _fixture_path(wf), status=200,
+                                                     content_type=JSON, when=_page(sel))],
+            (FAILURE, "server_error", WF, "route"), r"empty|json"),
+    )),
+    # The engine's own header on a body it could not have meant: `platform`.
+    Fault("{} with 200 on the run read", (
+        Leg("api", RA, lambda wf, sel: [Respond("GET", "/api/runs/*", status=200, body=b"{}",
+                                                content_type=JSON,
+                                                headers=(("x-service", OE),), when=sel)],
+            (FAILURE, "assertion", OE, "platform"), r"status"),
+        Leg("browser", RB, lambda wf, sel: [Respond("GET", "/api/runs/*", status=200, body=b"{}",
+                                                    content_type=JSON,
+                                                    headers=(("x-service", OE),),
+                                                    when=_page(sel))],
+            (FAILURE, "assertion", OE, "platform")),
+    )),
+    Fault("HTML page with 200 on the run read", (
+        Leg("api", RA, lambda wf, sel: [HtmlErrorPage("GET", "/api/runs/*", when=sel)],
+            (FAILURE, "server_error", OE, "route"), NOT_EMPTY_HTML),
+        Leg("browser", RB, lambda wf, sel: [HtmlErrorPage("GET", "/api/runs/*",
+                                                          when=_page(sel))],
+            (FAILURE, "server_error", OE, "route"), NOT_EMPTY_HTML),
+    )),
+    # The engine says it is itself unavailable (no upstream): its own failure, not a dependency.
+    Fault("503 naming orchestration-engine on starting a run", (
+        Leg("api", RA, lambda wf, sel: [Respond("POST", "/api/workflows/*/runs", status=503,
+                                                body=_service_503(None), content_type=JSON,
+                                                when=sel)],
+            (FAILURE, "server_error", OE, "platform"), r"503"),
+        Leg("browser", RB, lambda wf, sel: [Respond("POST", "/api/workflows/*/runs", status=503,
+                                                    body=_service_503(None), content_type=JSON,
+                                                    when=_page(sel))],
+            (FAILURE, "server_error", OE, "platform"), r"503|unavailable"),
+    )),
+    Fault("503 from the engine naming optimizer-service as upstream", (
+        Leg("api", RA, lambda wf, sel: [Respond("POST", "/api/workflows/*/runs", status=503,
+                                                body=_service_503(OPT), content_type=JSON,
+                                                when=sel)],
+            (FAILURE, "dependency_error", OPT, "platform"), OPT),
+    )),
+    # Both keep the sandbox's own head (x-service: frontend-monolith); only Chromium meets them.
+    Fault("the canvas's scripts are blocked", (
+        Leg("browser", C, lambda wf, sel: [AddHeaders(
+                "GET", f"/workflows/{wf}", when=_page(sel),
+                headers=(("content-security-policy", "script-src 'none'"),))],
+            (FAILURE, "assertion", FE, None), r"content.security.policy|csp|script"),
+        Leg("browser", RB, lambda wf, sel: [AddHeaders(
+                "GET", "/static/canvas.js", when=_page(sel),
+                headers=(("content-type", "text/plain"), ("x-content-type-options", "nosniff")))],
+            (FAILURE, "assertion", FE, None), r"mime|nosniff|text/plain"),
+    )),
+    Fault("untrusted self-signed certificate", tls=True, legs=(
+        Leg("api", RA, lambda wf, sel: [], (FAILURE, "connection", WF, None), r"certificate"),
+        # Every bundled browser journey starts with an API setup step (the fixture check, or
+        # the sweep), which meets the certificate first; this leg runs the canvas journey's own
+        # browser steps with the fixture id handed over, so Chromium is what meets it.
+        Leg("browser", C, lambda wf, sel: [], (FAILURE, "connection", FE, None),
+            r"cert", browser_only=True),
+    )),
+    Fault("500 on the canvas document", (
+        Leg("browser", C, lambda wf, sel: [Respond("GET", f"/workflows/{wf}", status=500,
+                                                   body=b"frontend exploded", when=_page(sel))],
+            (FAILURE, "server_error", FE, "route"), r"500", max_s=8.0),
+    )),
+    # A 503 holds nothing back: a second run right after succeeds.
+    Fault("one 503 on the login", (
+        Leg("api", RA, lambda wf, sel: [Respond("POST", "/api/auth/login", status=503,
+                                                body=b"login briefly unavailable", times=1,
+                                                when=sel)],
+            (FAILURE, None, None, None), r"503", again_after_s=0.0),
+    )),
+    Fault("429 with Retry-After: 2 on the login", (
+        Leg("api", RA, lambda wf, sel: [RateLimit("POST", "/api/auth/login", retry_after=2,
+                                                  times=1, when=sel)],
+            (FAILURE, "client_error", WF, None), r"retry.?after", again_after_s=2.0),
+    )),
+    # The silent failure, by the sandbox's own fault API: every answer a 2xx, runs stay queued.
+    Fault("runs stay queued (sandbox fault: engine silent stuck)",
+          sandbox_fault={"service": OE, "mode": "silent", "variant": "stuck"}, legs=(
+        Leg("api", RA, lambda wf, sel: [], (FAILURE, "assertion", OE, "platform"), r"'queued'"),
+        Leg("browser", RB, lambda wf, sel: [], (FAILURE, "assertion", OE, "platform"),
+            r"'queued'"),
+    )),
+]  # fmt: skip
+
+
+# --- running a leg ------------------------------------------------------------------------------
+
+
+def browser_only(journey: Journey, fixture_id: str) -> Journey:
+    """`journey` with its API setup replaced by handing over the fixture id (see the TLS row)."""
+
+    async def handed_over(ctx: StepContext) -> None:
+        ctx.vars["fixture_id"] = fixture_id
+
+    clone = copy.copy(journey)
+    clone.steps = [
+        Step("ensure fixture", WF, handed_over, phase=Phase.SETUP),
+        *(step for step in journey.steps if step.phase is not Phase.SETUP),
+    ]
+    clone.sweep = None
+    return clone
+
+
+@dataclass
+class Verdict:
+    fault: str
+    channel: str
+    journey: str
+    status: str
+    error_type: str | None
+    failed_service: str | None
+    blame_source: str | None
+    failed_step: str | None
+    duration_s: float
+    message: str
+    again: str | None = None  # the second run's status and first line, when there is one
+
+    def got(self) -> tuple[str, str | None, str | None, str | None]:
+        return (self.status, self.error_type, self.failed_service, self.blame_source)
+
+    def line(self) -> str:
+        first = self.message.splitlines()[0] if self.message else ""
+        again = f" | again: {self.again}" if self.again is not None else ""
+        return (
+            f"{self.fault} [{self.channel}, {self.journey}]: {self.status} {self.error_type} "
+            f"{self.failed_service} ({self.blame_source}) step={self.failed_step!r} "
+            f"{self.duration_s:.1f}s :: {first}{again}"
+        )
+
+
+def _verdict(fault: Fault, leg: Leg, result: JourneyResult) -> Verdict:
+    attempt = result.attempts[0] if result.attempts else None
+    failure = result.failure
+    return Verdict(
+        fault=fault.name,
+        channel=leg.channel,
+        journey=leg.journey,
+        status=str(result.status),
+        error_type=None if result.error_type is None else str(result.error_type),
+        failed_service=result.failed_service,
+        blame_source=None if result.blame_source is None else str(result.blame_source),
+        failed_step=result.failed_step,
+        duration_s=attempt.duration_s if attempt is not None else float("nan"),
+        message="" if failure is None else failure.message,
+    )
+
+
+def _crashed(fault: Fault, leg: Leg, exc: Exception, took: float) -> Verdict:
+    """The runner itself raised: `prober run`/`serve` turn that into a probe_error."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/prober/" in f.filename] or frames
+    where = f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
+    return Verdict(
+        fault=fault.name,
+        channel=leg.channel,
+        journey=leg.journey,
+        status=str(Status.PROBE_ERROR),
+        error_type=None,
+        failed_service=None,
+        blame_source=None,
+        failed_step=None,
+        duration_s=took,
+        message=f"the runner crashed: {type(exc).__name__}: {exc} (raised in {where})",
+    )
+
+
+async def _run_leg(
+    fault: Fault,
+    leg: Leg,
+    loaded: Loaded,
+    runner: Runner,
+    proxy: WireProxy,
+    fixture_id: str,
+) -> tuple[Verdict, JourneyResult | None, JourneyResult | None]:
+    journey = loaded.journey(leg.journey)
+    if leg.browser_only:
+        journey = browser_only(journey, fixture_id)
+    run_id = new_run_id()
+    rules = [proxy.add(rule) for rule in leg.rules(fixture_id, of_run(leg.journey, run_id))]
+    # As `prober run` does: no retries, so the first failure is the verdict.
+    began = time.monotonic()
+    try:
+        result = await runner.run(journey, loaded.target, retries=0, run_id=run_id)
+    except Exception as exc:  # App.execute would report it as a probe_error
+        return _crashed(fault, leg, exc, time.monotonic() - began), None, None
+    verdict = _verdict(fault, leg, result)
+    second = None
+    if leg.again_after_s is not None:
+        faulted = [r.at for r in proxy.requests if any(r.rule is rule for rule in rules)]
+        assert faulted, f"{fault.name}: the proxy never applied the fault"
+        ready = faulted[0] + leg.again_after_s
+        # The moment the fault itself allows another try (Retry-After), not a guessed pause.
+        await asyncio.sleep(max(0.0, ready - time.monotonic()))
+        second = await runner.run(journey, loaded.target, retries=0)
+        message = "" if second.failure is None else second.failure.message.splitlines()[0]
+        verdict.again = f"{second.status} {second.error_type or ''} {message}".strip()
+    return verdict, result, second
+
+
+def _check(
+    leg: Leg, verdict: Verdict, result: JourneyResult | None, second: JourneyResult | None
+) -> str:
+    """Every way the leg missed its contract, as one paragraph ("" when it held)."""
+    problems = []
+    if verdict.status == str(Status.PROBE_ERROR):
+        problems.append("a platform fault came out as probe_error")
+    expected = leg.expected
+    got = verdict.got()
+    for i, name in enumerate(("status", "error_type", "failed_service", "blame_source")):
+        if expected[i] is not None and got[i] != expected[i]:
+            problems.append(f"{name} {got[i]!r}, expected {expected[i]!r}")
+    if leg.in_message and not re.search(leg.in_message, verdict.message, re.IGNORECASE):
+        problems.append(f"the message lacks /{leg.in_message}/")
+    if leg.max_s is not None and not verdict.duration_s < leg.max_s:
+        problems.append(f"the failed attempt took {verdict.duration_s:.1f}s, not < {leg.max_s}s")
+    if second is not None and second.status is not Status.SUCCESS:
+        problems.append(f"the run after it did not succeed: {verdict.again}")
+    if not problems:
+        return ""
+    shown = "" if result is None else f"evidence: {result.to_json().get('evidence')}"
+    return f"{verdict.line()}\n    " + "\n    ".join([*problems, shown])
+
+
+def _record(verdicts: list[Verdict]) -> None:
+    out = os.environ.get("WIRE_VERDICTS")
+    for verdict in verdicts:
+        print(verdict.line())
+    if out:
+        with Path(out).open("a", encoding="utf-8") as sink:
+            for verdict in verdicts:
+                sink.write(json.dumps(verdict.__dict__) + "\n")
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_bundled_journeys_judge_the_wire_fault(
+    fault: Fault,
+    repo: Loaded,
+    proxy: WireProxy,
+    platform: httpx.Client,
+    sandbox: SandboxProcess,
+    fixture_id: str,
+    loop: LoopThread,
+    driver: BrowserDriver,
+    tmp_path: Path,
+) -> None:
+    with contextlib.ExitStack() as stack:
+        loaded, wire = repo, proxy
+        if fault.tls:
+            wire = stack.enter_context(WireProxy(sandbox.url, tls=self_signed_tls(tmp_path)))
+            loaded = load_repository_config(wire.url, tmp_path / "tls")
+            assert loaded.target.verify_tls  # the default, as shipped
+        if fault.sandbox_fault is not None:
+            platform.post("/_sandbox/faults", json=fault.sandbox_fault).raise_for_status()
+            stack.callback(lambda: platform.delete("/_sandbox/faults").raise_for_status())
+        runner = loaded.runner(driver, tmp_path / "artifacts")
+
+        async def legs() -> list[tuple[Verdict, JourneyResult | None, JourneyResult | None]]:
+            return list(
+                await asyncio.gather(
+                    *(_run_leg(fault, leg, loaded, runner, wire, fixture_id) for leg in fault.legs)
+                )
+            )
+
+        outcomes = loop.run(legs(), LEG_TIMEOUT_S * 2)
+    _record([verdict for verdict, _, _ in outcomes])
+    problems = [
+        _check(leg, verdict, result, second)
+        for leg, (verdict, result, second) in zip(fault.legs, outcomes, strict=True)
+    ]
+    assert not any(problems), "\n".join(p for p in problems if p)
