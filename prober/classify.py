@@ -159,6 +159,21 @@ NET_CODES: dict[str, Rule] = {
     "BLOCKED_BY_ORB": Rule.BLOCKED,  # opaque-response blocking (a MIME type that does not fit)
     "MIXED_CONTENT": Rule.BLOCKED,
 }
+# Chromium's reasons for blocking a request before it is sent (CDP Network.BlockedReason), which
+# Playwright gives as the whole failure text: the page's own policy, except the tools' own.
+BLOCKED_REASONS: dict[str, Rule] = {
+    "csp": Rule.BLOCKED,
+    "mixed-content": Rule.BLOCKED,
+    "origin": Rule.BLOCKED,
+    "content-type": Rule.BLOCKED,
+    "corp-not-same-origin": Rule.BLOCKED,
+    "corp-not-same-origin-after-defaulted-to-same-origin-by-coep": Rule.BLOCKED,
+    "corp-not-same-site": Rule.BLOCKED,
+    "coep-frame-resource-needs-coep-header": Rule.BLOCKED,
+    "other": Rule.BLOCKED,
+    "inspector": Rule.IGNORED,  # blocked by DevTools itself
+    "subresource-filter": Rule.IGNORED,  # the browser's ad filter, not the target's doing
+}
 # Certificate problems: a connection failure whose message says what to check.
 _TLS_TRUST = re.compile(
     r"CERTIFICATE_VERIFY_FAILED|ERR_CERT_|ERR_SSL_|self[- ]signed certificate|"
@@ -183,10 +198,14 @@ def rule_for(exc: BaseException) -> Rule:
 
 
 def net_rule(text: str) -> Rule:
-    """What a `net::ERR_...` failure means (browser requests and Playwright errors alike)."""
+    """What a `net::ERR_...` failure means (browser requests and Playwright errors alike); a
+    request Chromium blocked before sending it fails with the reason alone ("csp")."""
     match = _NET_ERROR.search(text)
     if match is None:
-        return Rule.CONNECTION
+        reason = text.strip().lower()
+        if reason.startswith("blocked:"):  # a resource the page refused (the browser driver)
+            return Rule.BLOCKED
+        return BLOCKED_REASONS.get(reason, Rule.CONNECTION)
     code = match.group(1)
     if code in NET_CODES:
         return NET_CODES[code]
@@ -390,6 +409,11 @@ def _explained(rule: Rule, exchange: Exchange | None, message: str) -> str:
         lead = (
             f"the TLS certificate{where} is not trusted (self-signed, expired or for another "
             "host): fix the certificate, or set the target's verify_tls: false for a test target"
+        )
+    elif rule is Rule.BAD_BODY:
+        lead = (
+            f"the body of the answer{where} could not be decoded (its Content-Encoding or "
+            "chunking does not match what was sent)"
         )
     elif rule is Rule.BLOCKED:
         lead = (

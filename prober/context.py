@@ -309,9 +309,11 @@ class StepContext:
         except ValueError as exc:
             # Not JSON where only JSON was accepted (HTML, empty, cut short): the service sent
             # what no client of it could use - judged like that answer in a browser.
-            kind = (exchange.content_type or "untyped").split(";")[0]
+            kind = (exchange.content_type or "untyped").split(";")[0].strip() or "untyped"
             exchange.body_problem = f"a {kind} body where JSON was expected ({exc})"
-            raise FailedAnswer(f"{where} with a body that is not JSON: {exc}", exchange) from exc
+            raise FailedAnswer(
+                f"{where} with a {kind} body where JSON was expected: {exc}", exchange
+            ) from exc
         for dotted in fields:
             if _missing(body, dotted):
                 raise JourneyAssertion(

@@ -466,7 +466,7 @@ class Runner:
             # Only this step's own requests: a late failure of an earlier one is not its cause.
             if exchange.step != step.name:
                 return
-            refused = exchange.status is None and exchange_rule(exchange) in NETWORK_KINDS
+            refused = exchange.failure is not None and exchange_rule(exchange) in NETWORK_KINDS
             failed_page = exchange.navigation and (exchange.status or 0) >= 400
             if refused or failed_page:
                 broken.append(exchange)

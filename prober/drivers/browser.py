@@ -305,6 +305,9 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
         if message.type == "error":
             url = (message.location or {}).get("url") or None
             observer.page_error("console", message.text, url)
+            refused = _REFUSED.search(message.text)
+            if refused is not None:
+                _refused(session, observer, refused.group(1), message.text)
 
     def on_page_error(error: Any) -> None:
         stack = str(getattr(error, "stack", "") or "")
@@ -317,6 +320,19 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
     context.on("requestfinished", on_finished)
     page.on("console", on_console)
     page.on("pageerror", on_page_error)
+
+
+# Chromium refusing to use a resource it received (X-Content-Type-Options: nosniff with a MIME
+# type that does not fit): the request succeeded, only the console says so.
+_REFUSED = re.compile(r"Refused to (?:execute script|apply style) from '([^']+)'")
+
+
+def _refused(session: BrowserSession, observer: Observer, url: str, text: str) -> None:
+    """Record a resource the page refused as a blocked request (evidence, and fail fast)."""
+    for request, exchange in reversed(list(session._requests.items())):
+        if request.url == url and exchange.failure is None:
+            observer.broke(exchange, f"blocked: {text[:200]}")
+            return
 
 
 def _main_document(request: Request, page: Page) -> bool:

@@ -111,6 +111,10 @@ class _ObservedBody(httpx.AsyncByteStream):
                 yield chunk
         except asyncio.CancelledError:
             raise  # left pending: a deadline fired while the body was arriving
+        except GeneratorExit:
+            # The client stopped reading (its decoder failed): not a body still arriving.
+            self._observer.body_done(self._exchange)
+            raise
         except Exception as exc:
             self._observer.broke(self._exchange, _read_failure(exc), exc)
             raise
