@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from prober.paths import write_atomically
+from prober.usage_error import UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -62,7 +63,7 @@ TICK_S = 0.2  # how often the story looks at what the runs have shown
 EXAMPLE_WIDTH = 110  # an example datagram line in the summary (story.json has them whole)
 
 
-class DemoError(Exception):
+class DemoError(UsageError):
     pass
 
 
