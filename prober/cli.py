@@ -218,6 +218,10 @@ def _slo_commands(commands: Any) -> None:
     status.add_argument("--window", default="30d", help="SLI window (default 30d)")
     status.add_argument("--json", action="store_true", help="one JSON object per journey/target")
     status.add_argument("--env", default=None, help="the env (default: the config's)")
+    status.add_argument(
+        "--min-runs", type=_positive, default=None, metavar="N",
+        help="fewer scheduled runs in the window show 'too few runs' (default 30)",
+    )  # fmt: skip
     backtest = actions.add_parser(
         "backtest", help="replay stored runs through the exported alerts; score vs incidents",
         description="Which exported alerts would have fired and recovered over a period, "
@@ -302,6 +306,11 @@ def _slo_commands(commands: Any) -> None:
         metavar="REASON",
         help="deploy anyway (a fix); the reason is printed with the decision",
     )
+    gate.add_argument(
+        "--min-runs", type=_positive, default=None, metavar="N",
+        help="cannot decide on a journey with fewer scheduled runs in 30 days (default 30; "
+        "--source store)",
+    )  # fmt: skip
     for action in (export, audit, status, backtest, gate):
         action.add_argument(
             "-c", "--config", type=Path, default=None,
@@ -382,11 +391,16 @@ def _slo(args: argparse.Namespace) -> int:
         return slo.gate(
             loaded, catalog, patterns=args.journeys, service=args.service, env=args.env,
             source=args.source, override=args.override, datadog_url=args.datadog_url,
-            timeout_s=timeout_s,
+            timeout_s=timeout_s, min_runs=_min_runs(args),
         )  # fmt: skip
-    return slo.status(
-        loaded, catalog, window=args.window, window_s=window_s, env=args.env, as_json=args.json
-    )
+    return slo.status(loaded, catalog, window=args.window, window_s=window_s, env=args.env,
+                      as_json=args.json, min_runs=_min_runs(args))  # fmt: skip
+
+
+def _min_runs(args: argparse.Namespace) -> int:
+    from prober.slo.gate import MIN_RUNS
+
+    return MIN_RUNS if args.min_runs is None else int(args.min_runs)
 
 
 def _probe(args: argparse.Namespace) -> int:
