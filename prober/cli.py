@@ -531,6 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = _parser()
     _add_debug(parser)
+    for raw in sys.argv[1:] if argv is None else argv:
+        if "\x00" in raw:  # only an in-process caller can pass one; no path or name holds it
+            return _usage(f"argument {raw!r} contains a NUL byte; remove it")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2)

@@ -43,7 +43,7 @@ MEANINGS: dict[int, tuple[str, str]] = {
         "treat as cancelled",
     ),
     EXIT_BROKEN_PIPE: (
-        "stdout closed early (`| head`); output stopped quietly",
+        "stdout closed early (its reader, e.g. `head`, stopped); output stopped quietly",
         "nothing: the reader wanted no more",
     ),
 }

@@ -225,8 +225,11 @@ def run_demo(
     out = out or sys.stdout
     pace = QUICK if quick else FULL
     chosen = list(patterns) or list(pace.journeys)
-    shutil.rmtree(WORKDIR, ignore_errors=True)  # the demo's own folder: a fresh SLO period
     secret = password(os.environ)
+    # The config and journeys first (a placeholder URL): a wrong one is refused before the
+    # last demo's folder is removed or a sandbox starts.
+    prepare(config, environment("http://127.0.0.1:1", secret, os.environ))
+    shutil.rmtree(WORKDIR, ignore_errors=True)  # the demo's own folder: a fresh SLO period
     receiver = Receiver()
     with sandbox(WORKDIR, secret, faults=True) as url:
         base = environment(url, secret, os.environ)

@@ -28,7 +28,7 @@ from prober.slo.candidates import load_candidates, shipped
 from prober.slo.incidents import load_incidents
 from prober.slo.lint import lint
 from prober.slo.status import SHOWN_WINDOWS, JourneyStatus, compute
-from prober.store import ResultStore
+from prober.store import ResultStore, StoredRun
 
 FORMATS = ("terraform", "datadog-json", "openslo")
 
@@ -152,11 +152,7 @@ def status(
     its budget left would be, and no policy action (the gate cannot decide on it either)."""
     stdout = stdout or sys.stdout
     now = time.time() if now is None else now
-    store = ResultStore(loaded.resolve(loaded.config.store.path))
-    try:
-        runs = store.runs(env=env or loaded.config.env, since=now - window_s)
-    finally:
-        store.close()
+    runs = _stored(loaded, env=env or loaded.config.env, since=now - window_s)
     runs = spec.uncorrected(runs, loaded.config.maintenance_windows())
     statuses = compute(runs, catalog.journeys, now=now, window=window, window_s=window_s,
                        min_runs=min_runs)  # fmt: skip
@@ -245,12 +241,8 @@ def backtest(
     candidates = [shipped(), *([] if rules_path is None else load_candidates(rules_path))]
     env = env or loaded.config.env
     journeys = catalog.select(patterns)
-    store = ResultStore(loaded.resolve(loaded.config.store.path))
-    try:
-        lookback = parse_duration(spec.TIMEFRAME) / time_scale  # the budget's window, compressed
-        runs = store.runs(env=env, trigger=m.SCHEDULE_TRIGGER, since=start - lookback)
-    finally:
-        store.close()
+    lookback = parse_duration(spec.TIMEFRAME) / time_scale  # the budget's window, compressed
+    runs = _stored(loaded, env=env, trigger=m.SCHEDULE_TRIGGER, since=start - lookback)
     runs = [r for r in runs if r.finished_at <= end]
     reports = run_backtest(journeys, runs, env=env, start=start, end=end, candidates=candidates,
                            incidents=incidents, time_scale=time_scale, grace_s=grace_s,
@@ -369,12 +361,22 @@ def _budgets(
 
         return DatadogBudgets(env, environ=environ, url=url, timeout_s=timeout_s,
                               now=lambda: now)  # fmt: skip
-    store = ResultStore(loaded.resolve(loaded.config.store.path))
+    since = now - parse_duration(spec.TIMEFRAME)
+    runs = spec.uncorrected(_stored(loaded, env=stored_env, since=since),
+                            loaded.config.maintenance_windows())  # fmt: skip
+    return gates.StoreBudgets(runs, now=now, env=stored_env, min_runs=min_runs)
+
+
+def _stored(
+    loaded: LoadedConfig, *, env: str, since: float, trigger: str | None = None
+) -> list[StoredRun]:
+    """The stored runs; none when there is no store yet (reading creates no file)."""
+    path = loaded.resolve(loaded.config.store.path)
+    if not path.exists():
+        return []
+    store = ResultStore(path)
     try:
-        since = now - parse_duration(spec.TIMEFRAME)
-        runs = spec.uncorrected(store.runs(env=stored_env, since=since),
-                                loaded.config.maintenance_windows())  # fmt: skip
-        return gates.StoreBudgets(runs, now=now, env=stored_env, min_runs=min_runs)
+        return store.runs(env=env, since=since, trigger=trigger)
     finally:
         store.close()
 

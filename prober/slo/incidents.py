@@ -144,5 +144,8 @@ def load_incidents(
     except OSError as exc:
         raise IncidentError(f"{path}: cannot read the incidents file ({exc.strerror})") from None
     rows = _rows(path, text)
+    if not rows:  # scoring nothing would look like a report
+        raise IncidentError(f"{path}: no incidents in it; add at least one row (start, end, "
+                            "journey or service, label), or leave out --incidents")  # fmt: skip
     return sorted((_incident(path, i + 1, row, known) for i, row in enumerate(rows)),
                   key=lambda inc: (inc.start, inc.end))  # fmt: skip
