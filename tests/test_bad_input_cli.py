@@ -597,6 +597,22 @@ def test_a_closed_stdout_ends_quietly(workspace: Path) -> None:
     assert err == ""
 
 
+def test_dogstatsd_listen_into_a_closed_pipe_ends_quietly(workspace: Path) -> None:
+    child = _child("dogstatsd-listen", "--port", "0", cwd=workspace)
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline()  # listening on udp://127.0.0.1:PORT; ...
+    port = int(first.split("udp://127.0.0.1:")[1].split(";")[0])
+    child.stdout.close()  # `| head -1`
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        deadline = time.monotonic() + 10
+        while child.poll() is None and time.monotonic() < deadline:
+            sender.sendto(b"cuj.journey.runs:1|c|#journey:x", ("127.0.0.1", port))
+            time.sleep(0.05)
+    err = child.stderr.read()
+    assert child.wait(timeout=10) == EXIT_BROKEN_PIPE, err
+    assert err == ""
+
+
 class _Slow(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         time.sleep(30)  # the journey's request hangs until it is cancelled
@@ -667,3 +683,56 @@ def test_random_arguments_never_leak_a_traceback(
     if code == EXIT_OK:
         return
     assert err.strip() or out.strip(), argv  # a refusal always says why
+
+
+# --- every exception of the prober is decided on --------------------------------------------
+
+# Exceptions that never reach the CLI as themselves, and why; everything else of the prober's
+# must be a UsageError (exit 2 with its message), or the CLI would call it an internal error.
+NOT_USAGE = {
+    "prober.errors.JourneyAssertion": "a journey outcome: the classifier makes it a Failure",
+    "prober.errors.ReportedFailure": "a journey outcome",
+    "prober.errors.FailedAnswer": "a journey outcome",
+    "prober.errors.LoginFailed": "a journey outcome",
+    "prober.errors.RequestFailed": "a journey outcome",
+    "prober.errors.UnexpectedStatus": "a journey outcome",
+    "prober.errors.ProbeError": "a run's probe_error (exit 3)",
+    "prober.errors.BrowserUnavailable": "a run's probe_error (exit 3)",
+    "prober.errors.JourneyDefinitionError": "the loader reports it as a config problem",
+    "prober.errors.JourneyImportInterrupted": "an interrupt (130) naming the module",
+    "prober.maintenance.WindowError": "config validation reports it as a problem",
+    "prober.sinks.dogstatsd.DogStatsdConfigError": "the catalog reports it as a config problem",
+    "prober.dogstatsd_wire.WireError": "dogstatsd-listen prints the undecodable datagram",
+    "prober.slo.gate.BudgetUnavailable": "the gate's 'cannot decide' (exit 2) with the reason",
+    "prober.drivers.chromium.ChromiumNotFound": "becomes BrowserUnavailable",
+    "prober.sandbox.errors.ApiError": "the sandbox answers it over HTTP",
+    "prober.sandbox.client.UpstreamFailure": "the sandbox answers it over HTTP",
+    "prober.sandbox.store.StoreError": "the sandbox server reports it as a ServeError",
+    "prober.sandbox.store.VersionConflict": "the sandbox answers it over HTTP (409)",
+}
+
+
+def test_every_exception_of_the_prober_is_a_usage_error_or_decided_otherwise() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import prober
+    from prober.usage_error import UsageError
+
+    undecided, seen = [], set()
+    for info in pkgutil.walk_packages(prober.__path__, "prober."):
+        if info.name == "prober.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if not (inspect.isclass(value) and issubclass(value, BaseException)):
+                continue
+            if value.__module__ != info.name:
+                continue  # imported, decided where it is defined
+            where = f"{info.name}.{name}"
+            seen.add(where)
+            if not issubclass(value, UsageError) and where not in NOT_USAGE:
+                undecided.append(where)
+    assert undecided == []
+    assert set(NOT_USAGE) <= seen  # the list names real classes (a rename shows here)
