@@ -25,11 +25,12 @@ from prober.loader import load_packs
 from prober.metrics import SWEEP_MAX_AGE_SETTING
 from prober.sinks.dogstatsd import DogStatsdConfigError, resolve_destination
 from prober.target import Target
+from prober.usage_error import UsageError
 
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 
-class SelectionError(ValueError):
+class SelectionError(UsageError, ValueError):
     """The command line asked for journeys or targets that do not exist."""
 
 

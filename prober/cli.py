@@ -1,7 +1,7 @@
 """The `prober` command line: a thin edge turning arguments into calls and errors into exit codes.
 
 Exit codes (prober/exit_codes.py): 0 all passed, 1 a journey failed, 2 usage or configuration
-error, 3 only prober faults.
+error, 3 only prober faults, 4 internal error, 130 interrupted, 141 stdout closed early.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from prober import __version__
-from prober.exit_codes import EXIT_OK, EXIT_USAGE
+from prober.exit_codes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from prober.usage_error import UsageError
 
 
 def _port(raw: str) -> int:
@@ -238,6 +245,10 @@ def _slo_commands(commands: Any) -> None:
     status.add_argument("--window", default="30d", help="SLI window (default 30d)")
     status.add_argument("--json", action="store_true", help="one JSON object per journey/target")
     status.add_argument("--env", default=None, type=_tag, help="the env (default: the config's)")
+    status.add_argument(
+        "--min-runs", type=_positive, default=None, metavar="N",
+        help="fewer scheduled runs in the window show 'too few runs' (default 30)",
+    )  # fmt: skip
     backtest = actions.add_parser(
         "backtest", help="replay stored runs through the exported alerts; score vs incidents",
         description="Which exported alerts would have fired and recovered over a period, "
@@ -322,6 +333,11 @@ def _slo_commands(commands: Any) -> None:
         metavar="REASON",
         help="deploy anyway (a fix); the reason is printed with the decision",
     )
+    gate.add_argument(
+        "--min-runs", type=_positive, default=None, metavar="N",
+        help="cannot decide on a journey with fewer scheduled runs in 30 days (default 30; "
+        "--source store)",
+    )  # fmt: skip
     for action in (export, audit, status, backtest, gate):
         action.add_argument(
             "-c", "--config", type=Path, default=None,
@@ -410,11 +426,16 @@ def _slo(args: argparse.Namespace) -> int:
         return slo.gate(
             loaded, catalog, patterns=args.journeys, service=args.service, env=args.env,
             source=args.source, override=args.override, datadog_url=args.datadog_url,
-            timeout_s=timeout_s,
+            timeout_s=timeout_s, min_runs=_min_runs(args),
         )  # fmt: skip
-    return slo.status(
-        loaded, catalog, window=args.window, window_s=window_s, env=args.env, as_json=args.json
-    )
+    return slo.status(loaded, catalog, window=args.window, window_s=window_s, env=args.env,
+                      as_json=args.json, min_runs=_min_runs(args))  # fmt: skip
+
+
+def _min_runs(args: argparse.Namespace) -> int:
+    from prober.slo.gate import MIN_RUNS
+
+    return MIN_RUNS if args.min_runs is None else int(args.min_runs)
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -484,8 +505,11 @@ def _new(args: argparse.Namespace) -> int:
 
     try:
         written = new_pack(args.name, args.dir)
-    except (NewPackError, OSError) as exc:
+    except NewPackError as exc:
         return _usage(f"new pack: {exc}")
+    except OSError as exc:  # nothing was written: new_pack writes a whole pack or none
+        return _usage(f"new pack: {exc.filename or args.dir}: {exc.strerror or exc}; give --dir "
+                      "a folder this user can write")  # fmt: skip
     folder = written[0].parent
     print(f"wrote {folder}/: " + ", ".join(p.name for p in written))
     print(f"next: export {args.name.upper()}_PASSWORD=...; prober validate -c {folder}/prober.yaml")
@@ -522,8 +546,34 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# Where an internal error is to be reported (the one line an unexpected exception becomes).
+REPORT_TO = "https://github.com/<org>/cuj-prober/issues"
+
+# What a Ctrl-C leaves behind, per command; commands not named wrote nothing yet.
+_INTERRUPTED = {
+    "run": "runs in flight were cancelled after their cleanups ran; finished runs are saved",
+    "smoke": "runs in flight were cancelled after their cleanups ran; no JUnit report written",
+    "new": "nothing was written (a pack is written whole or not at all)",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """The exit code of `prober ARGV` (prober/exit_codes.py). Nothing leaves as a traceback:
+    a usage error is its message (2), Ctrl-C one line (130), a closed stdout nothing (141), and
+    anything else one line saying where to report it (4; the traceback with --debug or
+    PROBER_DEBUG=1)."""
+    import os
+
+    parser = _parser()
+    _add_debug(parser)
+    for raw in sys.argv[1:] if argv is None else argv:
+        if "\x00" in raw:  # only an in-process caller can pass one; no path or name holds it
+            return _usage(f"argument {raw!r} contains a NUL byte; remove it")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    debug = args.debug or os.environ.get("PROBER_DEBUG", "") not in ("", "0")
     handlers = {
         "sandbox": _sandbox,
         "dogstatsd-listen": _listen,
@@ -537,42 +587,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         "slo": _slo,
     }
     try:
-        return handlers[args.command](args)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        code = _usage_error(exc)
-        if code is None:
-            raise
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # here, not at exit: a reader that left early is a BrokenPipeError
         return code
-
-
-def _usage_error(exc: Exception) -> int | None:
-    """The exit code of a usage or configuration error, None for anything else.
-
-    The error classes are looked up among the modules already loaded rather than imported at
-    start-up, so a command imports only what it uses: an exception's class is always loaded.
-    """
-    config = sys.modules.get("prober.config")
-    if config is not None and isinstance(exc, config.ConfigError):
-        from prober.commands.inspect import report_problems
-
-        report_problems(exc)
+    except UsageError as exc:
+        exc.report(sys.stderr)
         return EXIT_USAGE
-    for module, name in _USAGE_ERRORS:
-        loaded = sys.modules.get(module)
-        if loaded is not None and isinstance(exc, getattr(loaded, name)):
-            return _usage(str(exc))
-    return None
+    except KeyboardInterrupt as exc:
+        print(_interrupted(args.command, exc), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        if exc.filename is None:
+            return _internal(exc, debug)
+        # A file or folder the user named (or the config did) cannot be used.
+        print(f"prober: {exc.filename}: {exc.strerror or exc}; check the path and its "
+              "permissions, or give another", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal(exc, debug)
 
 
-# Errors that mean "fix the command line or the config": exit 2 with their one-line message.
-_USAGE_ERRORS = (
-    ("prober.catalog", "SelectionError"),
-    ("prober.store", "StoreError"),
-    ("prober.commands.demo", "DemoError"),
-    ("prober.slo.spec", "SloError"),
-    ("prober.slo.lint", "LintError"),
-    ("prober.sandbox.server", "ServeError"),
-    ("prober.paths", "PathError"),
-)
+def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """--debug before or after the command: `prober --debug run` and `prober run --debug`."""
+    parser.add_argument(
+        "--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+        help="on an internal error, print the traceback (also PROBER_DEBUG=1)",
+    )  # fmt: skip
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_debug(sub, top=False)
+
+
+def _interrupted(command: str, exc: KeyboardInterrupt) -> str:
+    from prober.errors import JourneyImportInterrupted
+
+    if isinstance(exc, JourneyImportInterrupted):
+        return (f"prober {command}: interrupted while importing {exc.source}; nothing ran. If "
+                "you did not press Ctrl-C, that module raises KeyboardInterrupt when imported: "
+                "remove it")  # fmt: skip
+    left = _INTERRUPTED.get(command, "nothing was written")
+    return f"prober {command}: interrupted (Ctrl-C); {left}"
+
+
+def _drop_stdout() -> None:
+    """The reader of stdout left (`| head -1`): point stdout at /dev/null so the interpreter's
+    final flush does not fail again (the recipe in Python's `signal` documentation)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured in tests)
+        pass
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    first = str(exc).splitlines()[0][:300] if str(exc) else ""
+    print(f"prober: internal error: {type(exc).__name__}: {first}. This is a bug in the prober, "
+          f"not in the target: report it at {REPORT_TO} with the output of the same command "
+          "with --debug" + ("" if debug else " (which prints the traceback)"),
+          file=sys.stderr)  # fmt: skip
+    return EXIT_INTERNAL

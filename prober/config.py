@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import IO, Annotated, Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 import yaml
@@ -38,6 +38,7 @@ from pydantic import (
 from prober.interpolation import Interpolated, apply_overrides, interpolate
 from prober.maintenance import Maintenance, Window, WindowError, build_window, overlap
 from prober.target import AuthSpec, Secret, ServiceMap, Target
+from prober.usage_error import UsageError
 from prober.values import DAY_S, DEFAULT_CLEANUP_TIMEOUT_S, DurationRule, check_tag
 from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
@@ -292,13 +293,20 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """Every problem found in a config, each naming where it is and what to do."""
 
     def __init__(self, source: Path, problems: list[Problem]) -> None:
         self.source = source
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+    def report(self, out: IO[str]) -> None:
+        """`prober.yaml: 2 problems:` and one indented line per problem."""
+        count = len(self.problems)
+        print(f"{self.source}: {count} problem{'s' if count != 1 else ''}:", file=out)
+        for problem in self.problems:
+            print(f"  {problem}", file=out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,3 +133,12 @@ class BrowserUnavailable(ProbeError):
 
 class JourneyDefinitionError(Exception):
     """A journey declaration is invalid; the message names the file, the journey and the field."""
+
+
+class JourneyImportInterrupted(KeyboardInterrupt):
+    """A KeyboardInterrupt while a journey module was imported: Ctrl-C, or the module raises it.
+    Still an interrupt (exit 130), but the message names the module."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.source = source

@@ -15,7 +15,7 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-from prober.errors import JourneyDefinitionError
+from prober.errors import JourneyDefinitionError, JourneyImportInterrupted
 from prober.journey import Journey
 
 
@@ -106,6 +106,8 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
             continue
         try:
             package = _pack_package(path) if path.is_dir() else None
+        except KeyboardInterrupt:
+            raise JourneyImportInterrupted(str(path / "__init__.py")) from None
         except (Exception, SystemExit) as exc:
             problems.append(
                 LoadProblem(str(path), f"pack import failed: {type(exc).__name__}: {exc}")
@@ -114,6 +116,9 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
         for file in _modules(path):
             try:
                 module = _import(file, package)
+            except KeyboardInterrupt:
+                # Ctrl-C or the module raising it: stop loading, but name the module.
+                raise JourneyImportInterrupted(str(file)) from None
             except JourneyDefinitionError as exc:
                 problems.append(LoadProblem(str(file), str(exc)))
                 continue

@@ -14,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from prober.usage_error import UsageError
+
 
 def write_atomically(path: Path, data: str | bytes) -> Path:
     """Write `path` whole or not at all: a reader never sees half a file, and a failed write
@@ -31,7 +33,7 @@ def write_atomically(path: Path, data: str | bytes) -> Path:
     return path
 
 
-class PathError(Exception):
+class PathError(UsageError):
     """A file or folder the command must write cannot be used; the message says why and how."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prober.result import JourneyResult
+from prober.usage_error import UsageError
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs, attempts, steps
@@ -79,7 +80,7 @@ _WHERE = (
 )
 
 
-class StoreError(Exception):
+class StoreError(UsageError):
     """The result store cannot be used; the message names the file and what to do."""
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from prober.commands import slo
 from prober.slo import datadog_json, spec
+from prober.slo.incidents import IncidentError
 from tests.prober_cli import ROOT, prober
 from tests.slo_runs import MIN, T0, config, fill
 
@@ -245,3 +246,20 @@ def test_a_malformed_window_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith(f"prober: {args[1].split('=')[0]} "), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_an_incident_naming_an_unknown_journey_or_service_is_an_error(tmp_path: Path) -> None:
+    # It used to be scored as an incident nothing detected (a false negative), exit 0.
+    store = tmp_path / "results.db"
+    fill(store, CANVAS, range(DAY + 60), lambda i: "ok")
+    typo = write_incidents(tmp_path / "i.csv", [(T0, T0 + 60, "workflow_canvas_lod", "typo")])
+    with pytest.raises(IncidentError) as raised:
+        backtest(store, DAY + 60, incidents=typo)
+    message = str(raised.value)
+    assert message.startswith(f"{typo}: incident 1: journey: no journey 'workflow_canvas_lod'")
+    assert f"the known ones are {CANVAS}, " in message
+    service = tmp_path / "s.yaml"
+    service.write_text(f"- {{start: {T0:.0f}, end: {T0 + 60:.0f}, service: billing}}\n")
+    with pytest.raises(IncidentError, match=r"service: no service 'billing' is configured; the "
+                       r"known ones are cuj-prober, frontend-monolith, "):  # fmt: skip
+        backtest(store, DAY + 60, incidents=service)

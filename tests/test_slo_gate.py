@@ -85,6 +85,25 @@ def test_cannot_decide_without_data(tmp_path: Path) -> None:
     assert "workflow_run_browser availability: cannot decide: no scheduled runs" in out
 
 
+def test_too_few_runs_cannot_decide(tmp_path: Path) -> None:
+    # One good stored run used to say GO. Below MIN_RUNS (30) scheduled runs in 30 days the gate
+    # cannot decide, and says how many it has and how many it needs.
+    store = tmp_path / "r.db"
+    fill(store, RUN_API, range(1), lambda i: "ok")
+    code, out = gate(store)
+    assert code == 2, out
+    assert (
+        f"{RUN_API} availability: cannot decide: too few runs: 1 scheduled run(s) of "
+        f"{RUN_API} in env prod in the last 30d in the local store, 30 needed to decide" in out
+    )
+    assert "lower --min-runs" in out
+    fill(store, RUN_API, range(1, 29), lambda i: "ok")
+    assert gate(store)[0] == 2  # 29
+    assert gate(store, min_runs=29)[0] == 0
+    fill(store, RUN_API, range(29, 30), lambda i: "ok")
+    assert gate(store)[0] == 0  # 30
+
+
 def test_exit_codes_from_the_command_line(tmp_path: Path) -> None:
     store = tmp_path / "r.db"
     env = {

@@ -90,13 +90,13 @@ def filled(tmp_path: Path) -> Path:
 
 
 def status_of(
-    store: Path, window: str = "30d", window_s: float = 30 * DAY
+    store: Path, window: str = "30d", window_s: float = 30 * DAY, min_runs: int = 30
 ) -> dict[str, dict[str, Any]]:
     loaded = load_config(CONFIG, {"PROBER_STORE__PATH": str(store), "PROBER_ENV": "prod",
                                   "SANDBOX_PASSWORD": "unused"})  # fmt: skip
     out = io.StringIO()
     slo.status(loaded, build_catalog(loaded), window=window, window_s=window_s, env=None,
-               as_json=True, now=NOW, stdout=out)  # fmt: skip
+               as_json=True, min_runs=min_runs, now=NOW, stdout=out)  # fmt: skip
     return {row["journey"]: row for row in map(json.loads, out.getvalue().splitlines())}
 
 
@@ -146,7 +146,13 @@ def test_sli_budget_and_burn_rates_by_hand(filled: Path) -> None:
 
 
 def test_a_shorter_window_and_no_runs(filled: Path, tmp_path: Path) -> None:
-    day = status_of(filled, "1d", DAY)["workflow_canvas_load"]["availability"]
+    # 20 runs in a day are fewer than the 30 the gate needs: no budget, no policy action.
+    canvas = status_of(filled, "1d", DAY)["workflow_canvas_load"]
+    day = canvas["availability"]
     assert (day["good"], day["total"]) == (11, 20)
+    assert day["error_budget_left"] is None and day["policy_actions"] == []
+    assert canvas["too_few_runs"].startswith("too few runs: 20 scheduled run(s) of ")
+    assert "30 needed to decide" in canvas["too_few_runs"]
+    day = status_of(filled, "1d", DAY, min_runs=20)["workflow_canvas_load"]["availability"]
     assert day["error_budget_left"] == pytest.approx(1 - 9 / (0.005 * 20))
     assert status_of(tmp_path / "empty.db") == {}

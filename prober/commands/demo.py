@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from prober.paths import write_atomically
+from prober.usage_error import UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -62,7 +63,7 @@ TICK_S = 0.2  # how often the story looks at what the runs have shown
 EXAMPLE_WIDTH = 110  # an example datagram line in the summary (story.json has them whole)
 
 
-class DemoError(Exception):
+class DemoError(UsageError):
     pass
 
 
@@ -224,8 +225,11 @@ def run_demo(
     out = out or sys.stdout
     pace = QUICK if quick else FULL
     chosen = list(patterns) or list(pace.journeys)
-    shutil.rmtree(WORKDIR, ignore_errors=True)  # the demo's own folder: a fresh SLO period
     secret = password(os.environ)
+    # The config and journeys first (a placeholder URL): a wrong one is refused before the
+    # last demo's folder is removed or a sandbox starts.
+    prepare(config, environment("http://127.0.0.1:1", secret, os.environ))
+    shutil.rmtree(WORKDIR, ignore_errors=True)  # the demo's own folder: a fresh SLO period
     receiver = Receiver()
     with sandbox(WORKDIR, secret, faults=True) as url:
         base = environment(url, secret, os.environ)

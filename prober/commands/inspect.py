@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prober.catalog import Catalog
-from prober.config import ConfigError, LoadedConfig
+from prober.config import LoadedConfig
 from prober.journey import Channel
 
 COLUMNS = ("journey", "service", "channel", "interval", "timeout", "retries", "latency",
@@ -62,11 +62,3 @@ def validate_summary(loaded: LoadedConfig, catalog: Catalog) -> str:
         f"{len(catalog.targets)} target(s), env {loaded.config.env}, "
         f"location {loaded.config.location}"
     )
-
-
-def report_problems(error: ConfigError, out: IO[str] | None = None) -> None:
-    out = out or sys.stderr
-    count = len(error.problems)
-    print(f"{error.source}: {count} problem{'s' if count != 1 else ''}:", file=out)
-    for problem in error.problems:
-        print(f"  {problem}", file=out)

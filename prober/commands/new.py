@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from prober.usage_error import UsageError
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
-class NewPackError(ValueError):
+class NewPackError(UsageError, ValueError):
     """The pack cannot be written (bad name, folder exists); nothing was written."""
 
 

@@ -145,18 +145,18 @@ def status(
     window_s: float,
     env: str | None,
     as_json: bool,
+    min_runs: int = gates.MIN_RUNS,
     now: float | None = None,
     stdout: IO[str] | None = None,
 ) -> int:
+    """Exit 0; a journey with fewer than `min_runs` scheduled runs shows 'too few runs' where
+    its budget left would be, and no policy action (the gate cannot decide on it either)."""
     stdout = stdout or sys.stdout
     now = time.time() if now is None else now
-    store = ResultStore(loaded.resolve(loaded.config.store.path))
-    try:
-        runs = store.runs(env=env or loaded.config.env, since=now - window_s)
-    finally:
-        store.close()
+    runs = _stored(loaded, env=env or loaded.config.env, since=now - window_s)
     runs = spec.uncorrected(runs, loaded.config.maintenance_windows())
-    statuses = compute(runs, catalog.journeys, now=now, window=window, window_s=window_s)
+    statuses = compute(runs, catalog.journeys, now=now, window=window, window_s=window_s,
+                       min_runs=min_runs)  # fmt: skip
     if as_json:
         for item in statuses:
             stdout.write(json.dumps(item.to_json(), sort_keys=True) + "\n")
@@ -181,7 +181,9 @@ def _table(statuses: list[JourneyStatus], window: str, stdout: IO[str]) -> None:
                 _percent(slo.sli.ratio),
                 _percent(item.first_attempt.ratio) if slo_type == spec.AVAILABILITY else "",
                 f"{item.slo_target * 100:g}%",
-                _percent(slo.budget_left, 1),
+                f"too few runs ({slo.sli.total})"
+                if item.too_few_runs
+                else _percent(slo.budget_left, 1),
                 *(_rate(slo.burn[w]) for w in SHOWN_WINDOWS),
                 ", ".join(slo.firing) or "-",
                 "; ".join(slo.policy) or "-",
@@ -190,6 +192,9 @@ def _table(statuses: list[JourneyStatus], window: str, stdout: IO[str]) -> None:
         print(f"no scheduled runs in the last {window}", file=stdout)
         return
     Console(file=stdout, width=220).print(table)
+    for item in statuses:
+        if item.too_few_runs:
+            print(f"{item.journey} on {item.target}: {item.too_few_runs}", file=stdout)
 
 
 # --- backtest ---------------------------------------------------------------------------------
@@ -230,16 +235,15 @@ def backtest(
     start = end - last_s if start is None else start
     if end <= start:
         raise spec.SloError(f"the period is empty: --from {start:.0f} is not before --to {end:.0f}")
-    incidents = None if incidents_path is None else load_incidents(incidents_path)
+    incidents = None
+    if incidents_path is not None:
+        services = {j.service for j in catalog.journeys.values()} | {spec.PROBER_SERVICE}
+        incidents = load_incidents(incidents_path, journeys=catalog.journeys, services=services)
     candidates = [shipped(), *([] if rules_path is None else load_candidates(rules_path))]
     env = env or loaded.config.env
     journeys = catalog.select(patterns)
-    store = ResultStore(loaded.resolve(loaded.config.store.path))
-    try:
-        lookback = parse_duration(spec.TIMEFRAME) / time_scale  # the budget's window, compressed
-        runs = store.runs(env=env, trigger=m.SCHEDULE_TRIGGER, since=start - lookback)
-    finally:
-        store.close()
+    lookback = parse_duration(spec.TIMEFRAME) / time_scale  # the budget's window, compressed
+    runs = _stored(loaded, env=env, trigger=m.SCHEDULE_TRIGGER, since=start - lookback)
     runs = [r for r in runs if r.finished_at <= end]
     start = _clamped_start(start, end, runs, time_scale)
     reports = run_backtest(journeys, runs, env=env, start=start, end=end, candidates=candidates,
@@ -329,6 +333,7 @@ def gate(
     override: str | None,
     datadog_url: str | None = None,
     timeout_s: float = 10.0,
+    min_runs: int = gates.MIN_RUNS,
     environ: Mapping[str, str] | None = None,
     now: float | None = None,
     stdout: IO[str] | None = None,
@@ -348,7 +353,8 @@ def gate(
     else:
         try:
             budgets = _budgets(loaded, source=source, env=env, stored_env=stored_env, now=now,
-                               environ=environ, url=datadog_url, timeout_s=timeout_s)  # fmt: skip
+                               environ=environ, url=datadog_url, timeout_s=timeout_s,
+                               min_runs=min_runs)  # fmt: skip
             verdicts = gates.judge(journeys, budgets)
         except gates.BudgetUnavailable as exc:
             problem = str(exc)
@@ -366,19 +372,29 @@ def gate(
 
 def _budgets(
     loaded: LoadedConfig, *, source: str, env: str, stored_env: str, now: float,
-    environ: Mapping[str, str], url: str | None, timeout_s: float,
+    environ: Mapping[str, str], url: str | None, timeout_s: float, min_runs: int,
 ) -> gates.Budgets:  # fmt: skip
     if source == "datadog":
         from prober.slo.datadog_api import DatadogBudgets
 
         return DatadogBudgets(env, environ=environ, url=url, timeout_s=timeout_s,
                               now=lambda: now)  # fmt: skip
-    store = ResultStore(loaded.resolve(loaded.config.store.path))
+    since = now - parse_duration(spec.TIMEFRAME)
+    runs = spec.uncorrected(_stored(loaded, env=stored_env, since=since),
+                            loaded.config.maintenance_windows())  # fmt: skip
+    return gates.StoreBudgets(runs, now=now, env=stored_env, min_runs=min_runs)
+
+
+def _stored(
+    loaded: LoadedConfig, *, env: str, since: float, trigger: str | None = None
+) -> list[StoredRun]:
+    """The stored runs; none when there is no store yet (reading creates no file)."""
+    path = loaded.resolve(loaded.config.store.path)
+    if not path.exists():
+        return []
+    store = ResultStore(path)
     try:
-        since = now - parse_duration(spec.TIMEFRAME)
-        runs = spec.uncorrected(store.runs(env=stored_env, since=since),
-                                loaded.config.maintenance_windows())  # fmt: skip
-        return gates.StoreBudgets(runs, now=now, env=stored_env)
+        return store.runs(env=env, since=since, trigger=trigger)
     finally:
         store.close()
 

@@ -13,9 +13,10 @@ from types import FrameType
 import uvicorn
 
 from prober.sandbox.settings import SandboxSettings
+from prober.usage_error import UsageError
 
 
-class ServeError(Exception):
+class ServeError(UsageError):
     """The platform cannot start; the message says why and what to do."""
 
 

@@ -6,7 +6,8 @@ over the policy's windows come from the local store (`StoreBudgets`) or Datadog'
 
     go (0)              no rule that blocks applies
     stop (1)            a `freeze_deploys` rule applies to at least one SLO
-    cannot decide (2)   an SLO has no data or the backend could not be read: never a silent go
+    cannot decide (2)   an SLO has no data, too few runs (`MIN_RUNS`, --min-runs), or the
+                        backend could not be read: never a silent go
 
 A stop outranks cannot-decide (it is a decision). `override` turns stop and cannot-decide into
 go, and the reason is printed with the decision, so the log shows who deployed past the policy.
@@ -27,6 +28,18 @@ from prober.store import StoredRun
 from prober.values import parse_duration
 
 GO, STOP, CANNOT_DECIDE = EXIT_OK, EXIT_FAILED, EXIT_USAGE  # the gate's exit codes
+# Fewer scheduled runs than this in the window decide nothing: at a 99% target one failure in
+# 30 runs is already a third of the budget, and one run says nothing. 30 is half an hour of a
+# 60 s journey, or one run a day for a month. `slo gate --min-runs` and `slo status --min-runs`.
+MIN_RUNS = 30
+
+
+def too_few_runs(journey: str, runs: int, needed: int, where: str) -> str | None:
+    """The 'cannot decide' reason when `runs` scheduled runs are fewer than `needed`."""
+    if runs >= needed:
+        return None
+    return (f"too few runs: {runs} scheduled run(s) of {journey} {where}, {needed} needed to "
+            "decide; wait for more scheduled runs (prober serve), or lower --min-runs")  # fmt: skip
 
 
 class BudgetUnavailable(Exception):
@@ -62,13 +75,16 @@ class Verdict:
 class StoreBudgets:
     """Budgets from stored runs, the way Datadog computes them (one series per journey)."""
 
-    def __init__(self, runs: Iterable[StoredRun], *, now: float, env: str) -> None:
+    def __init__(
+        self, runs: Iterable[StoredRun], *, now: float, env: str, min_runs: int = MIN_RUNS
+    ) -> None:
         by_journey: dict[str, list[tuple[float, StoredRun]]] = {}
         for run in runs:
             by_journey.setdefault(run.journey, []).append((run.finished_at, run))
         self._series = {name: Series(items) for name, items in by_journey.items()}
         self._now = now
         self._env = env
+        self._min_runs = min_runs
 
     def budget(self, journey: Journey, slo_type: str, windows: Sequence[str]) -> Budget:
         series = self._series.get(journey.name)
@@ -80,6 +96,11 @@ class StoreBudgets:
                 f"no scheduled runs of {journey.name} in env {self._env} in the last "
                 f"{spec.TIMEFRAME} in the local store"
             )
+        runs = series.sli(spec.AVAILABILITY, self._now, parse_duration(spec.TIMEFRAME)).total
+        where = f"in env {self._env} in the last {spec.TIMEFRAME} in the local store"
+        few = too_few_runs(journey.name, runs, self._min_runs, where)
+        if few is not None:
+            raise BudgetUnavailable(few)
         burn = {
             w: burn_rate(series.sli(slo_type, self._now, parse_duration(w)), journey.slo_target)
             for w in windows

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ def _rows(path: Path, text: str) -> list[Any]:
     return data
 
 
-def _incident(path: Path, number: int, row: Any) -> Incident:
+def _incident(path: Path, number: int, row: Any, known: _Known | None) -> Incident:
     where = f"{path}: incident {number}"
     if not isinstance(row, Mapping):
         raise IncidentError(f"{where}: expected a mapping with {', '.join(FIELDS)}")
@@ -93,15 +93,34 @@ def _incident(path: Path, number: int, row: Any) -> Incident:
     service = str(row.get("service") or "").strip() or None
     if journey is None and service is None:
         raise IncidentError(f"{where}: name the journey or the service it concerns")
+    if known is not None:
+        # An unknown name would be scored as an incident no alert could catch: a false negative.
+        for field, name, names in (("journey", journey, known[0]), ("service", service, known[1])):
+            if name is not None and name not in names:
+                raise IncidentError(f"{where}: {field}: no {field} {name!r} is configured; "
+                                    f"the known ones are {', '.join(sorted(names))}")  # fmt: skip
     return Incident(start, end, journey, service, str(row.get("label") or "").strip())
 
 
-def load_incidents(path: Path) -> list[Incident]:
-    """IncidentError (exit 2) naming the file, the incident and the field on any mistake."""
+_Known = tuple[Collection[str], Collection[str]]
+
+
+def load_incidents(
+    path: Path,
+    *,
+    journeys: Collection[str] | None = None,
+    services: Collection[str] | None = None,
+) -> list[Incident]:
+    """IncidentError (exit 2) naming the file, the incident and the field on any mistake; with
+    `journeys` and `services`, also on a journey or service that is not among them."""
+    known = None if journeys is None or services is None else (journeys, services)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise IncidentError(f"{path}: cannot read the incidents file ({exc.strerror})") from None
     rows = _rows(path, text)
-    return sorted((_incident(path, i + 1, row) for i, row in enumerate(rows)),
+    if not rows:  # scoring nothing would look like a report
+        raise IncidentError(f"{path}: no incidents in it; add at least one row (start, end, "
+                            "journey or service, label), or leave out --incidents")  # fmt: skip
+    return sorted((_incident(path, i + 1, row, known) for i, row in enumerate(rows)),
                   key=lambda inc: (inc.start, inc.end))  # fmt: skip

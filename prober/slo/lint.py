@@ -20,6 +20,8 @@ from typing import Any
 
 import hcl2
 
+from prober.usage_error import UsageError
+
 SLO = "datadog_service_level_objective"
 MONITOR = "datadog_monitor"
 SLO_TAGS = ("env", "service", "team", "slo_type", "journey")
@@ -28,7 +30,7 @@ SLO_MONITOR_TAGS = ("journey", "slo_type")
 _VAR = re.compile(r"\$\{var\.([A-Za-z0-9_-]+)\}")
 
 
-class LintError(Exception):
+class LintError(UsageError):
     """DIR cannot be read as Terraform."""
 
 

@@ -20,6 +20,7 @@ from prober import metrics as m
 from prober.journey import Journey
 from prober.maintenance import Maintenance, Window, covered
 from prober.store import StoredRun
+from prober.usage_error import UsageError
 from prober.values import parse_duration
 
 PROBER_SERVICE = "cuj-prober"
@@ -121,7 +122,7 @@ ON_MISSING_DATA = "resolve"  # journey-down: no failure reported is no outage
 HEARTBEAT_NO_DATA_MINUTES = 5
 
 
-class SloError(ValueError):
+class SloError(UsageError, ValueError):
     """A journey's declaration cannot become a valid Datadog SLO."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from prober import metrics as m
 from prober.journey import Journey
 from prober.slo import spec
+from prober.slo.gate import MIN_RUNS, too_few_runs
 from prober.slo.policy import triggered
 from prober.slo.series import Series, Sli, budget_left, burn_rate, counted
 from prober.store import StoredRun
@@ -41,6 +42,8 @@ class JourneyStatus:
     window: str
     first_attempt: Sli
     slos: dict[str, SloStatus]
+    # Why the budget is not judged: fewer scheduled runs than the gate needs (None: enough).
+    too_few_runs: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class JourneyStatus:
             "slo_target": self.slo_target,
             "window": self.window,
             "first_attempt_sli": self.first_attempt.ratio,
+            "too_few_runs": self.too_few_runs,
             **{
                 slo_type: {
                     "sli": s.sli.ratio,
@@ -71,9 +75,12 @@ def compute(
     now: float,
     window: str,
     window_s: float,
+    min_runs: int = MIN_RUNS,
 ) -> list[JourneyStatus]:
     """Per (journey, target): the SLIs over `window_s`, burn rates over the shipped rules' and
-    the policy's windows (each within `window_s` too), the alerts and policy rules that apply."""
+    the policy's windows (each within `window_s` too), the alerts and policy rules that apply.
+    With fewer than `min_runs` scheduled runs the budget left is None and no policy rule
+    applies (`too_few_runs` says why): as `slo gate`, it decides nothing on too little data."""
     rules = spec.SHIPPED
     by_pair: dict[tuple[str, str], list[StoredRun]] = {}
     for run in runs:
@@ -83,8 +90,10 @@ def compute(
     for (name, target), pair_runs in sorted(by_pair.items()):
         journey = journeys[name]
         series = Series((r.finished_at, r) for r in pair_runs)
-        if not series.sli(spec.AVAILABILITY, now, window_s).total:
+        count = series.sli(spec.AVAILABILITY, now, window_s).total
+        if not count:
             continue  # only prober faults or unscheduled runs
+        few = too_few_runs(name, count, min_runs, f"on {target} in the last {window}")
         windows = {*SHOWN_WINDOWS, *journey.budget_policy.windows()}
         for rate in rules.burn_rates:
             windows |= {rate.long_window, rate.short_window}
@@ -98,7 +107,7 @@ def compute(
                 for label in sorted(windows)
             }
             sli = series.sli(slo_type, now, window_s)
-            left = budget_left(sli, journey.slo_target)
+            left = None if few else budget_left(sli, journey.slo_target)
             slos[slo_type] = SloStatus(
                 slo_type,
                 sli,
@@ -109,12 +118,16 @@ def compute(
                     for r in rules.burn_rates
                     if r.fires(burn[r.long_window], burn[r.short_window])
                 ],
-                [
+                []
+                if few
+                else [
                     rule.describe(journey.service)
                     for rule in triggered(journey.budget_policy, left, burn)
                 ],
             )
         scheduled = [r for r in pair_runs if counted(r)]
         first = Sli(sum(r.first_attempt_status == m.SUCCESS for r in scheduled), len(scheduled))
-        statuses.append(JourneyStatus(name, target, journey.slo_target, window, first, slos))
+        statuses.append(
+            JourneyStatus(name, target, journey.slo_target, window, first, slos, too_few_runs=few)
+        )
     return statuses
