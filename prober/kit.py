@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 # What a journey's timeout must leave beside a patience setting - the steps before the wait (a
-# sign-in, a page load) and the wait's own reporting margin: a quarter of it, at least 2 s.
+# sign-in, a page load) and the wait's own reporting margin: a quarter of it, at least 1 s.
 PATIENCE_HEADROOM_FRACTION = 0.25
-PATIENCE_HEADROOM_MIN_S = 2.0
+PATIENCE_HEADROOM_MIN_S = 1.0
 
 
 def patience_headroom_s(timeout_s: float) -> float:
