@@ -616,14 +616,23 @@ def test_dogstatsd_listen_into_a_closed_pipe_ends_quietly(workspace: Path) -> No
 
 
 class _Slow(BaseHTTPRequestHandler):
+    """Answers nothing until the test lets go: the journey's request hangs, and `arrived`
+    says the run is in flight."""
+
+    arrived = threading.Event()
+    release = threading.Event()
+
     def do_GET(self) -> None:
-        time.sleep(30)  # the journey's request hangs until it is cancelled
+        type(self).arrived.set()
+        type(self).release.wait(60)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 def test_ctrl_c_during_run_says_what_it_cleaned_up(workspace: Path) -> None:
+    _Slow.arrived.clear()
+    _Slow.release.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -631,13 +640,13 @@ def test_ctrl_c_during_run_says_what_it_cleaned_up(workspace: Path) -> None:
         port = server.server_address[1]
         (workspace / "prober.yaml").write_text(CONFIG.replace(str(CLOSED), str(port)))
         child = _child("run", "--json", cwd=workspace)
-        deadline = time.monotonic() + 30
-        while not list(workspace.glob("results.db")) and time.monotonic() < deadline:
-            time.sleep(0.1)  # the run has started once its store exists
-        time.sleep(1.0)
+        # The run is in flight once its request reached the server (the store is written only
+        # when a run ends, so it cannot tell).
+        assert _Slow.arrived.wait(60), "the run never reached the target"
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=30)
     finally:
+        _Slow.release.set()
         server.shutdown()
     assert child.returncode == EXIT_INTERRUPTED, err
     assert "Traceback" not in err
