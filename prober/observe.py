@@ -306,3 +306,5 @@ class Wiring:
     probe: str  # x-cuj-probe: <journey>/<run_id>
     redactor: Redactor
     interval_s: float = 60.0  # the journey's interval: paces logins after a refusal
+    # The target credentials the journey sends (prober.journey.Journey.credentials); None: all.
+    credentials: tuple[str, ...] | None = None
