@@ -6,9 +6,9 @@ Loading never stops at the first mistake: `ConfigError.problems` lists every one
 line and the dotted path in the file (or the PROBER_ variable that set it) and what to do.
 Values come from the file, then `${VAR}` / `${VAR:-default}` / `${file:PATH}` references, then
 `PROBER_A__B` variables (only those whose first key names a top-level field). Credentials
-(`password`, `auth.token`, each `credentials.NAME.value`) may only come from the environment or a file: a literal one, or a
-`${VAR:-default}` whose VAR is unset (the default is a literal written in the file), is an
-error. This module is the only one that reads the process environment for configuration.
+(`password`, `auth.token`, each `credentials.NAME.value`) may only come from the environment or
+a file: a literal one, or a `${VAR:-default}` whose VAR is unset (the default is a literal
+written in the file), is an error. This module is the only one that reads the process environment for configuration.
 """
 
 from __future__ import annotations

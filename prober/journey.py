@@ -97,7 +97,8 @@ class Journey:
             "interval": interval, "timeout": timeout, "retries": retries,
             "latency_threshold": latency_threshold, "slo_target": slo_target,
             "description": description, "runbook": runbook, "tags": tags,
-            "group": group, "session": session, "credentials": credentials, "sweep": sweep, "settings": settings,
+            "group": group, "session": session, "credentials": credentials, "sweep": sweep,
+            "settings": settings,
             "waits": waits, "budget_policy": budget_policy,
         }  # fmt: skip
         self.name = name

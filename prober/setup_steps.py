@@ -2,7 +2,8 @@
 
 `sign in (session)`: a browser journey on a target whose auth says how (`auth.browser`) starts
 signed in with the API's session - the cookies the login set, its token in localStorage or a
-cookie - with no second login per run and no login form on every canvas check. A journey whose CUJ *is* signing in declares `session=False` and gets a clean browser.
+cookie - with no second login per run and no login form on every canvas check. A journey
+whose CUJ *is* signing in declares `session=False` and gets a clean browser.
 
 `sweep leftovers`: the journey's declared Sweep removes what killed runs left behind and
 reports how many it found (`cuj.prober.leftovers`).
