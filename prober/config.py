@@ -8,7 +8,8 @@ Values come from the file, then `${VAR}` / `${VAR:-default}` / `${file:PATH}` re
 `PROBER_A__B` variables (only those whose first key names a top-level field). Credentials
 (`password`, `auth.token`, each `credentials.NAME.value`) may only come from the environment or
 a file: a literal one, or a `${VAR:-default}` whose VAR is unset (the default is a literal
-written in the file), is an error. This module is the only one that reads the process environment for configuration.
+written in the file), is an error. This module is the only one that reads the process
+environment for configuration.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ class Journey:
             self._check(
                 isinstance(credential, str) and bool(credential.strip()),
                 "credentials",
-                f"{credential!r} is not a credential name (\"session\" or a name from the "
+                f'{credential!r} is not a credential name ("session" or a name from the '
                 "target's credentials:)",
             )
         self.sweep = sweep
