@@ -55,8 +55,7 @@ class ObservingTransport(httpx.AsyncBaseTransport):
             raise  # left pending: a deadline fired while this request waited for an answer
         except Exception as exc:
             if exchange is not None:
-                detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-                self._observer.broke(exchange, detail, exc)
+                self._observer.broke(exchange, _transport_failure(exc, request), exc)
             raise
         if exchange is not None:
             self._observer.answered(exchange, response.status_code, response.headers)
@@ -120,6 +119,25 @@ class _ObservedBody(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+_LIMITS = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read",
+           httpx.WriteTimeout: "write", httpx.PoolTimeout: "pool"}  # fmt: skip
+
+
+def _transport_failure(exc: BaseException, request: httpx.Request) -> str:
+    """What a failed request met, with the limit it hit: "ReadTimeout: no answer within the
+    5s read timeout (request_timeout)", "ConnectError: ... (connecting to host:port)"."""
+    detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    limit = next((name for kind, name in _LIMITS.items() if isinstance(exc, kind)), None)
+    if limit is not None:
+        seconds = request.extensions.get("timeout", {}).get(limit)
+        within = f"{seconds:g}s " if isinstance(seconds, int | float) else ""
+        return f"{detail} (nothing within the {within}{limit} timeout: request_timeout)"
+    if isinstance(exc, httpx.ConnectError):
+        port = request.url.port or {"http": 80, "https": 443}.get(request.url.scheme)
+        return f"{detail} (connecting to {request.url.host}:{port})"
+    return detail
 
 
 def _read_failure(exc: BaseException) -> str:
