@@ -35,14 +35,15 @@ EPOCH, EPOCH_MS, ISO = "epoch", "epoch_ms", "iso"
 
 @dataclass(frozen=True)
 class RestCollection:
-    """`path` lists (GET) and creates (POST); `item` (with `{path}` and `{id}`) reads (GET),
-    replaces (PUT) and deletes (DELETE) one. The list answer holds the items at the dotted
-    field `items` ("" when the body is the list itself); `next_page`, if given, is the field
-    holding the next page: a URL or path (followed), or a cursor or number (sent as
-    `page_param`), up to `max_pages`. `select` keeps the items that are the collection's
-    resources (e.g. only tabs); `created` is the field holding when one was created, written
-    in `time_format`, or a function of the item returning epoch seconds. `search`, if the
-    platform has one, is the query parameter that narrows the list to a name."""
+    """`path` lists (GET) and creates (POST; or `create_path`); `item` (with `{path}` and
+    `{id}`) reads (GET), replaces (PUT) and deletes (DELETE) one. The list answer holds the
+    items at the dotted field `items` ("" when the body is the list itself); `next_page`, if
+    given, is the field holding the next page: a URL or path (followed), or a cursor or number
+    (sent as `page_param`), up to `max_pages`. `select` keeps the items that are the
+    collection's resources (e.g. only tabs); `created` is the field holding when one was
+    created, written in `time_format`, or a function of the item returning epoch seconds.
+    `search`, if the platform has one, is the query parameter that narrows the list to a
+    name."""
 
     path: str
     items: str = "items"
@@ -55,6 +56,7 @@ class RestCollection:
     max_pages: int = 50
     search: str | None = None
     item: str = "{path}/{id}"
+    create_path: str | None = None  # where POST creates one, when not `path`
     params: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     select: Callable[[Item], bool] = lambda _: True
@@ -96,7 +98,8 @@ class RestCollection:
 
     async def create(self, ctx: StepContext, body: Mapping[str, Any]) -> str:
         """POST `body`; the new item's id."""
-        answer = await ctx.api.post(self.path, json=dict(body), headers=dict(self.headers))
+        where = self.create_path or self.path
+        answer = await ctx.api.post(where, json=dict(body), headers=dict(self.headers))
         ctx.expect_status(answer, 200, 201)
         return str((await ctx.read_json(answer, self.id))[self.id])
 

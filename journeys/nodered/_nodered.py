@@ -36,6 +36,7 @@ def _created(tab: dict[str, Any]) -> float:
 
 # The flow tabs: /flows lists every node (v2: {"flows": [...]}), /flow/{id} is one tab.
 TABS = RestCollection("/flows", items="flows", name="label", item="/flow/{id}", created=_created,
+                      create_path="/flow",
                       headers={"Node-RED-API-Version": "v2"},
                       select=lambda node: node.get("type") == "tab")  # fmt: skip
 SWEEP = TABS.sweep(max_age="1h", keep=lambda ctx: [ctx.settings(SETTINGS).fixture_label])
