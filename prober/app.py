@@ -18,12 +18,15 @@ from typing import IO, Any
 from prober.artifacts import ArtifactStore
 from prober.config import LoadedConfig
 from prober.drivers.browser import BrowserDriver
+from prober.drivers.http import HttpDriver
 from prober.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_PROBE_ERROR
 from prober.journey import Channel, Journey
+from prober.login_gate import LoginGate
 from prober.metrics import Origin
 from prober.paths import PathError, writable_folder
 from prober.result import JourneyResult, Status, Trigger
 from prober.runner import Runner, StepListener, new_run_id, probe_error_result
+from prober.session_file import SESSIONS_FOLDER, SessionFiles
 from prober.sinks import FanOut, Sink
 from prober.sinks.dogstatsd import DogStatsdSink, resolve_destination
 from prober.sinks.log import LogSink
@@ -61,7 +64,11 @@ class App:
         # (StoreError, PathError: exit 2), not a traceback.
         artifacts_root = loaded.resolve(config.artifacts.path)
         writable_folder(artifacts_root, _ARTIFACTS_SETTING)
-        self.store = ResultStore(loaded.resolve(config.store.path))
+        store_path = loaded.resolve(config.store.path)
+        self.store = ResultStore(store_path)
+        # Logins shared with the other prober processes of the host that use this store
+        # (prober/session_file.py): an incident's `prober run`s beside `serve` log in once.
+        self.sessions = SessionFiles(store_path.parent / SESSIONS_FOLDER)
         self.browser = BrowserDriver(
             config.browser.executable_path,
             headless=config.browser.headless,
@@ -74,6 +81,7 @@ class App:
             on_success=config.artifacts.on_success,
         )
         self.runner = Runner(
+            http=HttpDriver(gate=LoginGate(files=self.sessions)),
             browser=self.browser,
             artifacts=self.artifacts,
             cleanup_timeout_s=config.serve.cleanup_timeout,

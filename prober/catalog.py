@@ -240,4 +240,15 @@ def _settings_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Pr
                 continue
             if pack is not None:
                 problems += [Problem(where, why) for _, why in pack.problems({name: raw})]
+                secret = pack.settings[name].secret
+                if secret and loaded.literal("targets", target, "settings", name):
+                    variable = f"{target}_{name}".upper().replace("-", "_")
+                    problems.append(
+                        Problem(
+                            where,
+                            "a secret setting written in the config file; secrets come from "
+                            f"the environment or a file: write ${{{variable}}} and export it, "
+                            "or ${file:/run/secrets/NAME}",
+                        )
+                    )
     return problems

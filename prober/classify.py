@@ -389,7 +389,7 @@ def _first_broken(traffic: Sequence[Exchange]) -> Exchange | None:
 
 def _network(rule: Rule, exchange: Exchange | None, step: Step, name: str, message: str) -> Failure:
     kind = NETWORK_KINDS[rule]
-    message = _explained(rule, exchange, message)
+    message = _explained(rule, exchange, _where(exchange, message))
     if exchange is not None and exchange.status is not None:
         said, source = _said(exchange)  # it answered, then the body broke: whoever answered
         if said is not None:
@@ -398,6 +398,16 @@ def _network(rule: Rule, exchange: Exchange | None, step: Step, name: str, messa
         evidence = None if exchange is None else exchange.describe()
         return Failure(kind, step.service, message, evidence, name, BlameSource.STEP)
     return Failure(kind, exchange.owner, message, exchange.describe(), name, BlameSource.ROUTE)
+
+
+def _where(exchange: Exchange | None, message: str) -> str:
+    """The message of a network failure, led by the request it hit and how (its URL and the
+    limit it ran into), which a bare "ReadTimeout" or "All connection attempts failed" lacks."""
+    if exchange is None or exchange.url in message:
+        return message
+    what = exchange.failure or "failed"
+    lead = f"{exchange.method} {exchange.url}: {what}"
+    return lead if not message or message in what else f"{lead}\n{message}"
 
 
 def _explained(rule: Rule, exchange: Exchange | None, message: str) -> str:

@@ -6,9 +6,10 @@ Loading never stops at the first mistake: `ConfigError.problems` lists every one
 line and the dotted path in the file (or the PROBER_ variable that set it) and what to do.
 Values come from the file, then `${VAR}` / `${VAR:-default}` / `${file:PATH}` references, then
 `PROBER_A__B` variables (only those whose first key names a top-level field). Credentials
-(`password`, `auth.token`) may only come from the environment or a file: a literal one, or a
-`${VAR:-default}` whose VAR is unset (the default is a literal written in the file), is an
-error. This module is the only one that reads the process environment for configuration.
+(`password`, `auth.token`, each `credentials.NAME.value`) may only come from the environment or
+a file: a literal one, or a `${VAR:-default}` whose VAR is unset (the default is a literal
+written in the file), is an error. This module is the only one that reads the process
+environment for configuration.
 """
 
 from __future__ import annotations
@@ -37,13 +38,21 @@ from pydantic import (
 
 from prober.interpolation import Interpolated, apply_overrides, interpolate
 from prober.maintenance import Maintenance, Window, WindowError, build_window, overlap
-from prober.target import AuthSpec, Secret, ServiceMap, Target
+from prober.target import (
+    SESSION_CREDENTIAL,
+    AuthSpec,
+    Credential,
+    CredentialPlace,
+    Secret,
+    ServiceMap,
+    Target,
+)
 from prober.usage_error import UsageError
 from prober.values import DAY_S, DEFAULT_CLEANUP_TIMEOUT_S, DurationRule, check_tag
 from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
 DEFAULT_CONFIG = Path("prober.yaml")
-SECRET_FIELDS = ("password", "token")
+SECRET_FIELDS = ("password", "token", "value")
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
@@ -83,6 +92,33 @@ class BrowserSessionConfig(_Model):
 
     local_storage: dict[str, str] = Field(default_factory=dict)
     cookie: str | None = None
+    # The cookies the login set (a cookie session) are copied into the browser context too.
+    session_cookies: bool = True
+
+
+class CredentialConfig(_Model):
+    """A credential other than the login: an API key in a header, a query parameter or a
+    cookie, sent as `prefix + value` to the target's origins only (docs/configuration.md)."""
+
+    header: str | None = None
+    query: str | None = None
+    cookie: str | None = None
+    value: SecretStr
+    prefix: str = ""
+
+    @model_validator(mode="after")
+    def _one_place(self) -> CredentialConfig:
+        places = [p for p in ("header", "query", "cookie") if getattr(self, p)]
+        if len(places) != 1:
+            raise ValueError(
+                "give exactly one of header:, query: or cookie: (where the value is sent)"
+            )
+        return self
+
+    def credential(self, name: str) -> Credential:
+        place: CredentialPlace = "header" if self.header else "query" if self.query else "cookie"
+        key = self.header or self.query or self.cookie or ""
+        return Credential(name, place, key, Secret(self.value.get_secret_value()), self.prefix)
 
 
 class AuthConfig(_Model):
@@ -102,6 +138,7 @@ class TargetConfig(_Model):
     username: str | None = None
     password: SecretStr | None = None
     auth: AuthConfig = AuthConfig()
+    credentials: dict[str, CredentialConfig] = Field(default_factory=dict)
     services: dict[str, list[str]] = Field(default_factory=dict)
     extra_origins: list[str] = Field(default_factory=list)
     service_header: str = "x-service"
@@ -118,6 +155,16 @@ class TargetConfig(_Model):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://app.example")
+        return value
+
+    @field_validator("credentials")
+    @classmethod
+    def _credential_names(cls, value: dict[str, CredentialConfig]) -> dict[str, CredentialConfig]:
+        if SESSION_CREDENTIAL in value:
+            raise ValueError(
+                f"{SESSION_CREDENTIAL!r} names the login session (auth:); call this credential "
+                "something else"
+            )
         return value
 
     @field_validator("services")
@@ -318,6 +365,13 @@ class LoadedConfig:
     environ: Mapping[str, str]
     # Where a dotted path was set: "prober.yaml:12 overrides.x" or "PROBER_X (environment) x".
     locate: Callable[[Sequence[str | int]], str] | None = None
+    # Paths whose value came from the environment or a file (not written in the config file),
+    # less those only a `${VAR:-default}` default filled: where a secret may come from.
+    secret_sources: frozenset[tuple[str | int, ...]] = frozenset()
+
+    def literal(self, *path: str | int) -> bool:
+        """Whether the value at `path` is written in the file (so it cannot be a secret)."""
+        return tuple(path) not in self.secret_sources
 
     @property
     def base(self) -> Path:
@@ -355,7 +409,9 @@ def build_target(name: str, cfg: TargetConfig) -> Target:
                 (auth.browser.local_storage if auth.browser else {}).items()
             ),
             browser_cookie=auth.browser.cookie if auth.browser else None,
+            browser_session_cookies=auth.browser.session_cookies if auth.browser else False,
         ),
+        credentials=tuple(c.credential(name) for name, c in cfg.credentials.items()),
         services=ServiceMap.from_mapping(cfg.services),
         extra_origins=tuple(cfg.extra_origins),
         service_header=cfg.service_header,
@@ -437,7 +493,8 @@ def load_config(source: Path, environ: Mapping[str, str] | None = None) -> Loade
         problems += [Problem(locate(e["loc"]), _explain(e, data.tree)) for e in exc.errors()]
     if problems or config is None:
         _raise(source, problems)
-    return LoadedConfig(config, source, environ, locate)
+    sources = frozenset(data.from_environment - set(data.defaulted))
+    return LoadedConfig(config, source, environ, locate, sources)
 
 
 def _raise(source: Path, problems: list[Problem]) -> NoReturn:
@@ -457,6 +514,10 @@ def _secret_paths(tree: Any) -> list[tuple[str | int, ...]]:
         auth = target.get("auth")
         if isinstance(auth, dict) and isinstance(auth.get("token"), str):
             paths.append(("targets", str(name), "auth", "token"))
+        credentials = target.get("credentials")
+        for key, credential in (credentials if isinstance(credentials, dict) else {}).items():
+            if isinstance(credential, dict) and isinstance(credential.get("value"), str):
+                paths.append(("targets", str(name), "credentials", str(key), "value"))
     return paths
 
 

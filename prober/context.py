@@ -23,6 +23,7 @@ from prober.errors import (
     WaitTimedOut,
 )
 from prober.kit import PackSettings
+from prober.metrics import FIXTURES_REPAIRED
 from prober.observe import Exchange, Observer
 from prober.result import BlameSource
 from prober.target import Target, glob_regex
@@ -249,18 +250,34 @@ class StepContext:
         current: Callable[[T], bool] = lambda _: True,
         repair: Callable[[T], Awaitable[T]] | None = None,
     ) -> T:
-        """A long-lived resource the journey checks against (a known workflow): found, else
-        created; repaired when `current(found)` says its content drifted. One run at a time
-        per target and name in this process, so concurrent runs do not each create one."""
+        """A long-lived resource the journey checks against (a known workflow): `find()` it
+        (None: missing), else `create()` it; when `current(found)` is false its content drifted
+        and `repair(found)` puts it right (no `repair`: an `assertion`). Returns what find,
+        create or repair returned. A creation or repair is never silent: the run's
+        `fixtures_repaired` annotation names the fixture and what was done, counted as
+        `cuj.prober.fixture.repaired` (docs/metrics.md) - a fixture that keeps being recreated
+        is someone deleting it. One run at a time per target and name in this process, so
+        concurrent runs do not each create one (prober.rest.RestCollection.fixture also keeps
+        the oldest when two processes raced)."""
         async with _fixture_lock(self.target.name, name):
             found = await find()
             if found is None:
-                return await create()
+                made = await create()
+                self._fixture_report(name, "created")
+                return made
             if not current(found):
                 if repair is None:
                     self.fail(f"the fixture {name!r} drifted and the pack cannot repair it")
-                return await repair(found)
+                repaired = await repair(found)
+                self._fixture_report(name, "repaired")
+                return repaired
             return found
+
+    def _fixture_report(self, name: str, action: str) -> None:
+        log.warning("journey %s: fixture %r was %s", self.run.journey, name, action)
+        done = dict(self.annotations.get(FIXTURES_REPAIRED, {}))
+        done[name] = action
+        self.annotations[FIXTURES_REPAIRED] = done
 
     def settings(self, declared: PackSettings) -> Any:
         """The pack's typed settings for this target (defaults filled in; validated at load)."""

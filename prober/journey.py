@@ -85,6 +85,7 @@ class Journey:
         tags: dict[str, str] | None = None,
         group: str | None = None,
         session: bool = True,
+        credentials: tuple[str, ...] | list[str] | None = None,
         sweep: Sweep | None = None,
         settings: PackSettings | None = None,
         waits: tuple[str, ...] | list[str] = (),
@@ -96,7 +97,8 @@ class Journey:
             "interval": interval, "timeout": timeout, "retries": retries,
             "latency_threshold": latency_threshold, "slo_target": slo_target,
             "description": description, "runbook": runbook, "tags": tags,
-            "group": group, "session": session, "sweep": sweep, "settings": settings,
+            "group": group, "session": session, "credentials": credentials, "sweep": sweep,
+            "settings": settings,
             "waits": waits, "budget_policy": budget_policy,
         }  # fmt: skip
         self.name = name
@@ -146,6 +148,17 @@ class Journey:
         self.group = None if group is None else self._service("group", group)
         # False: the CUJ is signing in, so the browser must not start signed in.
         self.session = bool(session)
+        # The target credentials the journey sends: "session" (the login) and names from the
+        # target's `credentials:`; None: all of them. Others are never sent, and a journey
+        # without "session" never logs in.
+        self.credentials = None if credentials is None else tuple(credentials)
+        for credential in self.credentials or ():
+            self._check(
+                isinstance(credential, str) and bool(credential.strip()),
+                "credentials",
+                f'{credential!r} is not a credential name ("session" or a name from the '
+                "target's credentials:)",
+            )
         self.sweep = sweep
         self.settings = settings
         # The pack's patience settings this journey waits with: `validate` checks each against

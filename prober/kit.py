@@ -103,14 +103,26 @@ _TYPES: dict[type, str] = {str: "text", int: "a whole number", float: "a number"
 @dataclass(frozen=True)
 class Setting(Generic[T]):
     """One typed pack setting: its type (str, int, float, bool or Duration), default and doc;
-    `patience` marks a Duration that is a customer's patience for a wait (see above)."""
+    `patience` marks a Duration that is a customer's patience for a wait (see above).
+
+    `secret=True` (a str) marks a credential the pack sends itself: `validate` refuses it
+    written in the config file (it must come from `${VAR}` or `${file:PATH}`), and its value
+    is redacted from everything the prober writes, like a password. It has no default."""
 
     type: type[T]
     default: Any
     doc: str
     patience: bool = False
+    secret: bool = False
 
     def __post_init__(self) -> None:
+        if self.secret and (self.type is not str or self.default not in (None, "")):
+            raise JourneyDefinitionError(
+                "Setting: a secret is a str without a default (Setting(str, None, doc, "
+                "secret=True)): a default would be a literal secret in the pack"
+            )
+        if self.secret:
+            return
         if self.type not in _TYPES:
             raise JourneyDefinitionError(
                 f"Setting: type {self.type!r} is not one of str, int, float, bool, Duration"
@@ -122,6 +134,8 @@ class Setting(Generic[T]):
     def parse(self, raw: Any) -> Any:
         """The typed value of `raw` (from YAML, or a string from the environment)."""
         kind = self.type
+        if self.secret and raw is None:
+            return None  # not configured: the pack checks before sending it
         try:
             if kind is Duration:
                 return Duration(parse_duration(raw))
@@ -147,6 +161,14 @@ class PackSettings:
 
     def __init__(self, **settings: Setting[Any]) -> None:
         self.settings = dict(settings)
+
+    def secrets(self, given: Mapping[str, Any]) -> tuple[str, ...]:
+        """The values in `given` of the settings declared secret: what the redactor masks."""
+        return tuple(
+            str(given[name])
+            for name, setting in self.settings.items()
+            if setting.secret and given.get(name) not in (None, "")
+        )
 
     def problems(self, given: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(name, what is wrong) for each value that does not parse; unknown names are judged

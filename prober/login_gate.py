@@ -1,9 +1,13 @@
 """What the process knows about logins per target and credentials: the session to reuse, and
 the refusals that hold the next login back so a probe cannot lock its own account.
 
-A login's token is kept for the process (until shortly before its `expires_in`, or until the
-target answers 401): every run and every channel reuses it, so a prober running five journeys
-every minute logs in once, not five times a minute.
+A login's session (prober/session.py: the body's token, the cookies it set, or both) is kept
+for the process (until shortly before its `expires_in`, or until the target answers 401): every
+run and every channel reuses it, so a prober running five journeys every minute logs in once,
+not five times a minute. Concurrent first logins are one login: `exclusive(key)` lets one run
+log in while the others wait for its session - per event loop in the process, and across the
+processes of the host when the gate has SessionFiles (prober/session_file.py), which also share
+the session itself.
 
 Platforms lock an account after a few failed logins in a window (Node-RED: more than 5 in 10
 minutes, and it keeps counting while locked). A prober that logs in on every run of every
@@ -23,11 +27,16 @@ the last refusal as evidence and say when the next attempt will be made.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+from prober.session import Session
+from prober.session_file import SessionFiles
 
 MAX_HOLD_S = 15 * 60.0
 
@@ -46,39 +55,62 @@ def credentials_key(target: str, username: str | None, secret: str | None) -> st
     return f"{target}/{digest}"
 
 
-# A token the login answer gives no lifetime for is reused until a 401 says otherwise.
-TOKEN_REUSE_S = 12 * 3600.0
-# Renew this long before the token's announced expiry, so no run starts with a dying token.
-EXPIRY_MARGIN = 0.1
-
-
 class LoginGate:
     """Per-process memory of sessions and refused logins. Thread-safe; time is injected."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, files: SessionFiles | None = None
+    ) -> None:
         self._clock = clock
+        self.files = files
         self._refusals: dict[str, Refusal] = {}
-        self._tokens: dict[str, tuple[str, float]] = {}  # key -> (token, reuse until)
+        self._sessions: dict[str, Session] = {}
+        self._locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._lock = threading.Lock()
 
-    def token(self, key: str) -> str | None:
-        """The session token to reuse, if one is still good."""
+    def session(self, key: str, *, shared: bool = False) -> Session | None:
+        """The session to reuse, if one is still good: the process's, else (or with `shared`,
+        first) the one another process of the host shares."""
         with self._lock:
-            found = self._tokens.get(key)
-        if found is None or self._clock() >= found[1]:
-            return None
-        return found[0]
+            found = None if shared else self._sessions.get(key)
+        if found is not None and found.good(self._clock()):
+            return found
+        if self.files is not None:
+            found = self.files.read(key)
+            if found is not None:
+                with self._lock:
+                    self._sessions[key] = found
+                return found
+        return None
 
-    def remember(self, key: str, token: str, expires_in_s: float | None) -> None:
-        life = TOKEN_REUSE_S if expires_in_s is None else expires_in_s * (1 - EXPIRY_MARGIN)
+    def remember(self, key: str, session: Session) -> None:
         with self._lock:
-            self._tokens[key] = (token, self._clock() + life)
+            self._sessions[key] = session
             self._refusals.pop(key, None)
+        if self.files is not None:
+            self.files.write(key, session)
 
-    def forget(self, key: str) -> None:
-        """The target no longer takes the token (a 401): the next request logs in again."""
+    def forget(self, key: str, session: Session) -> None:
+        """The target no longer takes `session` (a 401): the next request logs in again -
+        unless the session was renewed meanwhile, which stays."""
         with self._lock:
-            self._tokens.pop(key, None)
+            if self._sessions.get(key) == session:
+                self._sessions.pop(key)
+        if self.files is not None:
+            self.files.remove(key, session)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, key: str, wait_s: float) -> AsyncIterator[None]:
+        """One login at a time for `key`: within this event loop, then across the host."""
+        loop = id(asyncio.get_running_loop())  # an asyncio lock belongs to one loop
+        with self._lock:
+            lock = self._locks.setdefault((loop, key), asyncio.Lock())
+        async with lock:
+            if self.files is None:
+                yield
+                return
+            async with self.files.lock(key, wait_s):
+                yield
 
     def held(self, key: str) -> Refusal | None:
         """The refusal that holds logins back now, or None when a login may be tried."""

@@ -24,6 +24,12 @@ INTERNAL_ERRORS = "cuj.prober.internal_errors"
 # count: leftovers of killed runs a sweep found (and deleted); the run annotation it comes from
 LEFTOVERS = "cuj.prober.leftovers"
 LEFTOVERS_FOUND = "leftovers"
+# count: fixtures a run had to create (missing) or repair (drifted), tags fixture and action;
+# the run annotation it comes from ({fixture name: "created" | "repaired"})
+FIXTURE_REPAIRED = "cuj.prober.fixture.repaired"
+FIXTURES_REPAIRED = "fixtures_repaired"
+FIXTURE = "fixture"
+ACTION = "action"
 # The target setting that overrides every Sweep's max age (e.g. 0s to sweep all leftovers).
 SWEEP_MAX_AGE_SETTING = "sweep_max_age"
 CAN_COMPLETE = "cuj.journey.can_complete"  # service check, per run

@@ -263,6 +263,14 @@ class Observer:
         if self.alarm is not None and exchange.resource in AWAITED_RESOURCES:
             self.alarm(exchange)
 
+    def socket_failed(self, url: str, failure: str) -> Exchange | None:
+        """A WebSocket to the target that could not open or broke, recorded when it happened
+        (a socket outlives the step that opened it) as a transport failure of its URL."""
+        exchange = self.started("GET", url, "websocket")
+        if exchange is not None:
+            self.broke(exchange, failure)
+        return exchange
+
     def page_error(self, kind: str, text: str, url: str | None) -> None:
         owner = self.target.service_for_url(url) if url else None
         self.page_errors.append(PageError(self.step, kind, text[:500], url, owner))
@@ -306,3 +314,5 @@ class Wiring:
     probe: str  # x-cuj-probe: <journey>/<run_id>
     redactor: Redactor
     interval_s: float = 60.0  # the journey's interval: paces logins after a refusal
+    # The target credentials the journey sends (prober.journey.Journey.credentials); None: all.
+    credentials: tuple[str, ...] | None = None

@@ -11,21 +11,25 @@ Nothing is left behind: no folder or file is created, the probe file is removed.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
 from prober.usage_error import UsageError
 
 
-def write_atomically(path: Path, data: str | bytes) -> Path:
+def write_atomically(path: Path, data: str | bytes, *, mode: int = 0o666) -> Path:
     """Write `path` whole or not at all: a reader never sees half a file, and a failed write
-    leaves no partial file (nor its temporary) behind. Raises OSError."""
-    tmp = path.with_name(path.name + ".tmp")
+    leaves no partial file (nor its temporary) behind. The temporary has a name of its own, so
+    processes writing the same file at once never mix their bytes (the last rename wins). The
+    file is created with `mode` less the umask (0o600: only this user reads it), from its first
+    byte on. Raises OSError."""
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        if isinstance(data, str):
-            tmp.write_text(data, encoding="utf-8")
-        else:
-            tmp.write_bytes(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as file:
+            file.write(raw)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -312,13 +312,17 @@ class Runner:
 
     def _wiring(self, journey: Journey, target: Target, probe: str) -> Wiring:
         """A fresh trace, evidence record and redactor for one attempt (or one sweep)."""
+        secrets = target.secrets()
+        if journey.settings is not None:
+            secrets += journey.settings.secrets(target.settings)
         return Wiring(
             target,
             Observer(target, self._clock),
             TraceContext.new(),
             probe,
-            Redactor(target.secrets()),
+            Redactor(secrets),
             interval_s=journey.interval_s,
+            credentials=journey.credentials,
         )
 
     def _plan(self, journey: Journey, target: Target, session: BrowserSession | None) -> list[Step]:

@@ -1,8 +1,9 @@
 """The kit's implicit setup steps, which the runner adds before a journey's own.
 
 `sign in (session)`: a browser journey on a target whose auth says how (`auth.browser`) starts
-signed in with the API's session - no second login per run, no login form on every canvas
-check. A journey whose CUJ *is* signing in declares `session=False` and gets a clean browser.
+signed in with the API's session - the cookies the login set, its token in localStorage or a
+cookie - with no second login per run and no login form on every canvas check. A journey
+whose CUJ *is* signing in declares `session=False` and gets a clean browser.
 
 `sweep leftovers`: the journey's declared Sweep removes what killed runs left behind and
 reports how many it found (`cuj.prober.leftovers`).
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from prober.context import StepContext
 from prober.drivers.browser import BrowserSession
+from prober.drivers.http import TargetAuth
 from prober.kit import Sweep
 from prober.metrics import LEFTOVERS_FOUND, SWEEP_MAX_AGE_SETTING
 from prober.values import parse_duration
@@ -23,10 +25,19 @@ from prober.values import parse_duration
 
 def session_step(session: BrowserSession) -> Callable[[StepContext], Awaitable[None]]:
     async def sign_in(ctx: StepContext) -> None:
-        token = await ctx.api_token()
-        if token is None:
+        api_auth = ctx.api.auth
+        signed = await api_auth.session(ctx.api) if isinstance(api_auth, TargetAuth) else None
+        if signed is None:
             return
         auth = ctx.target.auth
+        if auth.browser_session_cookies and signed.cookies:
+            # The login's own cookies: the browser holds the session the way the platform set it.
+            await session.context.add_cookies(
+                [{"name": n, "value": v, "url": ctx.target.base_url} for n, v in signed.cookies]
+            )
+        token = signed.token
+        if token is None:
+            return
         origins = sorted(ctx.target.origins)
         if auth.browser_local_storage:
             items = {

@@ -9,6 +9,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 AuthKind = Literal["none", "login", "bearer", "basic"]
+CredentialPlace = Literal["header", "query", "cookie"]
+# The credential name a journey lists to use the target's login session (`auth.kind: login`).
+SESSION_CREDENTIAL = "session"
 
 
 class Secret:
@@ -57,11 +60,26 @@ class AuthSpec:
     # replaced by the API token) and/or a cookie holding the token, on the target's origin.
     browser_local_storage: tuple[tuple[str, str], ...] = ()
     browser_cookie: str | None = None
+    # Whether the cookies the login set are copied into the browser context too.
+    browser_session_cookies: bool = False
 
     @property
     def browser_seeded(self) -> bool:
         """Whether browser journeys start signed in with the API's session."""
-        return self.kind == "login" and bool(self.browser_local_storage or self.browser_cookie)
+        seeds = self.browser_local_storage or self.browser_cookie or self.browser_session_cookies
+        return self.kind == "login" and bool(seeds)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A credential of the target that is not the login: an API key sent as the header, query
+    parameter or cookie `key`, as `prefix + value`, on requests to the target's origins only."""
+
+    name: str
+    place: CredentialPlace
+    key: str
+    value: Secret
+    prefix: str = ""
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -102,8 +120,10 @@ class ServiceMap:
 
 
 def origin_of(url: str) -> str:
+    """`scheme://host:port`; a WebSocket (ws, wss) belongs to the http(s) origin it shares."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
     port = parts.port or {"http": 80, "https": 443}.get(scheme)
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
@@ -115,6 +135,7 @@ class Target:
     username: str | None = None
     password: Secret | None = None
     auth: AuthSpec = AuthSpec()
+    credentials: tuple[Credential, ...] = ()
     services: ServiceMap = ServiceMap()
     # Other origins of the same platform that should also get trace headers (e.g. an API host).
     extra_origins: tuple[str, ...] = ()
@@ -149,5 +170,9 @@ class Target:
 
     def secrets(self) -> tuple[str, ...]:
         """Credential values that must never appear in anything the prober writes."""
-        values = [s.reveal() for s in (self.password, self.auth.token) if s is not None]
+        held = (self.password, self.auth.token, *(c.value for c in self.credentials))
+        values = [s.reveal() for s in held if s is not None]
         return tuple(v for v in values if v)
+
+    def credential(self, name: str) -> Credential | None:
+        return next((c for c in self.credentials if c.name == name), None)

@@ -9,7 +9,8 @@ import time
 import uuid
 from typing import Any
 
-from prober import Duration, Leftover, PackSettings, Setting, StepContext, Sweep
+from prober import Duration, PackSettings, Setting, StepContext
+from prober.rest import RestCollection
 
 ADMIN, FLOWS, EDITOR = "nodered-admin-api", "nodered-flows", "nodered-editor"
 RUNBOOK = "https://runbooks.example.com/cuj/nodered-{}"  # placeholder: point at your runbooks
@@ -28,51 +29,33 @@ def node_id() -> str:
     return uuid.uuid4().hex[:16]  # node ids must be unique on the whole server
 
 
-async def tabs(ctx: StepContext) -> list[dict[str, Any]]:
-    answer = await ctx.api.get("/flows", headers={"Node-RED-API-Version": "v2"})
-    ctx.expect_status(answer, 200)
-    return [n for n in (await ctx.read_json(answer, "flows"))["flows"] if n.get("type") == "tab"]
-
-
-async def create_flow(ctx: StepContext, nodes: list[dict[str, Any]], label: str = "") -> str:
-    """POST /flow a tab named for this run, deleted by a cleanup (or `label`: kept)."""
-    body = {"label": label or ctx.run.resource_name(), "info": f"{CREATED}{time.time():.0f}",
-            "nodes": nodes, "configs": []}  # fmt: skip
-    answer = await ctx.api.post("/flow", json=body)
-    ctx.expect_status(answer, 200)
-    flow_id = str((await ctx.read_json(answer, "id"))["id"])  # any id we send is ignored
-    if not label:
-        ctx.cleanup(lambda: delete_flow(ctx, flow_id), f"delete flow {body['label']}")
-    return flow_id
-
-
-async def delete_flow(ctx: StepContext, flow_id: str) -> None:
-    ctx.expect_status(await ctx.api.delete(f"/flow/{flow_id}"), 204, 404)  # gone is fine
-
-
-async def _leftovers(ctx: StepContext) -> list[Leftover]:
-    return [Leftover(str(t["id"]), str(t.get("label")), _created(t)) for t in await tabs(ctx)
-            if t.get("label") != ctx.settings(SETTINGS).fixture_label]  # fmt: skip
-
-
 def _created(tab: dict[str, Any]) -> float:
     info = str(tab.get("info") or "")
     return float(info.removeprefix(CREATED)) if info.startswith(CREATED) else 0.0
 
 
-SWEEP = Sweep(list=_leftovers, delete=lambda ctx, left: delete_flow(ctx, left.id), max_age="1h")
+# The flow tabs: /flows lists every node (v2: {"flows": [...]}), /flow/{id} is one tab.
+TABS = RestCollection("/flows", items="flows", name="label", item="/flow/{id}", created=_created,
+                      create_path="/flow",
+                      headers={"Node-RED-API-Version": "v2"},
+                      select=lambda node: node.get("type") == "tab")  # fmt: skip
+SWEEP = TABS.sweep(max_age="1h", keep=lambda ctx: [ctx.settings(SETTINGS).fixture_label])
+
+
+def _tab(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"info": f"{CREATED}{time.time():.0f}", "nodes": nodes, "configs": []}
+
+
+async def create_flow(ctx: StepContext, nodes: list[dict[str, Any]]) -> str:
+    """POST /flow a tab named for this run, deleted by a cleanup."""
+    label = ctx.run.resource_name()
+    flow_id = await TABS.create(ctx, {"label": label, **_tab(nodes)})  # any id we send is ignored
+    ctx.cleanup(lambda: TABS.delete(ctx, flow_id), f"delete flow {label}")
+    return flow_id
 
 
 async def ensure_fixture(ctx: StepContext, nodes: list[dict[str, Any]]) -> str:
     """The fixture tab's id: created when missing, PUT back when its nodes drifted."""
-    label = ctx.settings(SETTINGS).fixture_label
-
-    async def find() -> dict[str, Any] | None:
-        if not (found := [t for t in await tabs(ctx) if t.get("label") == label]):
-            return None
-        answer = await ctx.api.get(f"/flow/{found[0]['id']}")
-        ctx.expect_status(answer, 200)
-        return dict(await ctx.read_json(answer, "id", "nodes"))
 
     def current(flow: dict[str, Any]) -> bool:  # by content: each node holds what we wrote
         held = {n.get("id"): n for n in flow["nodes"]}
@@ -80,15 +63,8 @@ async def ensure_fixture(ctx: StepContext, nodes: list[dict[str, Any]]) -> str:
             n.items() <= held.get(n["id"], {}).items() for n in nodes
         )
 
-    async def repair(flow: dict[str, Any]) -> dict[str, Any]:
-        body = {"label": label, "info": f"{CREATED}0", "nodes": nodes, "configs": []}
-        ctx.expect_status(await ctx.api.put(f"/flow/{flow['id']}", json=body), 200)
-        return flow
-
-    async def create() -> dict[str, Any]:
-        return {"id": await create_flow(ctx, nodes, label)}
-
-    found = await ctx.fixture(label, find=find, create=create, current=current, repair=repair)
+    label = ctx.settings(SETTINGS).fixture_label
+    found = await TABS.fixture(ctx, label, _tab(nodes), current=current, fields=("id", "nodes"))
     return str(found["id"])
 
 

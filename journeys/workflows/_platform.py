@@ -14,7 +14,8 @@ from typing import Any
 
 from playwright.async_api import Response
 
-from prober import Duration, Leftover, PackSettings, Setting, StepContext, Sweep, expect
+from prober import Duration, PackSettings, Setting, StepContext, expect
+from prober.rest import RestCollection
 
 WORKFLOW_SERVICE = "workflow-service"
 ORCHESTRATION = "orchestration-engine"
@@ -57,6 +58,9 @@ SETTINGS = PackSettings(
 )
 
 
+WORKFLOWS = RestCollection("/api/workflows", items="workflows", search="name_prefix")
+
+
 def budget_ms(ctx: StepContext, cap_s: float = 30.0) -> float:
     """Milliseconds a wait may take: what the step has left, less a margin."""
     return max(0.5, min(cap_s, ctx.remaining_s - MARGIN_S)) * 1000
@@ -64,16 +68,6 @@ def budget_ms(ctx: StepContext, cap_s: float = 30.0) -> float:
 
 def fixture_name(ctx: StepContext) -> str:
     return str(ctx.settings(SETTINGS).fixture_name)
-
-
-async def _fixtures(ctx: StepContext, name: str) -> list[dict[str, Any]]:
-    answer = await ctx.api.get("/api/workflows", params={"name_prefix": name})
-    answer.raise_for_status()
-    listed = await ctx.read_json(answer, "workflows")
-    return sorted(
-        (w for w in listed["workflows"] if w["name"] == name),
-        key=lambda w: (w["created_at"], w["id"]),
-    )
 
 
 def _graph(workflow: dict[str, Any]) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
@@ -88,42 +82,12 @@ KNOWN_GRAPH = _graph({"nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES})
 
 async def ensure_fixture(ctx: StepContext) -> str:
     """The fixture workflow's id: found, else created, and repaired when its content drifted."""
-    name = fixture_name(ctx)
-
-    async def read(wf_id: str) -> dict[str, Any]:
-        answer = await ctx.api.get(f"/api/workflows/{wf_id}")
-        answer.raise_for_status()
-        workflow: dict[str, Any] = await ctx.read_json(answer, "id", "version", "nodes")
-        return workflow
-
-    async def find() -> dict[str, Any] | None:
-        found = await _fixtures(ctx, name)
-        return await read(str(found[0]["id"])) if found else None
-
-    async def create() -> dict[str, Any]:
-        created = await ctx.api.post(
-            "/api/workflows", json={"name": name, "nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
-        )
-        created.raise_for_status()
-        wf_id = str((await ctx.read_json(created, "id"))["id"])
-        # Another prober process may have created one too: the oldest wins, the others go.
-        oldest = str((await _fixtures(ctx, name))[0]["id"])
-        if oldest != wf_id:
-            ctx.expect_status(await ctx.api.delete(f"/api/workflows/{wf_id}"), 200, 204, 404)
-        return await read(oldest)
-
-    async def repair(workflow: dict[str, Any]) -> dict[str, Any]:
-        body = {"version": workflow["version"], "nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
-        (await ctx.api.put(f"/api/workflows/{workflow['id']}", json=body)).raise_for_status()
-        return await read(str(workflow["id"]))
-
-    fixture = await ctx.fixture(
-        name,
-        find=find,
-        create=create,
+    graph = {"nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
+    fixture = await WORKFLOWS.fixture(
+        ctx, fixture_name(ctx), graph, fields=("id", "version", "nodes"),
         current=lambda workflow: _graph(workflow) == KNOWN_GRAPH,
-        repair=repair,
-    )
+        repair=lambda workflow: {"version": workflow["version"], **graph},
+    )  # fmt: skip
     ctx.vars["fixture_id"] = str(fixture["id"])
     return str(fixture["id"])
 
@@ -312,26 +276,10 @@ async def run_from_canvas(ctx: StepContext) -> dict[str, Any]:
     return run
 
 
-async def _leftovers(ctx: StepContext) -> list[Leftover]:
-    """`prober-` workflows, never the fixture: what a sweep may remove once stale."""
-    answer = await ctx.api.get("/api/workflows", params={"name_prefix": "prober-"})
-    answer.raise_for_status()
-    listed = await ctx.read_json(answer, "workflows")
-    return [
-        Leftover(str(w["id"]), str(w["name"]), float(w["created_at"]))
-        for w in listed["workflows"]
-        if not str(w["name"]).startswith(fixture_name(ctx))
-    ]
-
-
-async def _delete_leftover(ctx: StepContext, leftover: Leftover) -> None:
-    await delete_quietly(ctx, leftover.id)
-
-
-SWEEP = Sweep(list=_leftovers, delete=_delete_leftover, prefix="prober-", max_age="1h")
+# `prober-` workflows, never the fixture: what a sweep may remove once stale.
+SWEEP = WORKFLOWS.sweep(prefix="prober-", max_age="1h", keep=lambda ctx: [fixture_name(ctx)])
 
 
 async def delete_quietly(ctx: StepContext, wf_id: str) -> None:
     """The cleanup: remove a workflow this run created; already gone is fine."""
-    answer = await ctx.api.delete(f"/api/workflows/{wf_id}")
-    ctx.expect_status(answer, 200, 204, 404)
+    await WORKFLOWS.delete(ctx, wf_id)

@@ -31,6 +31,7 @@ from playwright.async_api import (
     Request,
     Response,
     Route,
+    WebSocket,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -314,8 +315,22 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
         text = str(getattr(error, "message", "") or error)
         observer.page_error("exception", text, script_url(stack) or page.url)
 
+    def on_websocket(socket: WebSocket) -> None:
+        # A socket the browser could not open, or that broke (socketerror: Chromium's
+        # "Error in connection establishment: net::ERR_CONNECTION_REFUSED", a failed handshake,
+        # a reset), is network evidence in the step where it happened: a page that waits for
+        # its live updates fails with the socket's URL, not an assertion on the page's script.
+        # A clean close (the page closed it, or navigated away) is not evidence.
+        url = socket.url
+
+        def on_error(error: str) -> None:
+            observer.socket_failed(url, f"WebSocket {url}: {error}")
+
+        socket.on("socketerror", on_error)
+
     context.on("request", on_request)
     context.on("response", on_response)
+    page.on("websocket", on_websocket)
     context.on("requestfailed", on_failed)
     context.on("requestfinished", on_finished)
     page.on("console", on_console)

@@ -25,6 +25,8 @@ import httpx
 from prober.errors import JourneyAssertion, LoginFailed
 from prober.login_gate import LoginGate, credentials_key
 from prober.observe import Exchange, Observer, Wiring, dig, inspect_body
+from prober.session import Session
+from prober.target import SESSION_CREDENTIAL
 from prober.trace import with_product_token
 
 USER_AGENT = with_product_token(f"python-httpx/{httpx.__version__}")
@@ -53,8 +55,7 @@ class ObservingTransport(httpx.AsyncBaseTransport):
             raise  # left pending: a deadline fired while this request waited for an answer
         except Exception as exc:
             if exchange is not None:
-                detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-                self._observer.broke(exchange, detail, exc)
+                self._observer.broke(exchange, _transport_failure(exc, request), exc)
             raise
         if exchange is not None:
             self._observer.answered(exchange, response.status_code, response.headers)
@@ -124,17 +125,43 @@ class _ObservedBody(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+_LIMITS = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read",
+           httpx.WriteTimeout: "write", httpx.PoolTimeout: "pool"}  # fmt: skip
+
+
+def _transport_failure(exc: BaseException, request: httpx.Request) -> str:
+    """What a failed request met, with the limit it hit: "ReadTimeout: no answer within the
+    5s read timeout (request_timeout)", "ConnectError: ... (connecting to host:port)"."""
+    detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    limit = next((name for kind, name in _LIMITS.items() if isinstance(exc, kind)), None)
+    if limit is not None:
+        seconds = request.extensions.get("timeout", {}).get(limit)
+        within = f"{seconds:g}s " if isinstance(seconds, int | float) else ""
+        return f"{detail} (nothing within the {within}{limit} timeout: request_timeout)"
+    if isinstance(exc, httpx.ConnectError):
+        port = request.url.port or {"http": 80, "https": 443}.get(request.url.scheme)
+        return f"{detail} (connecting to {request.url.host}:{port})"
+    return detail
+
+
 def _read_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__} while reading the body: {exc}".strip().rstrip(":")
 
 
 class TargetAuth(httpx.Auth):
-    """The target's credentials, sent to the target's origins only - never to a third party.
+    """The target's credentials, sent to the target's origins only - never to a third party -
+    and only those the journey declares (`Journey(credentials=...)`; all when it declares none).
 
-    `login` logs in once per run (the first request to the target triggers it), under the
-    target's request timeout, and then sends the bearer token; a refused login is remembered by
-    the process's LoginGate, which holds the next ones back (prober/login_gate.py). `bearer`
-    sends a fixed token; `basic` sends HTTP basic credentials.
+    `login`: the first request to the target that needs the session reuses the process's (or
+    the host's) session, else logs in - one login at a time per credentials (LoginGate.exclusive)
+    under the target's request timeout. The session is what the login returned: the body's
+    token (sent as a bearer token), the cookies it set (sent as cookies), or both. A 401 to a
+    reused session logs in once more (unless another run already did) and replays the request
+    that got it; a 401 to this run's own fresh session is the answer. A refused login is
+    remembered by the process's LoginGate, which holds the next ones back
+    (prober/login_gate.py). `bearer` sends a fixed token; `basic` sends HTTP basic credentials.
+    The target's other credentials (an API key in a header, a query parameter or a cookie) go
+    on every request to its origins.
     """
 
     def __init__(self, wiring: Wiring, gate: LoginGate) -> None:
@@ -143,64 +170,109 @@ class TargetAuth(httpx.Auth):
         self._redactor = wiring.redactor
         self._observer = wiring.observer
         self._interval_s = wiring.interval_s
+        self._uses = wiring.credentials
         self._gate = gate
-        self._token = target.auth.token.reveal() if target.auth.token is not None else None
-        self._reused = False  # the token came from the process's session, not this run's login
+        self._session: Session | None = None
+        self._reused = False  # the session came from the process or host, not this run's login
         password = target.password.reveal() if target.password else ""
         self._key = credentials_key(target.name, target.username, password)
+        self._wait_s = target.request_timeout_s + 1.0  # for another run's login to end
+
+    def uses(self, name: str) -> bool:
+        """Whether the journey sends the credential `name` ("session": the login's)."""
+        return self._uses is None or name in self._uses
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        spec = self._target.auth
-        if spec.kind == "none" or not self._target.owns(str(request.url)):
+        target, spec = self._target, self._target.auth
+        if not target.owns(str(request.url)):
             yield request
             return
+        self._send_credentials(request)
         if spec.kind == "basic":
-            password = self._target.password.reveal() if self._target.password else ""
-            credentials = f"{self._target.username or ''}:{password}".encode()
+            password = target.password.reveal() if target.password else ""
+            credentials = f"{target.username or ''}:{password}".encode()
             request.headers["authorization"] = "Basic " + base64.b64encode(credentials).decode()
+        elif spec.kind == "bearer" and spec.token is not None:
+            request.headers["authorization"] = f"Bearer {spec.token.reveal()}"
+        if spec.kind != "login" or not self.uses(SESSION_CREDENTIAL):
             yield request
             return
         timeout = request.extensions.get("timeout", {})
-        if spec.kind == "login" and self._token is None:
-            self._reuse()
-        if spec.kind == "login" and self._token is None:
-            login = self._login_request(request.url, timeout)
-            answer = yield login
-            await answer.aread()
-            self._accept(login, answer)
-        if self._token is not None:
-            request.headers["authorization"] = f"Bearer {self._token}"
+        if self._current() is None:
+            async with self._gate.exclusive(self._key, self._wait_s):
+                if self._current() is None:  # no other run logged in while this one waited
+                    login = self._login_request(request.url, timeout)
+                    answer = yield login
+                    await answer.aread()
+                    self._accept(login, answer)
+        used = self._session
+        _sign(request, used)
         response = yield request
-        if response.status_code == 401 and self._reused:
-            # The process's session expired or was revoked: log in again, once.
-            self._gate.forget(self._key)
-            self._token, self._reused = None, False
-            login = self._login_request(request.url, timeout)
-            answer = yield login
-            await answer.aread()
-            self._accept(login, answer)
-            request.headers["authorization"] = f"Bearer {self._token}"
-            yield request
+        if response.status_code != 401 or not self._reused or used is None:
+            return
+        # The reused session expired or was revoked: renew it once, then replay the request.
+        async with self._gate.exclusive(self._key, self._wait_s):
+            fresh = self._gate.session(self._key, shared=True)
+            if fresh is None or fresh == used:
+                self._gate.forget(self._key, used)
+                self._session, self._reused = None, False
+                login = self._login_request(request.url, timeout)
+                answer = yield login
+                await answer.aread()
+                self._accept(login, answer)
+            else:
+                self._take(fresh)  # another run or process renewed it meanwhile
+        _sign(request, self._session)
+        yield request
+
+    async def session(self, client: httpx.AsyncClient) -> Session | None:
+        """The login's session (logging in through `client` if there is none yet), for signing
+        another channel in with it; None when the journey uses no login session."""
+        if self._target.auth.kind != "login" or not self.uses(SESSION_CREDENTIAL):
+            return None
+        if self._current() is None:
+            async with self._gate.exclusive(self._key, self._wait_s):
+                if self._current() is None:
+                    url = httpx.URL(self._target.base_url)
+                    login = self._login_request(url, client.timeout.as_dict())
+                    answer = await client.send(login, auth=None)
+                    self._accept(login, answer)
+        return self._session
 
     async def token(self, client: httpx.AsyncClient) -> str | None:
-        """The API's session token (logging in through `client` if there is none yet), for
-        signing a browser in with it; None when the target's auth has no token."""
-        spec = self._target.auth
-        if spec.kind == "login" and self._token is None:
-            self._reuse()
-        if spec.kind == "login" and self._token is None:
-            login = self._login_request(httpx.URL(self._target.base_url), client.timeout.as_dict())
-            answer = await client.send(login, auth=None)
-            self._accept(login, answer)
-        return self._token
+        """The session's token (see `session`); None when the login gives none."""
+        session = await self.session(client)
+        return None if session is None else session.token
 
-    def _reuse(self) -> None:
-        self._token = self._gate.token(self._key)
-        self._reused = self._token is not None
-        if self._token is None:
-            _hold_back(self._gate, self._key, self._target.auth.login_path)
+    def _current(self) -> Session | None:
+        """This run's session: its own, else the process's or host's to reuse. Raises
+        LoginFailed while refusals hold logins back and there is none."""
+        if self._session is None:
+            found = self._gate.session(self._key)
+            if found is not None:
+                self._take(found)
+            else:
+                _hold_back(self._gate, self._key, self._target.auth.login_path)
+        return self._session
+
+    def _take(self, session: Session, *, reused: bool = True) -> None:
+        self._session, self._reused = session, reused
+        for secret in session.secrets():
+            self._redactor.add(secret)
+
+    def _send_credentials(self, request: httpx.Request) -> None:
+        for credential in self._target.credentials:
+            if not self.uses(credential.name):
+                continue
+            value = credential.prefix + credential.value.reveal()
+            if credential.place == "header":
+                request.headers[credential.key] = value
+            elif credential.place == "query":
+                request.url = request.url.copy_merge_params({credential.key: value})
+            else:
+                _set_cookies(request, ((credential.key, value),))
 
     def _login_request(self, url: httpx.URL, timeout: object) -> httpx.Request:
         spec = self._target.auth
@@ -218,7 +290,7 @@ class TargetAuth(httpx.Auth):
         return httpx.Request("POST", target, json=body, extensions=extensions)
 
     def _accept(self, login: httpx.Request, answer: httpx.Response) -> None:
-        """Take the token from a login answer, or raise the refusal (and remember it)."""
+        """Take the session from a login answer, or raise the refusal (and remember it)."""
         spec = self._target.auth
         status = answer.status_code
         if status >= 400:
@@ -256,17 +328,54 @@ class TargetAuth(httpx.Auth):
         except ValueError:
             body = None
         token = dig(body, spec.token_field)
-        if not isinstance(token, str) or not token:
+        token = token if isinstance(token, str) and token else None
+        now = time.time()
+        cookies, cookie_expiry = _login_cookies(answer)
+        if token is None and not cookies:
             raise JourneyAssertion(
-                f"login at {spec.login_path} answered {answer.status_code} without a token "
-                f"at {spec.token_field!r}",
+                f"login at {spec.login_path} answered {answer.status_code} without a session: "
+                f"no token at {spec.token_field!r} and no cookie set",
                 service=self._target.service_for_url(str(login.url)),
             )
         expires_in = dig(body, "expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else None
-        self._gate.remember(self._key, token, lifetime)
-        self._token, self._reused = token, False
-        self._redactor.add(token)
+        if lifetime is None and cookie_expiry is not None:
+            lifetime = cookie_expiry - now
+        session = Session.from_login(token, cookies, expires_in_s=lifetime, now=now)
+        self._gate.remember(self._key, session)
+        self._take(session, reused=False)
+
+
+def _login_cookies(answer: httpx.Response) -> tuple[tuple[tuple[str, str], ...], float | None]:
+    """The cookies a login answer (and the redirects before it) set, and the soonest expiry
+    among them (None when all last the browser session)."""
+    jar = httpx.Cookies()
+    for response in (*answer.history, answer):
+        jar.extract_cookies(response)
+    cookies = {cookie.name: cookie.value or "" for cookie in jar.jar}
+    expiries = [float(cookie.expires) for cookie in jar.jar if cookie.expires is not None]
+    return tuple(cookies.items()), min(expiries) if expiries else None
+
+
+def _sign(request: httpx.Request, session: Session | None) -> None:
+    """Put `session` on a request to the target: its token as a bearer, its cookies."""
+    if session is None:
+        return
+    if session.token is not None:
+        request.headers["authorization"] = f"Bearer {session.token}"
+    if session.cookies:
+        _set_cookies(request, session.cookies)
+
+
+def _set_cookies(request: httpx.Request, cookies: tuple[tuple[str, str], ...]) -> None:
+    """Set these cookies on the request, replacing same-named ones the client's jar added."""
+    names = {name for name, _ in cookies}
+    kept = [
+        part.strip()
+        for part in request.headers.get("cookie", "").split(";")
+        if part.strip() and part.split("=", 1)[0].strip() not in names
+    ]
+    request.headers["cookie"] = "; ".join([*kept, *(f"{n}={v}" for n, v in cookies)])
 
 
 # Statuses by which a login refuses the credentials themselves (repeating them risks a lockout).

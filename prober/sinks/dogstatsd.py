@@ -200,6 +200,10 @@ class DogStatsdSink:
             found = dict(attempt.annotations).get(m.LEFTOVERS_FOUND)
             if isinstance(found, int):
                 self.leftovers(result.journey, result.target, found)
+            repaired = dict(attempt.annotations).get(m.FIXTURES_REPAIRED)
+            for fixture, action in (repaired if isinstance(repaired, dict) else {}).items():
+                tags = [m.tag(m.FIXTURE, str(fixture)), m.tag(m.ACTION, str(action))]
+                self._client.increment(m.FIXTURE_REPAIRED, tags=[*common, *tags])
         check = {
             Status.SUCCESS: DogStatsd.OK,
             Status.FAILURE: DogStatsd.CRITICAL,
