@@ -27,6 +27,10 @@ from prober.observe import dig
 if TYPE_CHECKING:
     from prober.context import StepContext
 
+# Reads and creates take any 2xx and judge the body (read_json): a 204 or an empty 200 where a
+# body was promised is the service's server_error on both channels, not a wrong status.
+SUCCESS = tuple(range(200, 300))
+
 Item = dict[str, Any]
 # How a collection's `created` field is written: seconds or milliseconds since the epoch, ISO
 # 8601, or any strptime format (read as UTC unless it has %z).
@@ -73,7 +77,7 @@ class RestCollection:
         url: str = self.path
         for _ in range(self.max_pages):
             answer = await ctx.api.get(url, params=params, headers=dict(self.headers))
-            ctx.expect_status(answer, 200)
+            ctx.expect_status(answer, *SUCCESS)
             body = await ctx.read_json(answer, *([self.items] if self.items else []))
             listed = dig(body, self.items) if self.items else body
             if not isinstance(listed, builtins.list):
@@ -91,8 +95,10 @@ class RestCollection:
         return found
 
     async def read(self, ctx: StepContext, item_id: str, *fields: str) -> Item:
+        """GET one item. Any 2xx is taken, and its body judged: an empty or non-JSON body (a
+        204 to a read) is the service's server_error, as when a page reads it."""
         answer = await ctx.api.get(self.url(item_id), headers=dict(self.headers))
-        ctx.expect_status(answer, 200)
+        ctx.expect_status(answer, *SUCCESS)
         item: Item = await ctx.read_json(answer, *fields)
         return item
 
@@ -100,7 +106,7 @@ class RestCollection:
         """POST `body`; the new item's id."""
         where = self.create_path or self.path
         answer = await ctx.api.post(where, json=dict(body), headers=dict(self.headers))
-        ctx.expect_status(answer, 200, 201)
+        ctx.expect_status(answer, *SUCCESS)
         return str((await ctx.read_json(answer, self.id))[self.id])
 
     async def replace(self, ctx: StepContext, item_id: str, body: Mapping[str, Any]) -> None:
