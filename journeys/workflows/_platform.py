@@ -43,6 +43,9 @@ MARGIN_S = 1.0
 # How long a customer waits for a page to settle before calling it broken.
 PAGE_CAP_S = 15.0
 TERMINAL = ("succeeded", "failed")
+# What a workflow read must hold, by type: a body with these fields of other types is the
+# workflow API's assertion, not a crash of the code that walks it.
+WORKFLOW_TYPES: dict[str, type] = {"id": str, "version": int, "nodes": list, "edges": list}
 SETTINGS = PackSettings(
     fixture_name=Setting(
         str, FIXTURE_NAME, "the workflow the canvas and run journeys open; kept by the pack"
@@ -69,7 +72,7 @@ def fixture_name(ctx: StepContext) -> str:
 async def _fixtures(ctx: StepContext, name: str) -> list[dict[str, Any]]:
     answer = await ctx.api.get("/api/workflows", params={"name_prefix": name})
     answer.raise_for_status()
-    listed = await ctx.read_json(answer, "workflows")
+    listed = await ctx.read_json(answer, types={"workflows": list})
     return sorted(
         (w for w in listed["workflows"] if w["name"] == name),
         key=lambda w: (w["created_at"], w["id"]),
@@ -93,7 +96,7 @@ async def ensure_fixture(ctx: StepContext) -> str:
     async def read(wf_id: str) -> dict[str, Any]:
         answer = await ctx.api.get(f"/api/workflows/{wf_id}")
         answer.raise_for_status()
-        workflow: dict[str, Any] = await ctx.read_json(answer, "id", "version", "nodes")
+        workflow: dict[str, Any] = await ctx.read_json(answer, types=WORKFLOW_TYPES)
         return workflow
 
     async def find() -> dict[str, Any] | None:
@@ -105,7 +108,7 @@ async def ensure_fixture(ctx: StepContext) -> str:
             "/api/workflows", json={"name": name, "nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
         )
         created.raise_for_status()
-        wf_id = str((await ctx.read_json(created, "id"))["id"])
+        wf_id = str((await ctx.read_json(created, types={"id": str}))["id"])
         # Another prober process may have created one too: the oldest wins, the others go.
         oldest = str((await _fixtures(ctx, name))[0]["id"])
         if oldest != wf_id:
@@ -179,10 +182,13 @@ async def canvas_ready(ctx: StepContext, response: Response | None = None) -> di
     )
     if await status.text_content() == "error":
         detail = await page.get_by_test_id("canvas-error").text_content()
+        if response is not None and response.ok:
+            # The page could not use what the workflow API sent: that answer is the verdict.
+            await ctx.read_json(response, types=WORKFLOW_TYPES)
         raise AssertionError(f"the canvas shows an error: {detail}")
     if response is None:
         return {}
-    received: dict[str, Any] = await ctx.read_json(response)
+    received: dict[str, Any] = await ctx.read_json(response, types=WORKFLOW_TYPES)
     return received
 
 
@@ -256,13 +262,13 @@ async def run_through_api(ctx: StepContext, wf_id: str) -> dict[str, Any]:
     pack's `run_max_wait`: an assertion on whoever kept answering its state."""
     started = await ctx.api.post(f"/api/workflows/{wf_id}/runs", json={})
     started.raise_for_status()
-    run_id = (await ctx.read_json(started, "run_id"))["run_id"]
+    run_id = (await ctx.read_json(started, types={"run_id": str}))["run_id"]
     ctx.vars["run_id"] = run_id
 
     async def state() -> dict[str, Any]:
         answer = await ctx.api.get(f"/api/runs/{run_id}")
         answer.raise_for_status()
-        run: dict[str, Any] = await ctx.read_json(answer, "status")
+        run: dict[str, Any] = await ctx.read_json(answer, types={"status": str})
         return run
 
     return await ctx.poll(

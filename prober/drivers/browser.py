@@ -87,6 +87,8 @@ class BrowserSession:
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
     _requests: dict[Request, Exchange] = field(default_factory=dict)
     _answers: dict[int, Response] = field(default_factory=dict)
+    # Requests to other origins that follow one of the target's redirects -> that 3xx.
+    _off_target: dict[Request, Exchange] = field(default_factory=dict)
 
     async def settle(self, limit_s: float = 2.0) -> None:
         """Let response handlers that are still reading error bodies finish (bounded)."""
@@ -271,10 +273,14 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
     page = session.page
 
     def on_request(request: Request) -> None:
-        exchange = observer.started(request.method, request.url, request.resource_type)
+        hop = request.redirected_from
+        via = None if hop is None else session._requests.get(hop)
+        exchange = observer.started(request.method, request.url, request.resource_type, via)
         if exchange is not None:
             exchange.navigation = _main_document(request, page)
             session._requests[request] = exchange
+        elif via is not None:
+            session._off_target[request] = via
 
     def on_response(response: Response) -> None:
         exchange = session._requests.get(response.request)
@@ -295,6 +301,10 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
         exchange = session._requests.get(request)
         if exchange is not None:
             observer.broke(exchange, request.failure or "request failed")
+            return
+        via = session._off_target.pop(request, None)
+        if via is not None:
+            observer.redirect_failed(via, request.url, request.failure or "request failed")
 
     def on_finished(request: Request) -> None:
         exchange = session._requests.get(request)
