@@ -58,6 +58,7 @@ from prober.errors import (
     JourneyExit,
     ProbeError,
     ReportedFailure,
+    Unreadable,
     WaitTimedOut,
 )
 from prober.journey import Step
@@ -74,6 +75,7 @@ class Rule(Enum):
     REDIRECT_LOOP = "redirect loop: the server's misconfiguration"
     BAD_BODY = "an answer the client could not decode"
     BLOCKED = "the page's own policy refused a resource (CSP, nosniff, mixed content, CORP)"
+    OFF_TARGET = "a redirect off the target that failed: the redirecting service's answer"
     OUTCOME = "wrong outcome: read the record, else assertion"
     JSON = "a body the journey could not parse: read the record, else assertion"
     BY_MESSAGE = "Playwright error: read its net::ERR_ code"
@@ -88,6 +90,8 @@ NETWORK_KINDS: dict[Rule, ErrorType] = {
     Rule.TIMEOUT: ErrorType.TIMEOUT,
     Rule.REDIRECT_LOOP: ErrorType.SERVER_ERROR,
     Rule.BAD_BODY: ErrorType.SERVER_ERROR,
+    # The target's 3xx sent the client to another origin, which failed: the target's answer.
+    Rule.OFF_TARGET: ErrorType.SERVER_ERROR,
     # Not a network failure: the target served something its own page's policy refuses.
     Rule.BLOCKED: ErrorType.ASSERTION,
 }
@@ -181,6 +185,9 @@ _TLS_TRUST = re.compile(
     re.IGNORECASE,
 )
 _NET_ERROR = re.compile(r"net::ERR_([A-Z0-9_]+)")
+# h11's words for a chunked body whose framing is malformed (not one that stopped short): the
+# fault Chromium calls ERR_INVALID_CHUNKED_ENCODING.
+_BAD_CHUNKING = re.compile(r"illegal chunk header|malformed chunk footer", re.IGNORECASE)
 _JSON_PARSE = re.compile(r"JSON|Unexpected token|Unexpected end of", re.IGNORECASE)
 # A request still open when the step failed counts as "no answer" only after this long; a poll
 # that started a moment before is not a hang.
@@ -190,6 +197,8 @@ _NOISE_PATHS = ("/favicon.ico",)
 
 
 def rule_for(exc: BaseException) -> Rule:
+    if isinstance(exc, httpx.RemoteProtocolError) and _BAD_CHUNKING.search(str(exc)):
+        return Rule.BAD_BODY
     for cls in type(exc).__mro__:
         for table in (HTTPX_RULES, PLAYWRIGHT_RULES, BASE_RULES):
             if cls in table:
@@ -213,10 +222,16 @@ def net_rule(text: str) -> Rule:
 
 
 def exchange_rule(exchange: Exchange) -> Rule:
-    """What an exchange's transport failure means; its own exception decides for httpx."""
+    """What an exchange's transport failure means; its own exception decides for httpx. A
+    redirect off the target whose next hop failed is the redirecting answer's fault (unless
+    that hop was only aborted)."""
     if exchange.exception is not None:
-        return rule_for(exchange.exception)
-    return net_rule(exchange.failure or "")
+        rule = rule_for(exchange.exception)
+    else:
+        rule = net_rule(exchange.failure or "")
+    if exchange.off_target is not None and rule is not Rule.IGNORED:
+        return Rule.OFF_TARGET
+    return rule
 
 
 def classify(
@@ -254,6 +269,8 @@ def classify(
         return _from_http_status(exc, traffic, step, name)
     if rule in NETWORK_KINDS and not deadline:
         own = _own_request(exc, traffic)
+        if own is not None and own.off_target is not None:
+            rule = exchange_rule(own)
         if own is not None or rule is not Rule.TIMEOUT:
             return _network(rule, own or _first_broken(traffic), step, name, message)
     # Journey code that failed for any reason of its own (a bug, an unknown exception) after
@@ -279,8 +296,9 @@ def classify(
         return _probe(name, message, exc)
     if rule is Rule.TIMEOUT or slow_bodies or any(e.pending for e in traffic):
         return _timeout(traffic, slow_bodies, step, message, exc)
-    if isinstance(exc, GaveUp) and exc.service:
-        # The customer's patience ran out while the platform kept answering the same state.
+    if isinstance(exc, GaveUp | Unreadable) and exc.service:
+        # The customer's patience ran out while the platform kept answering the same state,
+        # or the body of an answer could not be had to check: on the service that sent it.
         source = BlameSource(exc.blame or "platform")
         return Failure(ErrorType.ASSERTION, exc.service, message, exc.evidence, name, source)
     return Failure(ErrorType.ASSERTION, step.service, message, None, name, BlameSource.STEP)
@@ -425,6 +443,12 @@ def _explained(rule: Rule, exchange: Exchange | None, message: str) -> str:
             f"the body of the answer{where} could not be decoded (its Content-Encoding or "
             "chunking does not match what was sent)"
         )
+    elif rule is Rule.OFF_TARGET and exchange is not None:
+        lead = (
+            f"{exchange.method} {exchange.url} answered {exchange.status}, redirecting off the "
+            f"target to {exchange.off_target}, where the request failed: the redirecting "
+            "service sent the client somewhere it could not follow"
+        )
     elif rule is Rule.BLOCKED:
         lead = (
             f"the page's own policy refused a resource{where} (Content-Security-Policy, "
@@ -475,6 +499,14 @@ def _from_exchange(exchange: Exchange, step: Step, name: str, message: str) -> F
         text = f"{message}: {detail[:200]}"  # what the platform said, e.g. its error text
     status = exchange.status or 0
     said, source = _said(exchange)
+    via = exchange.via
+    if via is not None and status < 400 and (exchange.body_problem or exchange.body_mismatch):
+        # A redirect sent the client to what it could not use (an API call sent to the login
+        # page): the service that redirected answered wrongly, not the page it pointed to.
+        said, source = _said(via)
+        text = (
+            f"{via.method} {via.path} answered {via.status}, redirecting to {exchange.path}\n{text}"
+        )
     said = said or step.service
     answering = exchange.responder or exchange.reported_service or exchange.owner
     other = next(
@@ -560,6 +592,6 @@ def _own_request(exc: BaseException, traffic: Sequence[Exchange]) -> Exchange | 
     if isinstance(request, httpx.Request):
         url = str(request.url)
         for exchange in reversed(traffic):
-            if exchange.url == url:
+            if url in (exchange.url, exchange.off_target):
                 return exchange
     return None

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -20,6 +20,7 @@ from prober.errors import (
     ProbeError,
     ReportedFailure,
     UnexpectedStatus,
+    Unreadable,
     WaitTimedOut,
 )
 from prober.kit import PackSettings
@@ -310,12 +311,16 @@ class StepContext:
             raise JourneyAssertion(said, service=service, blame=source)
         raise UnexpectedStatus(said, exchange)
 
-    async def read_json(self, answer: Answer, *fields: str) -> Any:
-        """The JSON body of `answer`, which must hold every dotted field in `fields`.
+    async def read_json(
+        self, answer: Answer, *fields: str, types: Mapping[str, type | tuple[type, ...]] = {}
+    ) -> Any:
+        """The JSON body of `answer`, which must hold every dotted field in `fields`, and each
+        dotted field in `types` with a value of that type (`{"nodes": list, "version": int}`).
 
-        A body that is not JSON, or lacks a field, fails the step as an `assertion` on the
-        service that answered (named by the platform, else the route map's owner of the URL):
-        checking the platform's answer is the journey's verdict, not a bug in journey code.
+        A body that is not JSON, lacks a field, or holds one of another type fails the step as
+        an `assertion` on the service that answered (named by the platform, else the route
+        map's owner of the URL): checking the platform's answer is the journey's verdict, not a
+        bug in journey code - which is what code that trips over an unchecked type would be.
         """
         exchange = self._exchange_of(answer)
         self._read.append(exchange)
@@ -331,10 +336,33 @@ class StepContext:
             raise FailedAnswer(
                 f"{where} with a {kind} body where JSON was expected: {exc}", exchange
             ) from exc
-        for dotted in fields:
+        except Exception as exc:
+            if hasattr(answer, "status_code"):
+                raise
+            # The page's answer, whose body Chromium no longer holds (too large for its
+            # inspector cache, or the page went away): it cannot be checked.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise Unreadable(
+                f"{where}, with a body the browser no longer held to check "
+                f"({exchange.content_type or 'untyped'}): {first[:200]}",
+                service=service,
+                blame=source,
+                evidence=exchange.describe(),
+            ) from exc
+        for dotted in (*fields, *types):
             if _missing(body, dotted):
                 raise JourneyAssertion(
                     f"{where} without the field {dotted!r}", service=service, blame=source
+                )
+        for dotted, wanted in types.items():
+            value = _field(body, dotted)
+            if not _of_type(value, wanted):
+                names = " or ".join(t.__name__ for t in _types(wanted))
+                raise JourneyAssertion(
+                    f"{where} with {dotted!r} a {type(value).__name__} ({_short(value)}), where "
+                    f"a {names} was expected",
+                    service=service,
+                    blame=source,
                 )
         return body
 
@@ -478,6 +506,25 @@ async def _json_of(answer: Answer) -> Any:
         return answer.json()
     page_answer: PageResponse = answer
     return await page_answer.json()
+
+
+def _types(wanted: type | tuple[type, ...]) -> tuple[type, ...]:
+    return wanted if isinstance(wanted, tuple) else (wanted,)
+
+
+def _of_type(value: Any, wanted: type | tuple[type, ...]) -> bool:
+    """isinstance, except that JSON's true/false is not a number."""
+    kinds = _types(wanted)
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)
+
+
+def _field(body: Any, dotted: str) -> Any:
+    node = body
+    for part in dotted.split("."):
+        node = node[part]
+    return node
 
 
 def _missing(body: Any, dotted: str) -> bool:

@@ -68,6 +68,16 @@ class GaveUp(AssertionError, _LastSeen):
         self._seen(service, blame, evidence)
 
 
+class Unreadable(AssertionError, _LastSeen):
+    """An answer whose body the journey could not get to check (Chromium no longer held it,
+    e.g. a body too large for its inspector cache): an assertion on the service that sent it,
+    unless the step's record holds stronger evidence."""
+
+    def __init__(self, message: str, *, service: str, blame: str, evidence: str) -> None:
+        super().__init__(message)
+        self._seen(service, blame, evidence)
+
+
 class WaitTimedOut(TimeoutError, _LastSeen):
     """A wait or poll reached the step's deadline before the customer's patience: a timeout."""
 

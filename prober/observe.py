@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from prober.redact import Redactor
 from prober.target import Target, glob_regex
@@ -61,10 +61,21 @@ class Exchange:
     # The status and headers came, the body had not ended yet (a body that trickles in).
     body_pending: bool = False
     navigation: bool = False  # the page's main-frame document (a goto, a reload, a link)
+    location: str | None = None  # a 3xx's Location, absolute
+    # The target's 3xx this request followed (a redirect hop), when there was one.
+    via: Exchange | None = field(default=None, repr=False, compare=False)
+    # This 3xx led off the target's origins, to this URL, and the request there failed.
+    off_target: str | None = None
 
     @property
     def path(self) -> str:
         return urlsplit(self.url).path or "/"
+
+    @property
+    def fatal_status(self) -> bool:
+        """Whether an undeclared status >= 400 on this request leaves the page without what
+        it needs: its own document, or a script (a browser never runs a script's error body)."""
+        return self.navigation or self.resource == "script"
 
     @property
     def pending(self) -> bool:
@@ -202,8 +213,11 @@ class Observer:
     def begin_step(self, name: str) -> None:
         self.step = name
 
-    def started(self, method: str, url: str, resource: str | None = None) -> Exchange | None:
-        """Record a request to the target; None for other origins (not evidence)."""
+    def started(
+        self, method: str, url: str, resource: str | None = None, via: Exchange | None = None
+    ) -> Exchange | None:
+        """Record a request to the target; None for other origins (not evidence). `via` is
+        the target's 3xx this request follows, if it is a redirect hop."""
         if not self.target.owns(url):
             return None
         owner = self.target.service_for_url(url)
@@ -216,6 +230,7 @@ class Observer:
             step=self.step,
             started=self.clock(),
             resource=resource,
+            via=via,
         )
         self.exchanges.append(exchange)
         return exchange
@@ -226,15 +241,19 @@ class Observer:
         exchange.status = status
         exchange.responder = headers.get(self.target.service_header)
         exchange.content_type = headers.get("content-type")
+        if 300 <= status < 400 and headers.get("location"):
+            exchange.location = urljoin(exchange.url, headers["location"])
         exchange.expected = any(a.covers(exchange) for a in self._allowed)
         exchange.body_pending = True
         if (
-            exchange.navigation
+            exchange.fatal_status
             and status >= 400
             and not exchange.expected
             and self.alarm is not None
         ):
-            self.alarm(exchange)  # the page itself failed: nothing the step waits for can come
+            # The page itself, or a script it loads, failed: a browser never runs a script that
+            # answered >= 400, so nothing the step waits for can come.
+            self.alarm(exchange)
 
     def body_done(self, exchange: Exchange) -> None:
         exchange.body_pending = False
@@ -270,6 +289,16 @@ class Observer:
         if exchange is not None:
             self.broke(exchange, failure)
         return exchange
+
+    def redirect_failed(
+        self, via: Exchange, url: str, failure: str, exc: BaseException | None = None
+    ) -> None:
+        """The target's 3xx `via` sent the client off the target's origins, to `url`, and the
+        request there failed: the target's answer is what broke (its redirect)."""
+        if self.target.owns(url) or via.failure is not None:
+            return  # a hop on the target's own origins is recorded by itself
+        via.off_target = url
+        self.broke(via, f"redirected off the target to {url}, which failed: {failure}", exc)
 
     def page_error(self, kind: str, text: str, url: str | None) -> None:
         owner = self.target.service_for_url(url) if url else None

@@ -94,12 +94,18 @@ class RestCollection:
             found = [i for i in found if str(i.get(self.name)) == name]
         return found
 
-    async def read(self, ctx: StepContext, item_id: str, *fields: str) -> Item:
+    async def read(
+        self,
+        ctx: StepContext,
+        item_id: str,
+        *fields: str,
+        types: Mapping[str, type | tuple[type, ...]] | None = None,
+    ) -> Item:
         """GET one item. Any 2xx is taken, and its body judged: an empty or non-JSON body (a
         204 to a read) is the service's server_error, as when a page reads it."""
         answer = await ctx.api.get(self.url(item_id), headers=dict(self.headers))
         ctx.expect_status(answer, *SUCCESS)
-        item: Item = await ctx.read_json(answer, *fields)
+        item: Item = await ctx.read_json(answer, *fields, types=types or {})
         return item
 
     async def create(self, ctx: StepContext, body: Mapping[str, Any]) -> str:
@@ -156,14 +162,20 @@ class RestCollection:
         current: Callable[[Item], bool],
         repair: Callable[[Item], Mapping[str, Any]] | None = None,
         fields: tuple[str, ...] = (),
+        types: Mapping[str, type | tuple[type, ...]] | None = None,
     ) -> Item:
         """The item named `name` (the oldest, if several): created from `body` when missing,
         replaced (PUT `repair(found)`, default `body`) when `current(found)` says its content
-        drifted - reported with the run (StepContext.fixture). Returns it as read back."""
+        drifted - reported with the run (StepContext.fixture). Returns it as read back, with
+        `fields` present and `types` checked (ctx.read_json)."""
 
         async def find() -> Item | None:
             found = sorted(await self.list(ctx, name), key=self.created_at)
-            return await self.read(ctx, str(found[0][self.id]), *fields) if found else None
+            return (
+                await self.read(ctx, str(found[0][self.id]), *fields, types=types)
+                if found
+                else None
+            )
 
         async def create() -> Item:
             made = await self.create(ctx, {self.name: name, **body})
@@ -171,13 +183,13 @@ class RestCollection:
             oldest = str(sorted(await self.list(ctx, name), key=self.created_at)[0][self.id])
             if oldest != made:
                 await self.delete(ctx, made)
-            return await self.read(ctx, oldest, *fields)
+            return await self.read(ctx, oldest, *fields, types=types)
 
         async def replace(found: Item) -> Item:
             item_id = str(found[self.id])
             wanted = repair(found) if repair is not None else body
             await self.replace(ctx, item_id, {self.name: name, **wanted})
-            return await self.read(ctx, item_id, *fields)
+            return await self.read(ctx, item_id, *fields, types=types)
 
         return await ctx.fixture(name, find=find, create=create, current=current, repair=replace)
 

@@ -471,7 +471,7 @@ class Runner:
             if exchange.step != step.name:
                 return
             refused = exchange.failure is not None and exchange_rule(exchange) in NETWORK_KINDS
-            failed_page = exchange.navigation and (exchange.status or 0) >= 400
+            failed_page = exchange.fatal_status and (exchange.status or 0) >= 400
             if refused or failed_page:
                 broken.append(exchange)
                 alarm.set()

@@ -27,6 +27,7 @@ import copy
 import json
 import os
 import re
+import socket
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -53,10 +54,16 @@ from tests.wire_proxy import (
     FROM_BROWSER,
     AddHeaders,
     BadEncoding,
+    BrokenChunks,
+    ConflictingLength,
+    CutShort,
     EmptyBody,
+    Garbage,
     Headers,
     HtmlErrorPage,
+    InjectHtml,
     RateLimit,
+    Redirect,
     Respond,
     Rule,
     Trickle,
@@ -211,6 +218,49 @@ def _service_503(upstream: str | None) -> bytes:
 JSON = "application/json"
 NOT_EMPTY_HTML = r"text/html"
 
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (and not one Chromium refuses as unsafe)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+OFF_TARGET = f"http://127.0.0.1:{_closed_port()}/moved"
+
+
+def _mistyped(wf: str) -> bytes:
+    """The fixture's fields, of the wrong types."""
+    return json.dumps(
+        {"id": wf, "name": "prober-fixture-canvas", "version": 1, "nodes": "x", "edges": 5}
+    ).encode()
+
+
+def _huge(wf: str) -> bytes:
+    """20 MB of JSON without the workflow's fields."""
+    return b'{"padding": "' + b"x" * 20_000_000 + b'"}'
+
+
+def _both(
+    rules: Callable[[str, Headers], list[Rule]],
+    expected: tuple[str, str | None, str | None, str | None],
+    in_message: str = "",
+    journeys: tuple[str, str] = (RA, C),
+) -> tuple[Leg, Leg]:
+    """The same fault on the API read (the fixture check) and on the page's read."""
+    return (
+        Leg("api", journeys[0], rules, expected, in_message),
+        Leg(
+            "browser",
+            journeys[1],
+            lambda wf, sel: rules(wf, _page(sel)),
+            expected,
+            in_message,
+            max_s=8.0,
+        ),
+    )
+
+
 FAULTS = [
     # Over the API on crud's own read ("verify saved": its first GET of a /api/workflows/{id}):
     # a trickled fixture read would hold the process's fixture lock for the whole deadline, and
@@ -303,6 +353,58 @@ FAULTS = [
         # browser steps with the fixture id handed over, so Chromium is what meets it.
         Leg("browser", C, lambda wf, sel: [], (FAILURE, "connection", FE, None),
             r"cert", browser_only=True),
+    )),
+    # Malformed HTTP on the fixture read, broken by the proxy after the sandbox answered: a
+    # connection closed before the announced length is the network's (connection), a chunked
+    # body whose framing is garbage does not decode (server_error), both on the platform's own
+    # header; a status line that is not HTTP and two Content-Lengths never become an answer
+    # (connection, on the route's owner).
+    Fault("broken framing on the fixture read", (
+        *_both(lambda wf, sel: [CutShort("GET", _fixture_path(wf), when=sel)],
+               (FAILURE, "connection", WF, "platform")),
+        *_both(lambda wf, sel: [BrokenChunks("GET", _fixture_path(wf), when=sel)],
+               (FAILURE, "server_error", WF, "platform"), r"chunking"),
+    )),
+    Fault("not HTTP on the fixture read", (
+        *_both(lambda wf, sel: [Garbage("GET", _fixture_path(wf), when=sel)],
+               (FAILURE, "connection", WF, "route")),
+        *_both(lambda wf, sel: [ConflictingLength("GET", _fixture_path(wf), when=sel)],
+               (FAILURE, "connection", WF, "route")),
+    )),
+    # An API call redirected where the client cannot use it: off the target, to an origin
+    # that refuses, or to the login page (a lost session). The service that redirected is
+    # blamed, not the network nor the page it pointed to.
+    Fault("an API read redirected where it cannot go", (
+        *_both(lambda wf, sel: [Redirect("GET", _fixture_path(wf), location=OFF_TARGET,
+                                         when=sel)],
+               (FAILURE, "server_error", WF, "route"), r"redirect"),
+        *_both(lambda wf, sel: [Redirect("GET", _fixture_path(wf), location="/login",
+                                         when=sel)],
+               (FAILURE, "server_error", WF, "route"), r"302, redirecting to /login"),
+    )),
+    # Valid JSON the journey cannot use: fields of the wrong types (the API journey walked
+    # them into an AttributeError: a probe_error), a 20 MB body without the fields (Chromium
+    # does not keep it for the journey to read: a probe_error).
+    Fault("a workflow read with fields of wrong types, or 20 MB without them", (
+        *_both(lambda wf, sel: [Respond("GET", _fixture_path(wf), status=200,
+                                        body=_mistyped(wf), content_type=JSON, when=sel)],
+               (FAILURE, "assertion", WF, "route"), r"'nodes' a str"),
+        *_both(lambda wf, sel: [Respond("GET", _fixture_path(wf), status=200,
+                                        body=_huge(wf), content_type=JSON, when=sel)],
+               (FAILURE, "assertion", WF, "route")),
+    )),
+    # A script that answers 404 never runs: the step fails fast, not at its 20 s deadline.
+    # What is not the target's - the browser's own favicon, a third-party script and image
+    # whose host does not resolve - never fails a run.
+    Fault("a page script answers 404; noise outside the target", (
+        Leg("browser", C, lambda wf, sel: [Respond("GET", "/static/canvas.js", status=404,
+                                                   when=_page(sel))],
+            (FAILURE, "client_error", FE, "route"), r"404", max_s=8.0),
+        Leg("browser", RB, lambda wf, sel: [Respond("GET", "/favicon.ico", status=500,
+                                                    when=_page(sel))], (SUCCESS, None, None, None)),
+        Leg("browser", CB, lambda wf, sel: [InjectHtml("GET", "/", when=_page(sel), html=(
+            '<script src="http://no-such-host.invalid/tag.js"></script>'
+            '<img src="http://no-such-host.invalid/pixel.png">'))], (SUCCESS, None, None, None)),
     )),
     Fault("500 on the canvas document", (
         Leg("browser", C, lambda wf, sel: [Respond("GET", f"/workflows/{wf}", status=500,

@@ -62,6 +62,21 @@ Rules (frozen dataclasses; the first two fields select, `times` limits):
                                             page, `content-type: text/plain` + nosniff on a
                                             script)
 
+    InjectHtml(method, path, html)         forward, then insert `html` (e.g. a <script> from
+                                            another origin) right after <head>
+    CutShort(method, path, missing=64)  forward, then announce a Content-Length `missing`
+                                            bytes longer than the body, send the body and
+                                            close: the connection ends before the answer does
+    BrokenChunks(method, path)              forward, then send the body chunked: the first
+                                            half as a chunk, then a chunk-size line that is
+                                            not hex, and close
+    Garbage(method, path, data=...)         answer bytes that are not HTTP at all, and close
+    ConflictingLength(method, path, extra=7)
+                                            forward, then send two Content-Length headers
+                                            that disagree (the body's, and it plus `extra`)
+    ResetReused(method, path)               like Reset, but only for a request that is not
+                                            the first on its client connection (keep-alive)
+
 Rules are tried in the order added; the first that matches and is not spent applies, else the
 request passes through. Canned answers (Respond, HtmlErrorPage, RateLimit, Redirect, EmptyBody)
 never reach the sandbox. The rewriting rules (ThrowInPage, Truncate, Trickle, BadEncoding,
@@ -329,6 +344,70 @@ class AddHeaders(Rule):
         return _replace_headers(headers, self.headers)
 
 
+@dataclass(frozen=True, slots=True)
+class InjectHtml(Rule):
+    html: str = ""
+
+    def rewrite(self, content_type: str, body: bytes) -> bytes:
+        head = re.search(rb"<head[^>]*>", body, re.IGNORECASE)
+        at = head.end() if head else 0
+        return body[:at] + self.html.encode() + body[at:]
+
+    def rewrite_headers(self, headers: Headers) -> Headers:
+        return headers
+
+
+@dataclass(frozen=True, slots=True)
+class CutShort(Rule):
+    missing: int = 64
+
+    def wire(self, status: int, reason: str, headers: Headers, body: bytes) -> bytes:
+        kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        kept.append(("content-length", str(len(body) + self.missing)))
+        return _head(status, reason, kept) + body
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenChunks(Rule):
+    def wire(self, status: int, reason: str, headers: Headers, body: bytes) -> bytes:
+        kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        kept.append(("transfer-encoding", "chunked"))
+        half = body[: max(1, len(body) // 2)]
+        return _head(status, reason, kept) + f"{len(half):x}\r\n".encode() + half + b"\r\nzz\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictingLength(Rule):
+    extra: int = 7
+
+    def wire(self, status: int, reason: str, headers: Headers, body: bytes) -> bytes:
+        kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        kept += [
+            ("content-length", str(len(body))),
+            ("content-length", str(len(body) + self.extra)),
+        ]
+        return _head(status, reason, kept) + body
+
+
+@dataclass(frozen=True, slots=True)
+class Garbage(Rule):
+    data: bytes = b"\x00\x13garbage, not HTTP\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ResetReused(Rule):
+    pass
+
+
+def _head(status: int, reason: str, headers: list[tuple[str, str]]) -> bytes:
+    lines = [
+        f"HTTP/1.1 {status} {reason}".rstrip() + "\r\n",
+        *(f"{k}: {v}\r\n" for k, v in headers),
+    ]
+    lines.append("connection: close\r\n\r\n")
+    return "".join(lines).encode("latin-1")
+
+
 def _replace_headers(headers: Headers, replacements: Headers) -> Headers:
     """`headers` without any header named in `replacements`, then `replacements` appended."""
     names = {name.lower() for name, _ in replacements}
@@ -336,7 +415,9 @@ def _replace_headers(headers: Headers, replacements: Headers) -> Headers:
 
 
 CannedRule = Respond | HtmlErrorPage | RateLimit | Redirect | EmptyBody
-RewriteRule = ThrowInPage | Truncate | Trickle | BadEncoding | AddHeaders
+RewriteRule = ThrowInPage | Truncate | Trickle | BadEncoding | AddHeaders | InjectHtml
+# Forward, then break the framing on the wire itself; the connection is closed after.
+WireRule = CutShort | BrokenChunks | ConflictingLength
 
 
 # --- TLS ---------------------------------------------------------------------------------------
@@ -502,11 +583,13 @@ class WireProxy:
 
     # on the loop thread
 
-    def _take(self, method: str, path: str, headers: Headers) -> Rule | None:
+    def _take(self, method: str, path: str, headers: Headers, reused: bool = False) -> Rule | None:
         with self._lock:
             for armed in self._rules:
                 rule = armed.rule
                 spent = rule.times is not None and armed.hits >= rule.times
+                if isinstance(rule, ResetReused) and not reused:
+                    continue
                 if not spent and rule.matches(method, path, headers):
                     armed.hits += 1
                     return rule
@@ -530,16 +613,22 @@ class WireProxy:
         self._writers.add(writer)
         connection = next(self._accepted)
         reset = False
+        served = 0
         try:
             while True:
                 request = await _read_request(reader, writer)
                 if request is None:
                     return
-                rule = self._take(request.method, request.path, request.headers)
+                rule = self._take(request.method, request.path, request.headers, served > 0)
+                served += 1
                 seen = SeenRequest(*request.fields(), time.monotonic(), rule, connection)
                 with self._lock:
                     self._requests.append(seen)
-                if isinstance(rule, Reset):
+                if isinstance(rule, Garbage):
+                    writer.write(rule.data)
+                    await writer.drain()
+                    return
+                if isinstance(rule, Reset | ResetReused):
                     # Recorded first, so it is there and earlier by the time any client sees
                     # the RST: `now - at` over-states how long the client took, never under.
                     with self._lock:
@@ -557,7 +646,7 @@ class WireProxy:
                 else:
                     writer.write(answer)
                     await writer.drain()
-                if not request.keep_alive:
+                if not request.keep_alive or isinstance(rule, WireRule):
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away mid-exchange
@@ -587,7 +676,7 @@ class WireProxy:
                 keep_alive=request.keep_alive,
                 head=request.method == "HEAD",
             )
-        rewrite = rule if isinstance(rule, RewriteRule) else None
+        rewrite = rule if isinstance(rule, RewriteRule | WireRule) else None
         try:
             upstream = await asyncio.wait_for(
                 self._forward(request, fresh_body=rewrite is not None), self._upstream_timeout_s
@@ -600,6 +689,8 @@ class WireProxy:
             )
             return _encode(502, "Bad Gateway", failed, body, keep_alive=False, head=False)
         body, headers = upstream.body, upstream.headers
+        if isinstance(rewrite, WireRule):
+            return rewrite.wire(upstream.status, upstream.reason, headers, body)
         if rewrite is not None:
             content_type = _header(upstream.headers, "content-type") or ""
             body = rewrite.rewrite(content_type, body)

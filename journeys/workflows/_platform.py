@@ -44,6 +44,9 @@ MARGIN_S = 1.0
 # How long a customer waits for a page to settle before calling it broken.
 PAGE_CAP_S = 15.0
 TERMINAL = ("succeeded", "failed")
+# What a workflow read must hold, by type: a body with these fields of other types is the
+# workflow API's assertion, not a crash of the code that walks it.
+WORKFLOW_TYPES: dict[str, type] = {"id": str, "version": int, "nodes": list, "edges": list}
 SETTINGS = PackSettings(
     fixture_name=Setting(
         str, FIXTURE_NAME, "the workflow the canvas and run journeys open; kept by the pack"
@@ -84,7 +87,7 @@ async def ensure_fixture(ctx: StepContext) -> str:
     """The fixture workflow's id: found, else created, and repaired when its content drifted."""
     graph = {"nodes": FIXTURE_NODES, "edges": FIXTURE_EDGES}
     fixture = await WORKFLOWS.fixture(
-        ctx, fixture_name(ctx), graph, fields=("id", "version", "nodes"),
+        ctx, fixture_name(ctx), graph, types=WORKFLOW_TYPES,
         current=lambda workflow: _graph(workflow) == KNOWN_GRAPH,
         repair=lambda workflow: {"version": workflow["version"], **graph},
     )  # fmt: skip
@@ -143,10 +146,13 @@ async def canvas_ready(ctx: StepContext, response: Response | None = None) -> di
     )
     if await status.text_content() == "error":
         detail = await page.get_by_test_id("canvas-error").text_content()
+        if response is not None and response.ok:
+            # The page could not use what the workflow API sent: that answer is the verdict.
+            await ctx.read_json(response, types=WORKFLOW_TYPES)
         raise AssertionError(f"the canvas shows an error: {detail}")
     if response is None:
         return {}
-    received: dict[str, Any] = await ctx.read_json(response)
+    received: dict[str, Any] = await ctx.read_json(response, types=WORKFLOW_TYPES)
     return received
 
 
@@ -220,13 +226,13 @@ async def run_through_api(ctx: StepContext, wf_id: str) -> dict[str, Any]:
     pack's `run_max_wait`: an assertion on whoever kept answering its state."""
     started = await ctx.api.post(f"/api/workflows/{wf_id}/runs", json={})
     started.raise_for_status()
-    run_id = (await ctx.read_json(started, "run_id"))["run_id"]
+    run_id = (await ctx.read_json(started, types={"run_id": str}))["run_id"]
     ctx.vars["run_id"] = run_id
 
     async def state() -> dict[str, Any]:
         answer = await ctx.api.get(f"/api/runs/{run_id}")
         answer.raise_for_status()
-        run: dict[str, Any] = await ctx.read_json(answer, "status")
+        run: dict[str, Any] = await ctx.read_json(answer, types={"status": str})
         return run
 
     return await ctx.poll(

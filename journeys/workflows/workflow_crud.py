@@ -55,7 +55,7 @@ async def api_create(ctx: StepContext) -> None:
         "/api/workflows", json={"name": ctx.run.resource_name(), "nodes": [FIRST_NODE]}
     )
     answer.raise_for_status()
-    workflow = await ctx.read_json(answer, "id", "version")
+    workflow = await ctx.read_json(answer, types={"id": str, "version": int})
     wf_id = workflow["id"]
 
     async def remove() -> None:
@@ -77,7 +77,7 @@ async def api_edit(ctx: StepContext) -> None:
         },
     )
     answer.raise_for_status()
-    saved = await ctx.read_json(answer, "version")
+    saved = await ctx.read_json(answer, types={"version": int})
     if saved["version"] != ctx.vars["version"] + 1:
         ctx.fail(f"the save answered version {saved['version']}")
 
@@ -86,7 +86,7 @@ async def api_edit(ctx: StepContext) -> None:
 async def api_verify(ctx: StepContext) -> None:
     answer = await ctx.api.get(f"/api/workflows/{ctx.vars['wf_id']}")
     answer.raise_for_status()
-    stored = await ctx.read_json(answer, "name", "nodes")
+    stored = await ctx.read_json(answer, types={"name": str, "nodes": list})
     nodes = [n["id"] for n in stored["nodes"]]
     if stored["name"] != ctx.run.resource_name("edited") or nodes != ["extract", "load"]:
         ctx.fail(

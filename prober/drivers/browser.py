@@ -88,6 +88,8 @@ class BrowserSession:
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
     _requests: dict[Request, Exchange] = field(default_factory=dict)
     _answers: dict[int, Response] = field(default_factory=dict)
+    # Requests to other origins that follow one of the target's redirects -> that 3xx.
+    _off_target: dict[Request, Exchange] = field(default_factory=dict)
 
     async def settle(self, limit_s: float = 2.0) -> None:
         """Let response handlers that are still reading error bodies finish (bounded)."""
@@ -268,14 +270,24 @@ class _TraceRouter:
 
 def _watch(session: BrowserSession, observer: Observer) -> None:
     """Record what the page does: requests and how they end, page errors with their script."""
+    _watch_network(session, observer)
+    _watch_page(session, observer)
+
+
+def _watch_network(session: BrowserSession, observer: Observer) -> None:
+    """Requests to the target and how they end: answered, finished, failed, redirected away."""
     context = session.context
     page = session.page
 
     def on_request(request: Request) -> None:
-        exchange = observer.started(request.method, request.url, request.resource_type)
+        hop = request.redirected_from
+        via = None if hop is None else session._requests.get(hop)
+        exchange = observer.started(request.method, request.url, request.resource_type, via)
         if exchange is not None:
             exchange.navigation = _main_document(request, page)
             session._requests[request] = exchange
+        elif via is not None:
+            session._off_target[request] = via
 
     def on_response(response: Response) -> None:
         exchange = session._requests.get(response.request)
@@ -296,11 +308,26 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
         exchange = session._requests.get(request)
         if exchange is not None:
             observer.broke(exchange, request.failure or "request failed")
+            return
+        via = session._off_target.pop(request, None)
+        if via is not None:
+            observer.redirect_failed(via, request.url, request.failure or "request failed")
 
     def on_finished(request: Request) -> None:
         exchange = session._requests.get(request)
         if exchange is not None:
             observer.body_done(exchange)
+
+    context.on("request", on_request)
+    context.on("response", on_response)
+    context.on("requestfailed", on_failed)
+    context.on("requestfinished", on_finished)
+
+
+def _watch_page(session: BrowserSession, observer: Observer) -> None:
+    """The page's own errors (uncaught exceptions, console errors, refused resources) and its
+    WebSockets."""
+    page = session.page
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
@@ -328,11 +355,7 @@ def _watch(session: BrowserSession, observer: Observer) -> None:
 
         socket.on("socketerror", on_error)
 
-    context.on("request", on_request)
-    context.on("response", on_response)
     page.on("websocket", on_websocket)
-    context.on("requestfailed", on_failed)
-    context.on("requestfinished", on_finished)
     page.on("console", on_console)
     page.on("pageerror", on_page_error)
 

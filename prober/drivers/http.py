@@ -40,6 +40,8 @@ class ObservingTransport(httpx.AsyncBaseTransport):
         self._trace = wiring.trace
         self._probe = wiring.probe
         self._answers: dict[int, tuple[httpx.Request, httpx.Response]] = {}
+        # The target's redirects not yet followed: their Location -> the 3xx's exchange.
+        self._redirects: dict[str, Exchange] = {}
         wiring.observer.readers.append(self.inspect)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -48,17 +50,23 @@ class ObservingTransport(httpx.AsyncBaseTransport):
             request.headers.update(self._trace.headers(self._probe))
             # Requests built outside the client (the login in TargetAuth) lack its defaults.
             request.headers["user-agent"] = with_product_token(request.headers.get("user-agent"))
-        exchange = self._observer.started(request.method, url)
+        via = self._redirects.pop(url, None)
+        exchange = self._observer.started(request.method, url, via=via)
         try:
             response = await self._inner.handle_async_request(request)
         except asyncio.CancelledError:
             raise  # left pending: a deadline fired while this request waited for an answer
         except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
             if exchange is not None:
                 self._observer.broke(exchange, _transport_failure(exc, request), exc)
+            elif via is not None:
+                self._observer.redirect_failed(via, url, detail, exc)
             raise
         if exchange is not None:
             self._observer.answered(exchange, response.status_code, response.headers)
+            if exchange.location is not None:
+                self._redirects[exchange.location] = exchange
             if response.status_code >= 400:
                 try:
                     await response.aread()
