@@ -711,6 +711,7 @@ NOT_USAGE = {
     "prober.errors.BrowserUnavailable": "a run's probe_error (exit 3)",
     "prober.errors.JourneyDefinitionError": "the loader reports it as a config problem",
     "prober.errors.GaveUp": "a journey outcome (a wait that ran out)",
+    "prober.errors.Unreadable": "a journey outcome (a body the browser no longer holds)",
     "prober.errors.WaitTimedOut": "a journey outcome (a wait that reached the deadline)",
     "prober.errors.JourneyExit": "a journey outcome: SystemExit/KeyboardInterrupt from its code",
     "prober.yaml_source.YamlError": "the config loader reports its problems as a ConfigError",

@@ -417,6 +417,7 @@ def contract() -> tuple[str, ...]:
         m.SKIPPED,
         m.CLEANUP_FAILED,
         m.INTERNAL_ERRORS,
+        m.FIXTURE_REPAIRED,
     )
 
 
