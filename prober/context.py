@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -260,7 +261,7 @@ class StepContext:
         is someone deleting it. One run at a time per target and name in this process, so
         concurrent runs do not each create one (prober.rest.RestCollection.fixture also keeps
         the oldest when two processes raced)."""
-        async with _fixture_lock(self.target.name, name):
+        async with self._fixture_turn(name):
             found = await find()
             if found is None:
                 made = await create()
@@ -273,6 +274,28 @@ class StepContext:
                 self._fixture_report(name, "repaired")
                 return repaired
             return found
+
+    @contextlib.asynccontextmanager
+    async def _fixture_turn(self, name: str) -> AsyncIterator[None]:
+        """This run's turn at the fixture: waiting for another run's turn is bounded by what
+        the step has left, so a platform that answers that run slowly fails this step as a
+        timeout (blamed here) instead of eating the deadline of the steps after it."""
+        lock = _fixture_lock(self.target.name, name)
+        limit_s = max(MIN_WAIT_S, self.remaining_s - WAIT_MARGIN_S)
+        try:
+            async with asyncio.timeout(limit_s):
+                await lock.acquire()
+        except TimeoutError:
+            raise WaitTimedOut(
+                f"waited {limit_s:.1f}s for another run of this process to finish checking the "
+                f"fixture {name!r}: the platform answers it too slowly",
+                service=self.step_service,
+                blame="step",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _fixture_report(self, name: str, action: str) -> None:
         log.warning("journey %s: fixture %r was %s", self.run.journey, name, action)

@@ -618,3 +618,41 @@ def test_bundled_journeys_judge_the_wire_fault(
         for leg, (verdict, result, second) in zip(fault.legs, outcomes, strict=True)
     ]
     assert not any(problems), "\n".join(p for p in problems if p)
+
+
+def test_a_slow_fixture_read_fails_the_runs_waiting_for_it_in_their_own_setup(
+    repo: Loaded,
+    proxy: WireProxy,
+    fixture_id: str,
+    loop: LoopThread,
+    driver: BrowserDriver,
+    tmp_path: Path,
+) -> None:
+    """Runs of one process check a shared fixture one at a time. When the platform answers one
+    run's fixture read slowly, the runs waiting for their turn fail in their own fixture step
+    (a timeout on its service) before their deadline - not in a later step that the wait left
+    with no time at all, blamed on a service that did nothing wrong."""
+    runner = repo.runner(driver, tmp_path / "artifacts")
+    slow_id = new_run_id()
+    proxy.add(Trickle("GET", _fixture_path(fixture_id), when=of_run(RA, slow_id)))
+
+    async def both() -> tuple[JourneyResult, JourneyResult]:
+        slow = asyncio.ensure_future(
+            runner.run(repo.journey(RA), repo.target, retries=0, run_id=slow_id)
+        )
+        deadline = time.monotonic() + 10
+        while not _trickling(proxy, slow_id) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # the slow run holds the fixture's turn from here on
+        waiting = await runner.run(repo.journey(C), repo.target, retries=0)
+        return await slow, waiting
+
+    slow, waiting = loop.run(both(), LEG_TIMEOUT_S * 2)
+    assert (slow.error_type, slow.failed_service) == ("timeout", WF), slow.to_json()
+    got = (waiting.error_type, waiting.failed_step, waiting.failed_service)
+    assert got == ("timeout", "ensure fixture", WF), waiting.to_json()
+    assert waiting.failure is not None and "another run" in waiting.failure.message
+
+
+def _trickling(proxy: WireProxy, run_id: str) -> bool:
+    return any(isinstance(r.rule, Trickle) and run_id in (r.header("x-cuj-probe") or "")
+               for r in proxy.requests)  # fmt: skip
