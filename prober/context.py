@@ -111,6 +111,7 @@ class StepContext:
         self.step_service: str | None = None
         self.annotations: dict[str, Any] = {}
         self.deadline: float | None = None  # monotonic time the current step must end by
+        self.step_limit_s: float | None = None  # the current step's whole time limit
         self._clock = clock
         self._observer = observer or Observer(target, clock)
         self._read: list[Exchange] = []  # answers the journey checked, for a wait's blame
@@ -151,8 +152,10 @@ class StepContext:
         marks = (len(self._observer.exchanges), len(self._read))
         left_s = self.remaining_s - WAIT_MARGIN_S
         deadline_bound = left_s < cap_s
-        if deadline_bound:
-            _patience_warning(self.run.journey, what, cap_s, left_s)
+        budget = self.step_limit_s
+        if budget is not None and cap_s > budget - WAIT_MARGIN_S:
+            # Even a wait that began with the step could not reach the customer's patience.
+            _patience_warning(self.run.journey, what, cap_s, budget - WAIT_MARGIN_S)
         limit_ms = max(MIN_WAIT_S, min(cap_s, left_s)) * 1000
         try:
             return await check(limit_ms)
@@ -471,10 +474,10 @@ def _patience_warning(journey: str, what: str, cap_s: float, left_s: float) -> N
         return
     _PATIENCE_TOLD.add((journey, what))
     log.warning(
-        "journey %s: waiting for %s with a customer's patience of %gs, but the step has "
-        "%.1fs left: a state that never comes will be reported as a timeout of the step, not "
-        "as the assertion it is. Lower the wait (e.g. the pack's setting) or raise the "
-        "journey's timeout",
+        "journey %s: waiting for %s with a customer's patience of %gs, but the step can give "
+        "a wait at most %.1fs: a state that never comes will be reported as a timeout of the "
+        "step, not as the assertion it is. Lower the wait (e.g. the pack's setting) or raise "
+        "the journey's timeout",
         journey, what, cap_s, max(left_s, 0.0),
     )  # fmt: skip
 

@@ -361,6 +361,7 @@ class Runner:
         limit = remaining if step.timeout_s is None else min(step.timeout_s, remaining)
         timer = asyncio.timeout(max(limit, 0.0))
         ctx.deadline = start + max(limit, 0.0)
+        ctx.step_limit_s = max(limit, 0.0)
         ctx.annotations = state.annotations
         if session is not None:
             # Playwright's own waits end just before the step's deadline, so they fail with
