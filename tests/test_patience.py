@@ -6,7 +6,6 @@ naming anything but a patience setting, and a wait that cannot reach its cap say
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,7 +62,7 @@ def test_waits_must_name_a_patience_setting() -> None:
 
 
 def test_a_wait_whose_patience_the_step_cannot_give_warns_once(
-    loop: LoopThread, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    loop: LoopThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> list[str]:
         async with httpx.AsyncClient() as api:
