@@ -92,6 +92,22 @@ def _import(file: Path, package: str | None) -> ModuleType:
     return _exec(name, importlib.util.spec_from_file_location(name, file), file)
 
 
+def _not_a_pack(raw: str | Path, path: Path) -> LoadProblem | None:
+    """Why the `journeys` entry `raw` (at `path`) is not a pack to import, or None."""
+    if not str(raw).strip():
+        return LoadProblem(repr(str(raw)), "an empty journey pack path; write the folder or .py "
+                           "file of a pack in `journeys`")  # fmt: skip
+    if not path.exists():
+        return LoadProblem(str(path), "journey pack not found; fix the path in `journeys`")
+    if path.is_file() and path.suffix != ".py":
+        return LoadProblem(str(path), "not a journey pack: give a folder of .py files or one "
+                           ".py file in `journeys`")  # fmt: skip
+    if not path.is_file() and not path.is_dir():
+        return LoadProblem(str(path), "not a file or a folder; give a pack's folder or .py file "
+                           "in `journeys`")  # fmt: skip
+    return None
+
+
 def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadReport:
     journeys: dict[str, Journey] = {}
     problems: list[LoadProblem] = []
@@ -99,11 +115,11 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
         path = Path(raw)
         if base is not None and not path.is_absolute():
             path = base / path
-        if not path.exists():
-            problems.append(
-                LoadProblem(str(path), "journey pack not found; fix the path in `journeys`")
-            )
+        refused = _not_a_pack(raw, path)
+        if refused is not None:
+            problems.append(refused)
             continue
+        found_before, problems_before = len(journeys), len(problems)
         try:
             package = _pack_package(path) if path.is_dir() else None
         except KeyboardInterrupt:
@@ -151,4 +167,9 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
                     )
                     continue
                 journeys[value.name] = value
+        if len(journeys) == found_before and len(problems) == problems_before:
+            problems.append(LoadProblem(str(path), (
+                "declares no journey (no .py file here creates a Journey); fix the path in "
+                "`journeys`, or start one with `prober new pack NAME`"
+            )))  # fmt: skip
     return LoadReport(tuple(journeys.values()), tuple(problems))
