@@ -428,7 +428,8 @@ def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None)
     environ = os.environ if environ is None else environ
     if explicit is not None:
         return explicit
-    return Path(environ.get("PROBER_CONFIG", str(DEFAULT_CONFIG)))
+    # An empty PROBER_CONFIG (a template that left it blank) counts as unset.
+    return Path(environ.get("PROBER_CONFIG") or str(DEFAULT_CONFIG))
 
 
 def load_config(source: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:

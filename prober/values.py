@@ -252,8 +252,8 @@ def check_http_url(value: object, *, origin: bool = False) -> str:
         raise ValueError(f"{shown} is not an http(s) URL; {URL_FORM}")
     if parts.username is not None or parts.password is not None:
         raise ValueError(
-            f"{shown} has credentials in it (user:password@); remove them and set the "
-            "target's username and password (${VAR} or ${file:PATH})"
+            f"{shown} has credentials in it (user:password@); remove them: credentials come "
+            "from variables or files (a target's password: ${VAR} or ${file:PATH})"
         )
     if port == 0:
         raise ValueError(f"{shown} has port 0; write a port from 1 to 65535 or none")
