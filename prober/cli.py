@@ -7,6 +7,7 @@ error, 3 only prober faults, 4 internal error, 130 interrupted, 141 stdout close
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 import sys
 from collections.abc import Sequence
@@ -686,6 +687,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     PROBER_DEBUG=1)."""
     import os
 
+    if sys.stdout is None:  # started with stdout closed (`prober list >&-`)
+        print("prober: stdout is closed; run the command with stdout open (e.g. > out.txt or "
+              "> /dev/null)", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     parser = _parser()
     _add_debug(parser)
     _once(parser)
@@ -723,6 +728,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _drop_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as exc:
+        if exc.filename is None and exc.errno in _FULL:
+            return _disk_full(exc)
         if exc.filename is None:
             return _internal(exc, debug)
         # A file or folder the user named (or the config did) cannot be used.
@@ -730,7 +737,34 @@ def main(argv: Sequence[str] | None = None) -> int:
               "permissions, or give another", file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     except Exception as exc:
+        leaf = _only_leaf(exc)  # a TaskGroup wraps what one task raised
+        if isinstance(leaf, BrokenPipeError):
+            _drop_stdout()
+            return EXIT_BROKEN_PIPE
+        if isinstance(leaf, OSError) and leaf.filename is None and leaf.errno in _FULL:
+            return _disk_full(leaf)
+        if isinstance(leaf, UsageError):
+            leaf.report(sys.stderr)
+            return EXIT_USAGE
         return _internal(exc, debug)
+
+
+# A write that failed for want of room (stdout on a full disk or /dev/full, a store on one): the
+# environment's doing, not a bug.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _disk_full(exc: OSError) -> int:
+    _drop_stdout()
+    print(f"prober: cannot write: {exc.strerror or exc} (stdout, or a file the command writes); "
+          "free space, or send stdout somewhere else", file=sys.stderr)  # fmt: skip
+    return EXIT_USAGE
+
+
+def _only_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:

@@ -2,10 +2,14 @@
 
 A module that fails to import or declares an invalid journey is reported with its file and
 skipped; the others load. Two journeys with one name are both reported; the first one wins.
+What a module prints while it is imported goes to stderr (stdout is the command's output). A
+module that never finishes importing is not timed out (its code runs in this process): Ctrl-C
+stops the command and names the module (exit 130).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import sys
@@ -55,7 +59,10 @@ def _exec(name: str, spec: ModuleSpec | None, source: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        # What a module prints at import goes to stderr: stdout is the command's output
+        # (`list --json`, `slo export` to stdout) and a stray print would corrupt it.
+        with contextlib.redirect_stdout(sys.stderr):
+            spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
@@ -87,7 +94,8 @@ def _pack_package(pack: Path) -> str | None:
 def _import(file: Path, package: str | None) -> ModuleType:
     file = file.resolve()
     if package is not None:
-        return importlib.import_module(f"{package}.{file.stem}")
+        with contextlib.redirect_stdout(sys.stderr):
+            return importlib.import_module(f"{package}.{file.stem}")
     name = f"prober_journeys_{_digest(file)}_{file.stem}"
     return _exec(name, importlib.util.spec_from_file_location(name, file), file)
 
