@@ -200,8 +200,9 @@ def _retries(raw: str) -> int:
     try:
         return parse_count(raw, minimum=0, maximum=MAX_RETRIES)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{raw[:40]!r} is not in 0..{MAX_RETRIES} ({exc})"
-                                         ) from None  # fmt: skip
+        shown = raw.strip()[:40] if "out of range" in str(exc) else repr(raw[:40])
+        what = "is not in" if "out of range" in str(exc) else "is not a whole number in"
+        raise argparse.ArgumentTypeError(f"{shown} {what} 0..{MAX_RETRIES}") from None
 
 
 def _journey_commands(commands: Any) -> None:
