@@ -27,7 +27,8 @@ from prober.sinks.dogstatsd import DogStatsdConfigError, resolve_destination
 from prober.target import Target
 from prober.usage_error import UsageError
 
-_SHARD = re.compile(r"^(\d+)/(\d+)$")
+_SHARD = re.compile(r"^([0-9]{1,4})/([0-9]{1,4})$", re.ASCII)
+MAX_SHARDS = 1000  # replicas of one prober: more would each probe almost nothing
 
 
 class SelectionError(UsageError, ValueError):
@@ -47,8 +48,8 @@ class Shard:
         if match is None:
             raise ValueError(f"{text!r} is not I/N; write e.g. 0/3 (shard 0 of 3)")
         index, count = int(match.group(1)), int(match.group(2))
-        if count < 1 or not 0 <= index < count:
-            raise ValueError(f"{text!r}: I must be in 0..N-1 and N at least 1")
+        if not 1 <= count <= MAX_SHARDS or not 0 <= index < count:
+            raise ValueError(f"{text!r}: I must be in 0..N-1 and N from 1 to {MAX_SHARDS}")
         return cls(index, count)
 
     def owns(self, journey: str) -> bool:

@@ -7,6 +7,8 @@ error, 3 only prober faults, 4 internal error, 130 interrupted, 141 stdout close
 from __future__ import annotations
 
 import argparse
+import errno
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,14 +25,48 @@ from prober.exit_codes import (
 from prober.usage_error import UsageError
 
 
+def _path(raw: str) -> Path:
+    """A path flag: as written, but not empty or with space around it (`-c ""` would be the
+    working folder, `--out " x"` a folder named with a space)."""
+    if not raw.strip() or raw != raw.strip() or not raw.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a usable path (empty, space around it, or a control character)"
+        )
+    return Path(raw)
+
+
+class _StoreOnce(argparse._StoreAction):
+    """A value flag given twice with different values is a mistake (which one was meant?), not
+    "the last one wins" in silence; the same value twice is harmless."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:  # fmt: skip
+        given: dict[str, Any] = namespace.__dict__.setdefault("_given_once", {})
+        if self.dest in given and given[self.dest] != values:
+            parser.error(f"argument {'/'.join(self.option_strings)}: given twice "
+                         f"({given[self.dest]!r}, then {values!r}); give it once")  # fmt: skip
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _once(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if type(action) is argparse._StoreAction and action.option_strings:
+            action.__class__ = _StoreOnce
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _once(sub)
+
+
 def _port(raw: str) -> int:
+    from prober.values import parse_count
+
     try:
-        port = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is outside 0-65535 (0 picks a free port)")
-    return port
+        return parse_count(raw, minimum=0, maximum=65535)
+    except ValueError as exc:
+        why = "is not a port number" if "whole number;" in str(exc) else "is outside 0-65535"
+        raise argparse.ArgumentTypeError(f"{raw[:40]!r} {why} (0-65535; 0 picks a free port)"
+                                         ) from None  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "--faults", action="store_true", help="enable the fault-injection API at /_sandbox/faults"
     )
     sandbox.add_argument(
-        "--db", type=Path, default=None, help="SQLite file (default .prober/sandbox.db)"
+        "--db", type=_path, default=None, help="SQLite file (default .prober/sandbox.db)"
     )
     sandbox.add_argument(
         "--request-log",
@@ -61,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="where request log lines go: a file, '-' for stdout (default), 'off'",
     )
-    sandbox.add_argument("--seed", type=int, default=None, help="seed for fault `rate` rolls")
+    sandbox.add_argument("--seed", type=_seed, default=None, help="seed for fault `rate` rolls")
     sandbox.add_argument(
         "--upstream-timeout",
         type=_seconds,
@@ -78,8 +114,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Receive DogStatsD datagrams on loopback and print them decoded.",
     )
     listen.add_argument("--port", type=_port, default=8125, help="UDP port (default 8125)")
-    listen.add_argument("--socket", type=Path, default=None, help="a unix datagram socket path")
+    listen.add_argument("--socket", type=_path, default=None, help="a unix datagram socket path")
     return parser
+
+
+def _seed(raw: str) -> int:
+    from prober.values import parse_count
+
+    try:
+        return parse_count(raw, minimum=0, maximum=2**32 - 1)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _every(raw: str) -> float:
@@ -124,16 +169,40 @@ def _tag(raw: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_HANDLE = re.compile(r"^@[A-Za-z0-9_.:/@+-]{1,200}$", re.ASCII)
+
+
+def _handle(raw: str) -> str:
+    """--notify-page/--notify-ticket: a Datadog notification handle, one word starting with @
+    (a space or a line break would split the monitor's message); empty: none (the default)."""
+    if raw and not _HANDLE.match(raw):
+        raise argparse.ArgumentTypeError(
+            f"{raw[:60]!r} is not a notification handle; write one word starting with @, e.g. "
+            "@pagerduty-cuj or @slack-sre"
+        )
+    return raw
+
+
+def _text(raw: str) -> str:
+    """A name given on the command line (--target, --service): not empty, no space around it."""
+    if not raw.strip() or raw != raw.strip() or not raw.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"{raw[:60]!r} is empty, has space around it or a control character; give the "
+            "name as configured"
+        )
+    return raw
+
+
 def _retries(raw: str) -> int:
     from prober.journey import MAX_RETRIES
+    from prober.values import parse_count
 
     try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if not 0 <= value <= MAX_RETRIES:
-        raise argparse.ArgumentTypeError(f"{value} is not in 0..{MAX_RETRIES}")
-    return value
+        return parse_count(raw, minimum=0, maximum=MAX_RETRIES)
+    except ValueError as exc:
+        shown = raw.strip()[:40] if "out of range" in str(exc) else repr(raw[:40])
+        what = "is not in" if "out of range" in str(exc) else "is not a whole number in"
+        raise argparse.ArgumentTypeError(f"{shown} {what} 0..{MAX_RETRIES}") from None
 
 
 def _journey_commands(commands: Any) -> None:
@@ -144,11 +213,13 @@ def _journey_commands(commands: Any) -> None:
                 "journeys", nargs="*", metavar="JOURNEY", help="names or globs (default: all)"
             )
         sub.add_argument(
-            "-c", "--config", type=Path, default=None,
+            "-c", "--config", type=_path, default=None,
             help="config file (default: $PROBER_CONFIG, else ./prober.yaml)",
         )  # fmt: skip
         if target:
-            sub.add_argument("--target", default=None, help="only this target (default: all)")
+            sub.add_argument(
+                "--target", type=_text, default=None, help="only this target (default: all)"
+            )
             sub.add_argument(
                 "--env", type=_tag, default=None, help="the env tag (default: the config's)"
             )
@@ -167,7 +238,7 @@ def _journey_commands(commands: Any) -> None:
     )  # fmt: skip
 
     smoke = command("smoke", "run each journey once for CI after a deploy", journeys=True)
-    smoke.add_argument("--junit", type=Path, default=None, metavar="PATH", help="JUnit XML file")
+    smoke.add_argument("--junit", type=_path, default=None, metavar="PATH", help="JUnit XML file")
 
     serve = command("serve", "probe continuously on schedule (the container)", journeys=True)
     serve.add_argument(
@@ -193,7 +264,7 @@ def _journey_commands(commands: Any) -> None:
     )
     pack.add_argument("name", help="the pack's name (lower case, digits, _)")
     pack.add_argument(
-        "--dir", type=Path, default=Path("journeys"), help="where to write it (default: journeys)"
+        "--dir", type=_path, default=Path("journeys"), help="where to write it (default: journeys)"
     )
     _slo_commands(commands)
 
@@ -211,31 +282,35 @@ def _slo_commands(commands: Any) -> None:
     export.add_argument(
         "--env", type=_tag, default=None, help="the env the SLOs cover (default: config's)"
     )
-    export.add_argument("--out", type=Path, default=None, metavar="DIR", help="write files here")
+    export.add_argument("--out", type=_path, default=None, metavar="DIR", help="write files here")
     export.add_argument(
         "--location", action="append", type=_tag, default=[], metavar="NAME",
         help="a location with a heartbeat monitor (repeatable; default: the config's)",
     )  # fmt: skip
-    export.add_argument("--notify-page", default="", metavar="HANDLE", help="e.g. @pagerduty-cuj")
-    export.add_argument("--notify-ticket", default="", metavar="HANDLE", help="e.g. @jira-sre")
     export.add_argument(
-        "--prober-team", default="sre", metavar="TEAM",
+        "--notify-page", type=_handle, default="", metavar="HANDLE", help="e.g. @pagerduty-cuj"
+    )
+    export.add_argument(
+        "--notify-ticket", type=_handle, default="", metavar="HANDLE", help="e.g. @jira-sre"
+    )
+    export.add_argument(
+        "--prober-team", type=_tag, default="sre", metavar="TEAM",
         help="the team tag of the heartbeat monitors, who own the prober (default: sre)",
     )  # fmt: skip
     export.add_argument(
-        "--rules", type=Path, default=None, metavar="FILE",
+        "--rules", type=_path, default=None, metavar="FILE",
         help="export this rule set (the backtest's --rules format, one entry) instead of the "
         "shipped rules, e.g. per-journey journey_down",
     )  # fmt: skip
     lint = actions.add_parser("lint", help="check Terraform against the naming conventions")
-    lint.add_argument("dir", type=Path, metavar="DIR")
+    lint.add_argument("dir", type=_path, metavar="DIR")
     audit = actions.add_parser(
         "audit", help="CI: Terraform vs the export; 0 in sync, 1 drift, 2 unreadable",
         description="Missing, orphaned and drifted CUJ resources in a Terraform tree, against "
         "what slo export writes for the configured journeys and env, and slo lint's "
         "conventions.",
     )  # fmt: skip
-    audit.add_argument("dir", type=Path, metavar="DIR")
+    audit.add_argument("dir", type=_path, metavar="DIR")
     audit.add_argument("--env", default=None, type=_tag, help="the env (default: the config's)")
     audit.add_argument(
         "--location", action="append", type=_tag, default=[], metavar="NAME",
@@ -272,20 +347,20 @@ def _slo_commands(commands: Any) -> None:
     )
     backtest.add_argument(
         "--last",
-        default="7d",
+        default=None,
         metavar="DURATION",
         help="the period's length without --from (default 7d)",
     )
     backtest.add_argument(
         "--incidents",
-        type=Path,
+        type=_path,
         default=None,
         metavar="FILE",
         help="CSV or YAML: start, end, journey or service, label",
     )
     backtest.add_argument(
         "--rules",
-        type=Path,
+        type=_path,
         default=None,
         metavar="FILE",
         help="YAML of alternative rules to score beside the shipped ones",
@@ -309,7 +384,9 @@ def _slo_commands(commands: Any) -> None:
         description="Decide from the journeys' error-budget policies whether a deploy may go.",
     )  # fmt: skip
     gate.add_argument("journeys", nargs="*", metavar="JOURNEY", help="names or globs")
-    gate.add_argument("--service", default=None, help="only the journeys this service owns")
+    gate.add_argument(
+        "--service", type=_text, default=None, help="only the journeys this service owns"
+    )
     gate.add_argument("--env", default=None, type=_tag, help="the env (default: the config's)")
     gate.add_argument(
         "--source",
@@ -340,7 +417,7 @@ def _slo_commands(commands: Any) -> None:
     )  # fmt: skip
     for action in (export, audit, status, backtest, gate):
         action.add_argument(
-            "-c", "--config", type=Path, default=None,
+            "-c", "--config", type=_path, default=None,
             help="config file (default: $PROBER_CONFIG, else ./prober.yaml)",
         )  # fmt: skip
 
@@ -379,6 +456,19 @@ def _slo_time(option: str, raw: str | None) -> float | None:
         raise SloError(f"{option} {exc}") from None
 
 
+def _bounded_period(start: float | None, end: float | None) -> None:
+    """A backtest replays stored runs: a period longer than any stored history (366 days) is a
+    typo in --from/--to (and its evaluation would grow with it)."""
+    import time
+
+    from prober.slo.spec import SloError
+    from prober.values import MAX_DURATION_S
+
+    if start is not None and (end if end is not None else time.time()) - start > MAX_DURATION_S:
+        raise SloError("--from/--to: the period is longer than 366d; stored runs are kept "
+                       "weeks (store.retention): give a shorter period")  # fmt: skip
+
+
 def _slo(args: argparse.Namespace) -> int:
     from prober.commands import slo
     from prober.commands.setup import prepare
@@ -391,14 +481,21 @@ def _slo(args: argparse.Namespace) -> int:
     if args.slo_command == "status":
         window_s = _slo_duration("--window", args.window)
     if args.slo_command == "backtest":
-        last_s = _slo_duration("--last", args.last)
+        if args.last is not None and args.start is not None:
+            raise SloError("--last with --from: give the period as --from and --to, or as "
+                           "--last (ending at --to, default now), not both")  # fmt: skip
+        last_s = _slo_duration("--last", args.last or "7d")
         grace_s = _slo_duration("--grace", args.grace, minimum=0.0)
         start, end = _slo_time("--from", args.start), _slo_time("--to", args.end)
+        _bounded_period(start, end)
         try:
             time_scale = parse_number(args.time_scale, minimum=1.0, maximum=MAX_TIME_SCALE)
         except ValueError as exc:
             raise SloError(f"--time-scale {exc}") from None
+    if args.slo_command == "export" and len(set(args.location)) != len(args.location):
+        raise SloError("--location: a location is given twice; give each once")
     if args.slo_command == "gate":
+        _datadog_endpoint(args.datadog_url)
         timeout_s = _slo_duration("--timeout", args.timeout, minimum=0.001,
                                   maximum=MAX_REQUEST_TIMEOUT_S)  # fmt: skip
     loaded, catalog = prepare(args.config)
@@ -430,6 +527,29 @@ def _slo(args: argparse.Namespace) -> int:
         )  # fmt: skip
     return slo.status(loaded, catalog, window=args.window, window_s=window_s, env=args.env,
                       as_json=args.json, min_runs=_min_runs(args))  # fmt: skip
+
+
+def _datadog_endpoint(url: str | None) -> None:
+    """--datadog-url, DD_HOST and DD_SITE, checked before any request: SloError naming which."""
+    import os
+
+    from prober.slo.spec import SloError
+    from prober.values import check_http_url
+
+    for name, value in (("--datadog-url", url), ("DD_HOST", os.environ.get("DD_HOST") or None)):
+        if value is None:
+            continue
+        # DD_HOST may be a bare host, as Datadog's clients take it.
+        bare = name == "DD_HOST" and "://" not in value
+        full = "https://" + value if bare else value
+        try:
+            check_http_url(full, origin=True)
+        except ValueError as exc:
+            raise SloError(f"{name}: {exc}") from None
+    site = os.environ.get("DD_SITE") or None
+    if site is not None and not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", site, re.ASCII):
+        raise SloError(f"DD_SITE {site[:60]!r} is not a Datadog site; write e.g. datadoghq.com "
+                       "or datadoghq.eu")  # fmt: skip
 
 
 def _min_runs(args: argparse.Namespace) -> int:
@@ -531,6 +651,10 @@ def _sandbox(args: argparse.Namespace) -> int:
     from prober.sandbox.server import ServeError, serve
     from prober.sandbox.settings import DEFAULT_DB, SandboxSettings
 
+    if args.request_log not in ("-", "off"):
+        from prober.paths import writable_file
+
+        writable_file(Path(args.request_log), "--request-log")  # before the database is made
     settings = SandboxSettings(
         db_path=args.db or DEFAULT_DB,
         faults_enabled=args.faults,
@@ -564,8 +688,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     PROBER_DEBUG=1)."""
     import os
 
+    if sys.stdout is None:  # started with stdout closed (`prober list >&-`)
+        print("prober: stdout is closed; run the command with stdout open (e.g. > out.txt or "
+              "> /dev/null)", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     parser = _parser()
     _add_debug(parser)
+    _once(parser)
     for raw in sys.argv[1:] if argv is None else argv:
         if "\x00" in raw:  # only an in-process caller can pass one; no path or name holds it
             return _usage(f"argument {raw!r} contains a NUL byte; remove it")
@@ -600,6 +729,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _drop_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as exc:
+        if exc.filename is None and exc.errno in _FULL:
+            return _disk_full(exc)
         if exc.filename is None:
             return _internal(exc, debug)
         # A file or folder the user named (or the config did) cannot be used.
@@ -607,7 +738,34 @@ def main(argv: Sequence[str] | None = None) -> int:
               "permissions, or give another", file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     except Exception as exc:
+        leaf = _only_leaf(exc)  # a TaskGroup wraps what one task raised
+        if isinstance(leaf, BrokenPipeError):
+            _drop_stdout()
+            return EXIT_BROKEN_PIPE
+        if isinstance(leaf, OSError) and leaf.filename is None and leaf.errno in _FULL:
+            return _disk_full(leaf)
+        if isinstance(leaf, UsageError):
+            leaf.report(sys.stderr)
+            return EXIT_USAGE
         return _internal(exc, debug)
+
+
+# A write that failed for want of room (stdout on a full disk or /dev/full, a store on one): the
+# environment's doing, not a bug.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _disk_full(exc: OSError) -> int:
+    _drop_stdout()
+    print(f"prober: cannot write: {exc.strerror or exc} (stdout, or a file the command writes); "
+          "free space, or send stdout somewhere else", file=sys.stderr)  # fmt: skip
+    return EXIT_USAGE
+
+
+def _only_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _add_debug(parser: argparse.ArgumentParser, top: bool = True) -> None:

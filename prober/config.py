@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, NoReturn
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from prober.input_file import InputFileError, read_input
 from prober.interpolation import Interpolated, apply_overrides, interpolate
 from prober.maintenance import Maintenance, Window, WindowError, build_window, overlap
 from prober.target import (
@@ -48,7 +49,17 @@ from prober.target import (
     Target,
 )
 from prober.usage_error import UsageError
-from prober.values import DAY_S, DEFAULT_CLEANUP_TIMEOUT_S, DurationRule, check_tag
+from prober.values import (
+    DAY_S,
+    DEFAULT_CLEANUP_TIMEOUT_S,
+    CountRule,
+    DurationRule,
+    NumberRule,
+    check_credential,
+    check_http_url,
+    check_path,
+    check_tag,
+)
 from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
 DEFAULT_CONFIG = Path("prober.yaml")
@@ -71,6 +82,17 @@ SweepInterval = Annotated[float, BeforeValidator(DurationRule(60.0, DAY_S))]
 Retention = Annotated[float, BeforeValidator(DurationRule(HOUR_S, 366 * DAY_S))]
 # A name that becomes a metric tag: used as written or refused (never rewritten).
 TagValue = Annotated[str, BeforeValidator(check_tag)]
+# A TCP port to listen on (0: any free one).
+Port = Annotated[int, BeforeValidator(CountRule(0, 65535))]
+# A password, token or credential value: never empty, never with a line break.
+SecretValue = Annotated[SecretStr, BeforeValidator(check_credential)]
+ConfigPath = Annotated[Path, BeforeValidator(check_path)]
+# HTTP header names are tokens (RFC 9110): no space, no colon.
+_HEADER = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Characters a path glob may not hold: only `*` and `**` are special, so a regex or a shell
+# class ([0-9], ?, (a|b)) would be matched literally and never match.
+_GLOB_SPECIAL = re.compile(r"[\[\]()|?+^${}\\\s]")
+_HOST = re.compile(r"^[A-Za-z0-9._:%\[\]-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +125,7 @@ class CredentialConfig(_Model):
     header: str | None = None
     query: str | None = None
     cookie: str | None = None
-    value: SecretStr
+    value: SecretValue
     prefix: str = ""
 
     @model_validator(mode="after")
@@ -127,7 +149,7 @@ class AuthConfig(_Model):
     username_field: str = "username"
     password_field: str = "password"
     token_field: str = "token"
-    token: SecretStr | None = None
+    token: SecretValue | None = None
     extra_fields: dict[str, str] = Field(default_factory=dict)
     format: Literal["json", "form"] = "json"
     browser: BrowserSessionConfig | None = None
@@ -136,7 +158,7 @@ class AuthConfig(_Model):
 class TargetConfig(_Model):
     base_url: str
     username: str | None = None
-    password: SecretStr | None = None
+    password: SecretValue | None = None
     auth: AuthConfig = AuthConfig()
     credentials: dict[str, CredentialConfig] = Field(default_factory=dict)
     services: dict[str, list[str]] = Field(default_factory=dict)
@@ -148,13 +170,23 @@ class TargetConfig(_Model):
     verify_tls: bool = True
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
-    @field_validator("base_url", "extra_origins")
+    @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str | list[str]) -> str | list[str]:
-        for url in [value] if isinstance(value, str) else value:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://app.example")
+    def _http_url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @field_validator("extra_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for url in value:
+            check_http_url(url, origin=True)
+        return value
+
+    @field_validator("service_header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not _HEADER.match(value):
+            raise ValueError(f"{value!r} is not an HTTP header name; write e.g. x-service")
         return value
 
     @field_validator("credentials")
@@ -170,14 +202,28 @@ class TargetConfig(_Model):
     @field_validator("services")
     @classmethod
     def _routes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        owner: dict[str, str] = {}
         for service, patterns in value.items():
             try:
                 check_tag(service)
             except ValueError as exc:
                 raise ValueError(f"service {exc}") from None
+            if not patterns:
+                raise ValueError(f"{service}: no path globs; add one (e.g. '/api/{service}/**') "
+                                 "or remove the service")  # fmt: skip
             for pattern in patterns:
                 if not pattern.startswith("/"):
                     raise ValueError(f"{service}: path glob {pattern!r} must start with '/'")
+                if _GLOB_SPECIAL.search(pattern) or "***" in pattern:
+                    raise ValueError(
+                        f"{service}: path glob {pattern!r} has a character a glob does not "
+                        "match (only * within a segment and ** across segments are special; "
+                        "no [], ?, (|), spaces or queries): write one glob per path"
+                    )
+                if pattern in owner and owner[pattern] != service:
+                    raise ValueError(f"path glob {pattern!r} is given to both {owner[pattern]} "
+                                     f"and {service}; give it to one")  # fmt: skip
+                owner[pattern] = service
         return value
 
 
@@ -187,9 +233,10 @@ class JourneyOverride(_Model):
     enabled: bool = True
     interval: Interval | None = None
     timeout: Timeout | None = None
-    retries: int | None = Field(default=None, ge=0, le=5)
+    retries: Annotated[int, BeforeValidator(CountRule(0, 5))] | None = None
     latency_threshold: Timeout | None = None
-    targets: list[str] | None = None  # only these targets (default: all)
+    # Only these targets (default: all); empty would run the journey nowhere without a word.
+    targets: list[str] | None = Field(default=None, min_length=1)
 
     def changes(self) -> dict[str, Any]:
         fields = ("interval", "timeout", "retries", "latency_threshold")
@@ -203,18 +250,19 @@ class DatadogConfig(_Model):
 class BrowserConfig(_Model):
     executable_path: str | None = None
     headless: bool = True
-    max_concurrent: int = Field(default=2, ge=1, le=32)  # browser journeys at once (serve)
+    # Browser journeys at once (serve).
+    max_concurrent: Annotated[int, BeforeValidator(CountRule(1, 32))] = 2
     launch_timeout: Timeout = 30.0
 
 
 class StoreConfig(_Model):
-    path: Path = Path(".prober/results.db")
+    path: ConfigPath = Path(".prober/results.db")
     retention: Retention = 35 * DAY_S  # longer than the 30-day SLO window
 
 
 class ArtifactsConfig(_Model):
-    path: Path = Path(".prober/artifacts")
-    keep_runs: int = Field(default=20, ge=1, le=10000)
+    path: ConfigPath = Path(".prober/artifacts")
+    keep_runs: Annotated[int, BeforeValidator(CountRule(1, 10000))] = 20
     max_age: Retention = 7 * DAY_S
     on_success: bool = False
 
@@ -223,10 +271,10 @@ class ServeConfig(_Model):
     """`prober serve`: the health endpoint and its scheduling policies."""
 
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    port: Port = 8080
     # A random delay of up to this fraction of the interval before each run (APScheduler's
     # jitter only delays), so probes from many replicas do not hit the target in lockstep.
-    jitter: float = Field(default=0.1, ge=0, lt=1)
+    jitter: Annotated[float, BeforeValidator(NumberRule(0.0, 0.9))] = 0.1
     misfire_grace: Interval = 30.0
     shutdown_grace: Grace = 60.0
     heartbeat_interval: Interval = 15.0
@@ -236,6 +284,14 @@ class ServeConfig(_Model):
     prune_interval: Interval = 3600.0
     # How often each declared Sweep also runs on its own (besides before each run).
     sweep_interval: SweepInterval = 900.0
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST.match(value):
+            raise ValueError(f"{value!r} is not a host name or address; write e.g. 127.0.0.1 "
+                             "or 0.0.0.0")  # fmt: skip
+        return value
 
 
 class MaintenanceWindowConfig(_Model):
@@ -428,26 +484,22 @@ def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None)
     environ = os.environ if environ is None else environ
     if explicit is not None:
         return explicit
-    return Path(environ.get("PROBER_CONFIG", str(DEFAULT_CONFIG)))
+    # An empty PROBER_CONFIG (a template that left it blank) counts as unset.
+    return Path(environ.get("PROBER_CONFIG") or str(DEFAULT_CONFIG))
 
 
 def load_config(source: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     environ = dict(os.environ if environ is None else environ)
     try:
-        if source.exists() and not source.is_file():  # a folder, a FIFO, a device: never ends
-            _raise(source, [Problem(str(source), "not a regular file; pass -c PATH of a file")])
-        with source.open("rb") as file:
-            data_bytes = file.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(
-            source,
-            [Problem(str(source), "no such file; pass -c PATH or set PROBER_CONFIG")],
-        ) from None
-    except OSError as exc:
-        raise ConfigError(source, [Problem(str(source), f"cannot read: {exc.strerror}")]) from None
-    if len(data_bytes) > MAX_CONFIG_BYTES:
-        _raise(source, [Problem(str(source), f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a "
-                                "config is a few KiB: check the path")])  # fmt: skip
+        data_bytes = read_input(source, limit=MAX_CONFIG_BYTES)
+    except InputFileError as exc:
+        why = exc.why.split(";")[0]
+        fix = "pass -c PATH or set PROBER_CONFIG"
+        if why.startswith("larger than"):
+            fix = "a config is a few KiB: check the path"
+        elif "regular file" in why:
+            fix = "pass -c PATH of a file"
+        raise ConfigError(source, [Problem(str(source), f"{why}; {fix}")]) from None
     try:
         document = load_yaml(decode_utf8(data_bytes))
     except YamlError as exc:
@@ -490,7 +542,11 @@ def load_config(source: Path, environ: Mapping[str, str] | None = None) -> Loade
     try:
         config = Config.model_validate(data.tree)
     except ValidationError as exc:
-        problems += [Problem(locate(e["loc"]), _explain(e, data.tree)) for e in exc.errors()]
+        # A value whose reference already failed (an unset variable, an unreadable file) is
+        # reported once, for that: its empty stand-in is not a second problem.
+        failed = {path for path, _ in data.problems}
+        problems += [Problem(locate(e["loc"]), _explain(e, data.tree)) for e in exc.errors()
+                     if tuple(e["loc"]) not in failed]  # fmt: skip
     if problems or config is None:
         _raise(source, problems)
     sources = frozenset(data.from_environment - set(data.defaulted))

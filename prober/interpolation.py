@@ -14,16 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from prober.yaml_source import YamlError, load_yaml
+from prober.input_file import InputFileError, read_input
+from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "PROBER_"
 # ${VAR}, ${VAR:-default}, ${file:PATH}; `$${` is a literal `${`.
-_REFERENCE = re.compile(r"\$\$\{|\$\{file:([^}]+)\}|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_BROKEN = re.compile(r"(?<!\$)\$\{(?!file:[^}]+\})(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})")
+# A default may not hold a reference (`${A:-${B}}` is not nested: it would leave `${B}` as text).
+_DEFAULT = r"(?:[^}$]|\$(?!\{))*"
+_REFERENCE = re.compile(
+    r"\$\$\{|\$\{file:([^}]+)\}|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(" + _DEFAULT + r"))?\}"
+)
+_BROKEN = re.compile(
+    r"(?<!\$)\$\{(?!file:[^}]+\})(?![A-Za-z_][A-Za-z0-9_]*(?::-" + _DEFAULT + r")?\})"
+)
 
 Path = tuple[str | int, ...]
+# A `${file:PATH}` holds a secret or a setting, a line: a bigger file is the wrong one.
+MAX_FILE_REFERENCE_BYTES = 64 * 1024
 
 
 @dataclass
@@ -113,16 +122,14 @@ class _Walk:
         if not source.is_absolute():
             source = self.base / source
         try:
-            text = source.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = getattr(exc, "strerror", None) or str(exc)
-            self.out.problems.append(
-                (
-                    path,
-                    f"cannot read {source} for ${{file:{raw}}} ({why}); create it or fix the path",
-                )
-            )
+            text = decode_utf8(read_input(source, limit=MAX_FILE_REFERENCE_BYTES))
+        except InputFileError as exc:
+            self.out.problems.append((path, f"${{file:{raw}}}: {exc}"))
             return ""
+        except YamlError as exc:  # not UTF-8, or a NUL byte
+            self.out.problems.append((path, f"${{file:{raw}}}: {source}: {exc}"))
+            return ""
+        # One line ending, as `echo x > file` or a Windows editor leaves it, is not the value.
         return text.removesuffix("\n").removesuffix("\r")
 
 
@@ -163,6 +170,12 @@ def apply_overrides(
         if not variable.startswith(ENV_PREFIX):
             continue
         keys = variable[len(ENV_PREFIX) :].lower().split("__")
+        if keys[0] == "" and len(keys) > 1:  # PROBER___ENV: one underscore too many
+            out.variable_problems.append((variable, (
+                "starts with an empty key (three underscores after PROBER); write PROBER_ and "
+                "the field, `__` between levels, e.g. PROBER_SERVE__PORT"
+            )))  # fmt: skip
+            continue
         if keys[0] not in fields:
             log.debug("ignoring %s: %r is not a config field", variable, keys[0])
             continue

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from prober.errors import JourneyDefinitionError
 from prober.slo.policy import DEFAULT_POLICY, BudgetPolicy, parse_policy
-from prober.values import parse_duration
+from prober.values import check_http_url, check_tag, parse_duration
 
 if TYPE_CHECKING:
     from prober.context import StepContext
@@ -38,6 +38,7 @@ StepFn = Callable[["StepContext"], Awaitable[None]]
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 _SERVICE = re.compile(r"^[a-z0-9][a-z0-9_.:/-]{0,99}$")
 MAX_RETRIES = 5
+MAX_DESCRIPTION = 2000
 
 
 class Channel(StrEnum):
@@ -141,13 +142,15 @@ class Journey:
             f"{slo_target!r} must be a fraction in [0.5, 1), e.g. 0.995",
         )
         self.slo_target = float(slo_target)
+        self._metadata(description, runbook, tags)
         self.description = description
         self.runbook = runbook
         self.tags = dict(tags or {})
         # Journeys of one exclusive group never run at the same time (they share state).
         self.group = None if group is None else self._service("group", group)
         # False: the CUJ is signing in, so the browser must not start signed in.
-        self.session = bool(session)
+        self._check(isinstance(session, bool), "session", f"{session!r} is not True or False")
+        self.session = session
         # The target credentials the journey sends: "session" (the login) and names from the
         # target's `credentials:`; None: all of them. Others are never sent, and a journey
         # without "session" never logs in.
@@ -163,6 +166,9 @@ class Journey:
         self.settings = settings
         # The pack's patience settings this journey waits with: `validate` checks each against
         # the journey's timeout (prober.kit.PackSettings.patience_problems).
+        self._check(
+            isinstance(waits, tuple | list), "waits", f"{waits!r} is not a list of setting names"
+        )
         self.waits = tuple(waits)
         for waited in self.waits:
             declared = None if settings is None else settings.settings.get(waited)
@@ -181,6 +187,31 @@ class Journey:
             except ValueError as exc:
                 self._fail("budget_policy", str(exc))
         self.steps: list[Step] = []
+
+    def _metadata(self, description: object, runbook: object, tags: object) -> None:
+        """What exports carry into SLOs and monitors: text, a real URL, tags Datadog keeps."""
+        self._check(
+            isinstance(description, str) and len(description) <= MAX_DESCRIPTION,
+            "description",
+            f"must be text of at most {MAX_DESCRIPTION} characters (it goes into every SLO "
+            "and monitor)",
+        )
+        if runbook is not None:
+            try:
+                check_http_url(runbook)
+            except ValueError as exc:
+                self._fail("runbook", f"{exc} (a page the on-call opens)")
+        self._check(tags is None or isinstance(tags, dict), "tags", "must be a dict of tag: value")
+        for key, value in (tags if isinstance(tags, dict) else {}).items():
+            self._check(
+                isinstance(key, str) and _NAME.match(key) is not None,
+                "tags",
+                f"key {key!r} must match {_NAME.pattern} (a Datadog tag key)",
+            )
+            try:
+                check_tag(value)
+            except ValueError as exc:
+                self._fail("tags", f"{key}: {exc}")
 
     # --- declaring steps ----------------------------------------------------------------------
 

@@ -2,10 +2,14 @@
 
 A module that fails to import or declares an invalid journey is reported with its file and
 skipped; the others load. Two journeys with one name are both reported; the first one wins.
+What a module prints while it is imported goes to stderr (stdout is the command's output). A
+module that never finishes importing is not timed out (its code runs in this process): Ctrl-C
+stops the command and names the module (exit 130).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import sys
@@ -55,7 +59,10 @@ def _exec(name: str, spec: ModuleSpec | None, source: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        # What a module prints at import goes to stderr: stdout is the command's output
+        # (`list --json`, `slo export` to stdout) and a stray print would corrupt it.
+        with contextlib.redirect_stdout(sys.stderr):
+            spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
@@ -87,9 +94,26 @@ def _pack_package(pack: Path) -> str | None:
 def _import(file: Path, package: str | None) -> ModuleType:
     file = file.resolve()
     if package is not None:
-        return importlib.import_module(f"{package}.{file.stem}")
+        with contextlib.redirect_stdout(sys.stderr):
+            return importlib.import_module(f"{package}.{file.stem}")
     name = f"prober_journeys_{_digest(file)}_{file.stem}"
     return _exec(name, importlib.util.spec_from_file_location(name, file), file)
+
+
+def _not_a_pack(raw: str | Path, path: Path) -> LoadProblem | None:
+    """Why the `journeys` entry `raw` (at `path`) is not a pack to import, or None."""
+    if not str(raw).strip():
+        return LoadProblem(repr(str(raw)), "an empty journey pack path; write the folder or .py "
+                           "file of a pack in `journeys`")  # fmt: skip
+    if not path.exists():
+        return LoadProblem(str(path), "journey pack not found; fix the path in `journeys`")
+    if path.is_file() and path.suffix != ".py":
+        return LoadProblem(str(path), "not a journey pack: give a folder of .py files or one "
+                           ".py file in `journeys`")  # fmt: skip
+    if not path.is_file() and not path.is_dir():
+        return LoadProblem(str(path), "not a file or a folder; give a pack's folder or .py file "
+                           "in `journeys`")  # fmt: skip
+    return None
 
 
 def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadReport:
@@ -99,11 +123,11 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
         path = Path(raw)
         if base is not None and not path.is_absolute():
             path = base / path
-        if not path.exists():
-            problems.append(
-                LoadProblem(str(path), "journey pack not found; fix the path in `journeys`")
-            )
+        refused = _not_a_pack(raw, path)
+        if refused is not None:
+            problems.append(refused)
             continue
+        found_before, problems_before = len(journeys), len(problems)
         try:
             package = _pack_package(path) if path.is_dir() else None
         except KeyboardInterrupt:
@@ -151,4 +175,9 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
                     )
                     continue
                 journeys[value.name] = value
+        if len(journeys) == found_before and len(problems) == problems_before:
+            problems.append(LoadProblem(str(path), (
+                "declares no journey (no .py file here creates a Journey); fix the path in "
+                "`journeys`, or start one with `prober new pack NAME`"
+            )))  # fmt: skip
     return LoadReport(tuple(journeys.values()), tuple(problems))

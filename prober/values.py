@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
 
 from prober.metrics import MAX_TAG_LENGTH, tag_value
 
@@ -30,7 +31,8 @@ MAX_DURATION_S = 366 * DAY_S
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S}
 # At most 40 digits before the point (anything that long is past every ceiling, and is then
 # refused as out of range); the cap keeps the conversion cheap.
-_DURATION = re.compile(r"^\s*(\d{1,40}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?\s*$")
+# ASCII digits only: `\d` would take a full-width digit, and float() would agree.
+_DURATION = re.compile(r"^\s*([0-9]{1,40}(?:\.[0-9]{1,9})?)\s*(ms|s|m|h|d)?\s*$", re.ASCII)
 # How long one attempt's cleanups may take together (serve.cleanup_timeout's default): a hung
 # target must not keep the run, and the worst case of a journey counts it once per attempt.
 DEFAULT_CLEANUP_TIMEOUT_S = 10.0
@@ -105,9 +107,11 @@ def parse_time(value: object) -> float:
     else:
         text = str(value).strip()
         try:
-            number = float(text)
+            number = float(text) if _ascii_number(text) else None
         except ValueError:
             number = None
+        if number is None and not text.isascii():
+            raise ValueError(f"{_shown(value)} is not a time; {TIME_FORM}")
         if number is not None:
             return _bounded_time(number, value)
         try:
@@ -134,6 +138,8 @@ def parse_number(value: object, *, minimum: float, maximum: float) -> float:
     """A finite decimal in [minimum, maximum] (a scale, a fraction)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{_shown(value)} is not a number; write a decimal such as 1 or 2.5")
+    if isinstance(value, str) and not _ascii_number(value):
+        raise ValueError(f"{_shown(value)} is not a number; write a decimal such as 1 or 2.5")
     if isinstance(value, int) and abs(value) > 10**15:
         number = math.inf if value > 0 else -math.inf
     else:
@@ -156,7 +162,7 @@ def parse_count(value: object, *, minimum: int, maximum: int) -> int:
     text = str(value).strip() if isinstance(value, str) else None
     if isinstance(value, int):
         number = value
-    elif text is not None and re.fullmatch(r"[+-]?\d{1,18}", text):
+    elif text is not None and re.fullmatch(r"[+-]?[0-9]{1,18}", text):
         number = int(text)
     else:
         raise ValueError(f"{_shown(value)} is not a whole number; write e.g. {minimum}")
@@ -164,6 +170,43 @@ def parse_count(value: object, *, minimum: int, maximum: int) -> int:
         raise ValueError(f"{_shown(value)} is out of range: write a whole number from {minimum} "
                          f"to {maximum}")  # fmt: skip
     return number
+
+
+_NUMBER = re.compile(
+    r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+def _ascii_number(text: str) -> bool:
+    """float() reads full-width digits and '1_000'; a number we are given is ASCII digits, an
+    optional sign, point and exponent (and 'inf'/'nan', refused by the bounds)."""
+    return _NUMBER.fullmatch(text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CountRule:
+    """A field's whole numbers: `parse_count` with the field's bounds (a pydantic validator).
+    Stricter than pydantic's int: `true` is not 1 and `80.0` is not 80 (a YAML or variable
+    typo), and a digit that is not ASCII is not a digit."""
+
+    minimum: int
+    maximum: int
+
+    def __call__(self, value: object) -> int:
+        return parse_count(value, minimum=self.minimum, maximum=self.maximum)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRule:
+    """A field's decimals: `parse_number` with the field's bounds (a pydantic validator);
+    `true` is not 1."""
+
+    minimum: float
+    maximum: float
+
+    def __call__(self, value: object) -> float:
+        return parse_number(value, minimum=self.minimum, maximum=self.maximum)
 
 
 def check_tag(value: object) -> str:
@@ -180,3 +223,69 @@ def check_tag(value: object) -> str:
         f"{_shown(value)} is not a tag value: write lower case letters, digits and _ . : / - "
         f"(not starting or ending with _, at most {MAX_TAG_LENGTH}){instead}"
     )
+
+
+URL_FORM = "write e.g. https://app.example"
+
+
+def hide_userinfo(url: str) -> str:
+    """`url` with a password in it replaced by `***` (a message must never echo one)."""
+    return re.sub(r"(?<=://)([^/@\s]*?):[^/@\s]*@", r"\1:***@", url)
+
+
+def check_http_url(value: object, *, origin: bool = False) -> str:
+    """`value` when it is an http(s) URL the prober can use as written; ValueError saying what
+    to change otherwise (the URL is shown with any password hidden). `origin`: scheme, host
+    and port only (an extra origin). Never rewritten: a space, a query or a fragment would be
+    sent or dropped without a word."""
+    if not isinstance(value, str):
+        raise ValueError(f"{_shown(value)} is not text; {URL_FORM}")
+    shown = repr(hide_userinfo(value)) if len(value) <= 200 else repr(hide_userinfo(value[:197]))
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{shown} contains a space or a control character; {URL_FORM}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{shown} is not a URL ({exc}); {URL_FORM}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shown} is not an http(s) URL; {URL_FORM}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"{shown} has credentials in it (user:password@); remove them: credentials come "
+            "from variables or files (a target's password: ${VAR} or ${file:PATH})"
+        )
+    if port == 0:
+        raise ValueError(f"{shown} has port 0; write a port from 1 to 65535 or none")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(f"{shown} has a query or a fragment (? or #); a base URL is the "
+                         "scheme, host, port and at most a path")  # fmt: skip
+    if origin and parts.path not in ("", "/"):
+        raise ValueError(f"{shown} has a path; an origin is scheme://host[:port] only")
+    return value
+
+
+def check_path(value: object) -> object:
+    """A file or folder path as written in a config: text that is not empty and has no
+    control character or surrounding space (`store: ''` would be the working folder itself)."""
+    text = str(value) if hasattr(value, "__fspath__") else value
+    if not isinstance(text, str):
+        raise ValueError(f"{_shown(value)} is not a path; write e.g. .prober/results.db")
+    if not text.strip() or text != text.strip() or not text.isprintable():
+        raise ValueError(f"{_shown(value)} is not a usable path (empty, a control character, or "
+                         "space around it); write e.g. .prober/results.db")  # fmt: skip
+    return value
+
+
+def check_credential(value: object) -> object:
+    """A password or token (from a variable or a file): not empty, no line break or control
+    character (a file saved with two newlines, an export with `\\n`). Never echoed."""
+    if value is None or not isinstance(value, str):
+        return value  # a missing one or a wrong type is validation's to report
+    if not value:
+        raise ValueError("is empty (the variable or the file it comes from is empty); set it")
+    if not value.isprintable():
+        raise ValueError("contains a line break or a control character (a file with a blank "
+                         "last line? `echo -n` or `printf %s` writes it without one); remove "
+                         "it")  # fmt: skip
+    return value

@@ -13,12 +13,15 @@ can be made to work without end:
   bomb is one short error, not minutes of work and megabytes of messages), nor refer to
   themselves;
 * nesting deeper than Python's recursion allows, and dates that do not exist
-  (2025-02-30T10:00), are errors with a line, not tracebacks.
+  (2025-02-30T10:00), are errors with a line, not tracebacks;
+* numbers YAML 1.1 reads in a way nobody means are errors with the fix: `1:30` (base 60: 90)
+  and `010` (octal: 8); quote them or write the number.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +36,9 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "UTF-16"),
 )
 _MERGE = "tag:yaml.org,2002:merge"
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+# YAML 1.1 reads `1:30` as 90 (base 60) and `010` as 8 (octal): numbers nobody meant.
+_SURPRISING_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|0[0-7_]+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +152,18 @@ class _Checker:
                                       "that contains it; write the value out"))  # fmt: skip
         self.open.add(key)
         total = 1
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.style is None
+            and node.tag in (_INT, _FLOAT)
+            and _SURPRISING_NUMBER.match(node.value)
+        ):
+            where = ".".join(path) + ": " if path else ""
+            self.problems.append(YamlProblem(node.start_mark.line + 1, (
+                    f"{where}{node.value} would be read as the number "
+                    f"{yaml.safe_load(node.value)!r} (YAML 1.1: base 60 or octal); quote it "
+                    f"('{node.value}') or write the number you mean"
+                )))  # fmt: skip
         if isinstance(node, yaml.MappingNode):
             self.duplicates(node, path)
             for k, v in node.value:

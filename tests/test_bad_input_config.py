@@ -238,13 +238,13 @@ CASES = [
     cfg(
         "override-retries-9",
         "overrides.workflow_run_api.retries",
-        "less than or equal to 5",
+        "from 0 to 5",
         overrides={"workflow_run_api": {"retries": 9}},
     ),
     cfg(
         "override-retries-negative",
         "overrides.workflow_run_api.retries",
-        "greater than or equal to 0",
+        "from 0 to 5",
         overrides={"workflow_run_api": {"retries": -1}},
     ),
     cfg(
@@ -276,13 +276,13 @@ CASES = [
     cfg(
         "max-concurrent-zero",
         "browser.max_concurrent",
-        "greater than or equal to 1",
+        "from 1 to 32",
         browser={"max_concurrent": 0},
     ),
     cfg(
         "max-concurrent-huge",
         "browser.max_concurrent",
-        "less than or equal to 32",
+        "from 1 to 32",
         browser={"max_concurrent": 1000},
     ),
     cfg(
@@ -303,13 +303,13 @@ CASES = [
     cfg(
         "keep-runs-zero",
         "artifacts.keep_runs",
-        "greater than or equal to 1",
+        "from 1 to 10000",
         artifacts={"keep_runs": 0},
     ),
     cfg(
         "keep-runs-huge",
         "artifacts.keep_runs",
-        "less than or equal to 10000",
+        "from 1 to 10000",
         artifacts={"keep_runs": 10**9},
     ),
     cfg("max-age-negative", "artifacts.max_age", "from 1h to 366d", artifacts={"max_age": -1}),
@@ -323,10 +323,10 @@ CASES = [
     cfg(
         "cleanup-nan", "serve.cleanup_timeout", "write e.g. 30", serve__cleanup_timeout=float("nan")
     ),
-    cfg("jitter-over-1", "serve.jitter", "less than 1", serve__jitter=1.5),
-    cfg("jitter-nan", "serve.jitter", "less than 1", serve__jitter=float("nan")),
-    cfg("port-huge", "serve.port", "less than or equal to 65535", serve__port=70000),
-    cfg("port-negative", "serve.port", "greater than or equal to 0", serve__port=-1),
+    cfg("jitter-over-1", "serve.jitter", "from 0 to 0.9", serve__jitter=1.5),
+    cfg("jitter-nan", "serve.jitter", "from 0 to 0.9", serve__jitter=float("nan")),
+    cfg("port-huge", "serve.port", "from 0 to 65535", serve__port=70000),
+    cfg("port-negative", "serve.port", "from 0 to 65535", serve__port=-1),
     # --- the same mistakes found by other commands than validate
     cfg(
         "export-inf-interval",
@@ -455,7 +455,7 @@ CASES = [
     ),
     env("env-unknown-field", "PROBER_TARGETS__SANDBOX__BASE_URLL", "x", "did you mean"),
     env("env-sweep-zero", "PROBER_SERVE__SWEEP_INTERVAL", "0", "from 1m to 1d"),
-    env("env-port-word", "PROBER_SERVE__PORT", "abc", "valid integer"),
+    env("env-port-word", "PROBER_SERVE__PORT", "abc", "not a whole number"),
     env("env-env-tag", "PROBER_ENV", "Prod Env!", TAG_FIX),
     env("env-bad-yaml", "PROBER_JOURNEYS", "[a, a", "fix the variable's value"),
     env("env-duplicate-yaml", "PROBER_OVERRIDES", "{a: {}, a: {}}", "given twice"),

@@ -243,7 +243,7 @@ def test_credentials_from_files(tmp_path: Path) -> None:
     secrets.mkdir()
     (secrets / "password").write_text("from-a-file\n")  # as `kubectl create secret` mounts it
     token = tmp_path / "token"
-    token.write_text("tok\n\n")  # only one trailing newline is stripped
+    token.write_text("tok\r\n")  # one line ending is stripped (a Windows editor's too)
     text = GOOD.format(packs=ROOT / "journeys" / "workflows").replace(
         "password: ${APP_PASSWORD}",
         f"password: ${{file:secrets/password}}\n    auth:\n      token: ${{file:{token}}}",
@@ -251,14 +251,18 @@ def test_credentials_from_files(tmp_path: Path) -> None:
     path = write(tmp_path, text)
     target = load_config(path, {}).targets()["main"]
     assert target.password is not None and target.password.reveal() == "from-a-file"
-    assert target.auth.token is not None and target.auth.token.reveal() == "tok\n"
+    assert target.auth.token is not None and target.auth.token.reveal() == "tok"
+    token.write_text("tok\n\n")  # only one is: a blank last line would be in the credential
+    with pytest.raises(ConfigError, match=r"auth\.token: contains a line break"):
+        load_config(path, {})
+    token.write_text("tok")
     (secrets / "password").unlink()
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
     [problem] = caught.value.problems
     assert problem.where == f"{path}:8 targets.main.password"
-    assert problem.message.startswith(f"cannot read {secrets / 'password'} for ${{file:secrets/")
-    assert "No such file or directory" in problem.message
+    assert problem.message.startswith(f"${{file:secrets/password}}: {secrets / 'password'}: ")
+    assert "no such file; check the path" in problem.message
 
 
 def test_a_journey_that_cannot_keep_its_schedule_is_refused(tmp_path: Path) -> None:

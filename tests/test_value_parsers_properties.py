@@ -134,3 +134,28 @@ def test_the_yaml_reader_takes_any_bytes(data: bytes) -> None:
         load_yaml(decode_utf8(data))
     except YamlError as exc:
         assert exc.problems
+
+
+NON_ASCII_DIGIT = st.characters(categories=["Nd"]).filter(lambda c: not c.isascii())
+
+
+@FAST
+@given(before=st.from_regex(r"[0-9]{0,3}", fullmatch=True), digit=NON_ASCII_DIGIT,
+       after=st.sampled_from(["", "0", "s", "ms", ".5", "d"]))  # fmt: skip
+def test_a_digit_that_is_not_ascii_is_never_read_as_one(
+    before: str, digit: str, after: str
+) -> None:
+    """int() and float() read Arabic-Indic, Devanagari or full-width digits; the parsers do not
+    (a value is never rewritten into one the user did not type)."""
+    text = before + digit + after
+    for parse in (
+        parse_duration,
+        lambda v: parse_count(v, minimum=0, maximum=10**18),
+        lambda v: parse_number(v, minimum=-1e18, maximum=1e18),
+        parse_time,
+    ):
+        try:
+            parse(text)
+        except ValueError:
+            continue
+        raise AssertionError(f"{text!r} was accepted")

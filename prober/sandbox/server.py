@@ -62,11 +62,12 @@ def serve(settings: SandboxSettings, host: str, port: int, *, host_explicit: boo
 
     if not is_loopback(host) and not host_explicit:
         raise ServeError(f"refusing to listen on {host}: pass --host {host} to mean it")
+    sock = bind(host, port)  # first: a port in use or a bad host leaves no database behind
     try:
-        PlatformStore(settings.db_path).close()  # fail fast, with the file named, before binding
+        PlatformStore(settings.db_path).close()  # fail fast, with the file named
     except StoreError as exc:
+        sock.close()
         raise ServeError(str(exc)) from exc
-    sock = bind(host, port)
     actual_port = sock.getsockname()[1]
     if not is_loopback(host):
         print(

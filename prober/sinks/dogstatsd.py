@@ -20,7 +20,7 @@ from datadog.dogstatsd.base import DogStatsd, TagList
 from prober import __version__
 from prober import metrics as m
 from prober.result import JourneyResult, Status, StepStatus
-from prober.values import parse_count
+from prober.values import hide_userinfo, parse_count
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "udp://127.0.0.1:8125"
@@ -48,20 +48,30 @@ class Destination:
 
 
 def parse_url(url: str) -> Destination:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise DogStatsdConfigError(
+            f"{url!r}: the port is not a number from 1 to 65535; write udp://host:8125"
+        ) from None
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise DogStatsdConfigError(f"{hide_userinfo(url)!r}: a DogStatsD URL has no user, query "
+                                   "or fragment; write udp://host:port")  # fmt: skip
     if parts.scheme in ("unix", "unixgram"):
         path = (parts.netloc + parts.path) if parts.netloc else parts.path
         if not path:
             raise DogStatsdConfigError(f"{url!r}: a unix:// URL needs a socket path")
+        if not path.startswith("/"):
+            raise DogStatsdConfigError(f"{url!r}: the socket path must be absolute; write "
+                                       "unix:///var/run/datadog/dsd.socket")  # fmt: skip
         return Destination(socket_path=path)
     if parts.scheme == "udp":
-        try:
-            port = parts.port or 8125
-        except ValueError:
+        if port == 0:
             raise DogStatsdConfigError(
                 f"{url!r}: the port is not a number from 1 to 65535; write udp://host:8125"
-            ) from None
-        return Destination(host=parts.hostname or "127.0.0.1", port=port)
+            )
+        return Destination(host=parts.hostname or "127.0.0.1", port=port or 8125)
     raise DogStatsdConfigError(
         f"{url!r}: DogStatsD URLs are udp://host:port or unix:///path/to/socket"
     )
@@ -84,7 +94,9 @@ def resolve_destination(configured: str | None, environ: Mapping[str, str]) -> D
                 port_number = parse_count(port, minimum=1, maximum=65535)
             except ValueError as exc:
                 raise DogStatsdConfigError(f"{exc} (a UDP port)", "DD_DOGSTATSD_PORT") from None
-        if host is not None and (not host.strip() or any(c.isspace() for c in host)):
+        if host is not None and (
+            not host.strip() or any(c.isspace() for c in host) or "/" in host or "@" in host
+        ):
             raise DogStatsdConfigError(
                 f"{host!r} is not a host name or address; write e.g. 10.0.0.5", "DD_AGENT_HOST"
             )

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from prober.input_file import InputFileError, read_input
 from prober.slo import spec
 from prober.slo.spec import (
     MAX_LONG_WINDOW_H,
@@ -38,6 +37,9 @@ from prober.slo.spec import (
     SloError,
 )
 from prober.values import parse_duration
+from prober.yaml_source import YamlError, decode_utf8, load_yaml
+
+MAX_RULES_BYTES = 1024 * 1024  # a few candidate rule sets are a few KiB
 
 SEVERITIES = ("page", "ticket")
 _FIELDS = {"name", "burn_rates", "slo_target", "error_budget", "probe_errors", "journey_down"}
@@ -126,9 +128,10 @@ def _candidate(raw: Any, where: str) -> Candidate:
     if unknown:
         raise RulesError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
                          f"use {', '.join(sorted(_FIELDS))}")  # fmt: skip
-    name = str(raw.get("name") or "").strip()
-    if not name:
-        raise RulesError(f"{where}: give it a name")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+        raise RulesError(f"{where}: give it a name (text, e.g. name: faster_page)")
+    name = name.strip()
     where = f"{where} ({name})"
     rules = spec.SHIPPED
     if "burn_rates" in raw:
@@ -169,11 +172,11 @@ def _candidate(raw: Any, where: str) -> Candidate:
 def load_candidates(path: Path) -> list[Candidate]:
     """The candidates of `path`, in file order; RulesError (exit 2) on any mistake."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read the rules file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = load_yaml(decode_utf8(read_input(path, limit=MAX_RULES_BYTES))).data
+    except InputFileError as exc:
+        raise RulesError(f"cannot read the rules file: {exc}") from None
+    except YamlError as exc:
+        raise RulesError(f"{path}: not valid YAML ({exc})") from None
     items = [data] if isinstance(data, Mapping) else data
     if not isinstance(items, list) or not items:
         raise RulesError(f"{path}: expected a list of candidate rule sets, each with a name")

@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from prober.input_file import InputFileError, read_input
 from prober.slo.spec import SloError
 from prober.values import parse_time
+from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
 FIELDS = ("start", "end", "journey", "service", "label")
+# An incident log is tens or hundreds of rows; a bigger file is not one (and scoring it would
+# take minutes): bounded by size before it is read, and by rows after.
+MAX_INCIDENTS_BYTES = 4 * 1024 * 1024
+MAX_INCIDENTS = 10_000
 
 
 class IncidentError(SloError):
@@ -46,20 +50,41 @@ class Incident:
         return self.service is not None and self.service == service
 
 
+def _csv_rows(path: Path, text: str) -> list[Any]:
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        header = next(reader, None) or []
+        unknown = set(header) - set(FIELDS)
+        if unknown:
+            shown = ", ".join(repr(c) for c in sorted(unknown))
+            raise IncidentError(f"{path}: unknown column(s) {shown[:300]}; the columns are "
+                                f"{', '.join(FIELDS)} (a CSV file with a header line)")  # fmt: skip
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            raise IncidentError(f"{path}: column(s) {', '.join(twice)} given twice; keep one")
+        rows = []
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue  # a blank line
+            if len(cells) != len(header):
+                raise IncidentError(f"{path}: line {reader.line_num}: {len(cells)} cell(s) for "
+                                    f"{len(header)} column(s) ({', '.join(header)}); a comma "
+                                    "in a label needs quotes")  # fmt: skip
+            rows.append(dict(zip(header, cells, strict=True)))
+            if len(rows) > MAX_INCIDENTS:
+                break
+        return rows
+    except csv.Error as exc:
+        raise IncidentError(f"{path}: not valid CSV ({exc}); check the quotes") from None
+
+
 def _rows(path: Path, text: str) -> list[Any]:
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        unknown = set(reader.fieldnames or ()) - set(FIELDS)
-        if unknown:
-            raise IncidentError(f"{path}: unknown column(s) {', '.join(sorted(unknown))}; "
-                                f"the columns are {', '.join(FIELDS)}")  # fmt: skip
-        return list(reader)
-    if path.suffix.lower() not in (".yaml", ".yml"):
-        raise IncidentError(f"{path}: give a .csv, .yaml or .yml file")
+        return _csv_rows(path, text)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise IncidentError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = load_yaml(text).data
+    except YamlError as exc:
+        raise IncidentError(f"{path}: not valid YAML ({exc})") from None
     if isinstance(data, Mapping):
         data = data.get("incidents")
     if data is None:
@@ -89,6 +114,11 @@ def _incident(path: Path, number: int, row: Any, known: _Known | None) -> Incide
     start, end = times
     if end < start:
         raise IncidentError(f"{where}: end is before start; swap them")
+    if end == start:
+        raise IncidentError(f"{where}: end is start (an incident of no length); give its end")
+    for field in ("journey", "service", "label"):
+        if row.get(field) is not None and not isinstance(row.get(field), str | int | float):
+            raise IncidentError(f"{where}: {field} is a {type(row[field]).__name__}; write text")
     journey = str(row.get("journey") or "").strip() or None
     service = str(row.get("service") or "").strip() or None
     if journey is None and service is None:
@@ -114,13 +144,20 @@ def load_incidents(
     """IncidentError (exit 2) naming the file, the incident and the field on any mistake; with
     `journeys` and `services`, also on a journey or service that is not among them."""
     known = None if journeys is None or services is None else (journeys, services)
+    if path.suffix.lower() not in (".csv", ".yaml", ".yml"):
+        raise IncidentError(f"{path}: give a .csv, .yaml or .yml file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise IncidentError(f"{path}: cannot read the incidents file ({exc.strerror})") from None
+        text = decode_utf8(read_input(path, limit=MAX_INCIDENTS_BYTES))
+    except InputFileError as exc:
+        raise IncidentError(f"cannot read the incidents file: {exc}") from None
+    except YamlError as exc:
+        raise IncidentError(f"{path}: {exc}") from None
     rows = _rows(path, text)
     if not rows:  # scoring nothing would look like a report
         raise IncidentError(f"{path}: no incidents in it; add at least one row (start, end, "
                             "journey or service, label), or leave out --incidents")  # fmt: skip
+    if len(rows) > MAX_INCIDENTS:
+        raise IncidentError(f"{path}: more than {MAX_INCIDENTS} incidents; an incident log is "
+                            "far shorter: check the file, or split the period")  # fmt: skip
     return sorted((_incident(path, i + 1, row, known) for i, row in enumerate(rows)),
                   key=lambda inc: (inc.start, inc.end))  # fmt: skip

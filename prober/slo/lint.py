@@ -20,6 +20,7 @@ from typing import Any
 
 import hcl2
 
+from prober.input_file import InputFileError, read_input
 from prober.usage_error import UsageError
 
 SLO = "datadog_service_level_objective"
@@ -63,17 +64,27 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# A Terraform file of SLOs and monitors is KiB; a bigger one is not what to lint (and the HCL
+# parser would take minutes on it).
+MAX_TF_BYTES = 4 * 1024 * 1024
+
+
 def _read(root: Path) -> dict[Path, _Dir]:
     dirs: dict[Path, _Dir] = {}
-    files = sorted(root.rglob("*.tf"))
+    files = sorted(p for p in root.rglob("*.tf") if not p.is_dir())
     if not files:
         raise LintError(f"{root}: no .tf files here; pass the folder of your Terraform")
     for path in files:
         if ".terraform" in path.parts:
             continue
         try:
-            with path.open(encoding="utf-8") as handle:
-                tree = _clean(hcl2.load(handle))
+            text = read_input(path, limit=MAX_TF_BYTES).decode("utf-8")
+        except InputFileError as exc:
+            raise LintError(str(exc)) from None
+        except UnicodeDecodeError:
+            raise LintError(f"{path}: not UTF-8; save the file as UTF-8") from None
+        try:
+            tree = _clean(hcl2.loads(text))
         except Exception as exc:
             raise LintError(f"{path}: not valid HCL: {str(exc).splitlines()[0]}") from None
         folder = dirs.setdefault(path.parent.resolve(), _Dir())
