@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,9 +349,7 @@ def test_more_bad_input(
     if row.setup is not None:
         row.setup(workspace)
     before = snapshot(workspace)
-    started = time.monotonic()
     code, out, err = run_cli(row.argv, capsys)
-    elapsed = time.monotonic() - started
     both = out + err
     assert code == row.code, both
     for needle in row.says:
@@ -361,7 +358,6 @@ def test_more_bad_input(
     assert "Hunter2Secret" not in both and "SECRETPW" not in both  # a password is never echoed
     assert len(both) < 6000, both[:500]
     assert snapshot(workspace) == before, "the command wrote something"
-    assert elapsed < 3.0
 
 
 def test_the_third_battery_is_large() -> None:

@@ -24,7 +24,7 @@ from prober.values import (
 )
 from prober.yaml_source import YamlError, decode_utf8, load_yaml
 
-FAST = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
 ANY_VALUE = st.one_of(
     st.none(),
     st.booleans(),
@@ -116,7 +116,7 @@ TREE = st.recursive(
 LOADER_HEALTH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 
-@settings(max_examples=60, deadline=3000, suppress_health_check=LOADER_HEALTH)
+@settings(max_examples=60, deadline=10_000, suppress_health_check=LOADER_HEALTH)
 @given(TREE)
 def test_the_loader_takes_any_yaml_tree(tmp_path: Path, tree: Any) -> None:
     path = tmp_path / "prober.yaml"
@@ -127,7 +127,7 @@ def test_the_loader_takes_any_yaml_tree(tmp_path: Path, tree: Any) -> None:
         assert exc.problems and all(str(p.where) for p in exc.problems)
 
 
-@settings(max_examples=100, deadline=2000)
+@settings(max_examples=100, deadline=10_000)
 @given(st.binary(max_size=200))
 def test_the_yaml_reader_takes_any_bytes(data: bytes) -> None:
     try:
