@@ -279,6 +279,11 @@ class Observer:
         exchange.body_pending = False
         exchange.failure = failure
         exchange.exception = exc
+        location = exchange.location
+        if location is not None and exchange.off_target is None and not self.target.owns(location):
+            # Its 3xx sent the client off the target's origins and the request failed there;
+            # Chromium may report that on this request itself rather than on the next hop.
+            exchange.off_target = location
         if self.alarm is not None and exchange.resource in AWAITED_RESOURCES:
             self.alarm(exchange)
 

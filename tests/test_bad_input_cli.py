@@ -575,10 +575,17 @@ def test_an_internal_error_is_one_line_and_the_traceback_needs_debug(
 
 def _child(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROBER_", "DD_"))}
-    return subprocess.Popen(
-        [sys.executable, "-m", "prober", *args], env=env, cwd=cwd, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    # A shell without job control starts background jobs (CI's, often) with SIGINT ignored,
+    # and children inherit that: the child gets Ctrl-C as a terminal gives it (a handler, unlike
+    # "ignored", is reset to the default across exec).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "prober", *args], env=env, cwd=cwd, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_closed_stdout_ends_quietly(workspace: Path) -> None:
