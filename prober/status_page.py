@@ -262,7 +262,8 @@ body{margin:0 auto;max-width:72rem;padding:.75rem}
 h1{font-size:1.3rem;margin:.2rem 0}h2{font-size:1.1rem;margin:0;word-break:break-all}
 h3{font-size:1rem;margin:.6rem 0 .3rem}small{color:var(--mute);font-weight:normal}
 .summary,footer{color:var(--mute);font-size:.9rem}
-main{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,30rem),1fr));gap:.75rem}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,30rem),1fr));gap:.75rem;
+align-items:start}
 .job{background:var(--card);border:1px solid var(--line);border-left:.4rem solid var(--mute);
 border-radius:.4rem;padding:.6rem .8rem;min-width:0}
 .job.success{border-left-color:var(--ok)}.job.failure{border-left-color:var(--bad)}

@@ -8,6 +8,7 @@ import http.client
 import os
 from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +16,11 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
+from prober.artifacts import ArtifactStore
+from prober.reports.console import why_blamed
 from prober.result import BlameSource
+from prober.status_page import JobView, PageView, render
+from prober.store import ResultStore, StoredRun
 from prober.trace_links import trace_url
 from tests.background_agent import BackgroundAgent
 from tests.prober_cli import ROOT
@@ -104,8 +109,6 @@ def test_the_page_shows_a_failure_with_its_blame_screenshot_trace_link_and_logs(
 
 
 def _result(serve: Serving, run_id: str) -> dict[str, Any]:
-    from prober.store import ResultStore
-
     store = ResultStore(serve.store)
     try:
         found = store.result(run_id)
@@ -116,8 +119,6 @@ def _result(serve: Serving, run_id: str) -> dict[str, Any]:
 
 
 def _why(source: str) -> str:
-    from prober.reports.console import why_blamed
-
     return why_blamed(BlameSource(source))
 
 
@@ -197,3 +198,23 @@ def test_the_page_recovers_when_the_fault_clears(
     # The last failure stays for whoever looks next; the crafted journey still fails.
     assert job.get_by_test_id("last-failure").count() == 1
     assert _job(page, "crafted").get_attribute("data-state") == "failure"
+
+
+def test_the_page_says_which_maintenance_window_is_in_force_and_counts_skips(
+    tmp_path: Path,
+) -> None:
+    run = StoredRun("r1", "j<b>", "t", "e", "l", "schedule", "success", None, None, None, 3.0,
+                    False, 1_800_000_000.0, 1_800_000_003.0, "0" * 32, 1, "success")  # fmt: skip
+    job = JobView(
+        journey="j<b>", target="t&", channel="api", interval_s=60, state="success",
+        since=1_800_000_000.0, next_run=None, recent=(run,), last_failure=None,
+        skipped={"maintenance": 3, "overlap": 0}, maintenance="deploy window <until 12:00>",
+    )  # fmt: skip
+    page = PageView(env="prod", location="eu", scheduler_running=True, runs=1,
+                    skipped={"maintenance": 3}, last_heartbeat=None, now=1_800_000_010.0,
+                    site=None, jobs=(job,))  # fmt: skip
+    html = render(page, ArtifactStore(tmp_path))
+    assert "deploy window &lt;until 12:00&gt;" in html and "3 maintenance" in html
+    assert "j&lt;b&gt;" in html and "t&amp;" in html and "<b>" not in html
+    # A success outside the SLO is marked slow in the strip.
+    assert 'class="run success slow"' in html and 'data-within-slo="false"' in html
