@@ -60,6 +60,7 @@ class App:
         config = loaded.config
         self.config = config
         self.origin = Origin(env or config.env, config.location)
+        self.datadog_site = loaded.datadog_site  # trace links (prober/trace_links.py)
         # A store or artifacts folder that cannot be used is a usage error before anything runs
         # (StoreError, PathError: exit 2), not a traceback.
         artifacts_root = loaded.resolve(config.artifacts.path)
@@ -87,11 +88,13 @@ class App:
             cleanup_timeout_s=config.serve.cleanup_timeout,
         )
         self.statsd = DogStatsdSink(
-            resolve_destination(config.datadog.statsd_url, loaded.environ), self.origin
+            resolve_destination(config.datadog.statsd_url, loaded.environ),
+            self.origin,
+            site=self.datadog_site,
         )
         sinks: list[Sink] = [StoreSink(self.store, self.origin), self.statsd]
         if log_stream is not None:
-            sinks.append(LogSink(self.origin, log_stream))
+            sinks.append(LogSink(self.origin, log_stream, site=self.datadog_site))
         self.fanout = FanOut(sinks, on_internal_error=self.statsd.internal_error)
         self._browser_slots = asyncio.Semaphore(config.browser.max_concurrent)
         self._groups: dict[tuple[str, str], asyncio.Lock] = {}

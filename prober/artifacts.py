@@ -16,6 +16,13 @@ from typing import Any
 from prober.paths import write_atomically
 from prober.redact import Redactor
 
+# What the status page serves, and how: a screenshot is shown; traces and logs download.
+SERVED: dict[str, str] = {
+    ".png": "image/png",
+    ".zip": "application/zip",
+    ".json": "application/json",
+}
+
 
 class ArtifactStore:
     def __init__(
@@ -41,6 +48,29 @@ class ArtifactStore:
     @staticmethod
     def stem(attempt: int, trace_id: str) -> str:
         return f"attempt{attempt}-{trace_id}"
+
+    def relative(self, path: str) -> str | None:
+        """An artifact's path under the root, `/`-separated (how the status page links it);
+        None for a path outside the root."""
+        try:
+            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        except (ValueError, OSError):
+            return None
+
+    def served(self, relative: str) -> Path | None:
+        """The file an artifact link names, or None: only a regular file inside the root, with
+        a suffix of SERVED, is ever handed out. Resolved first, so `..`, absolute paths and
+        symlinks that lead out of the root are refused, whatever their spelling."""
+        if not relative or "\x00" in relative:
+            return None
+        root = self.root.resolve()
+        try:
+            path = (root / relative).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            return None
+        if not path.is_relative_to(root) or path.suffix not in SERVED or not path.is_file():
+            return None
+        return path
 
     def write_json(self, path: Path, data: Any, redactor: Redactor) -> Path:
         return write_atomically(path, redactor.text(json.dumps(data, indent=2, default=str)))

@@ -245,6 +245,9 @@ class JourneyOverride(_Model):
 
 class DatadogConfig(_Model):
     statsd_url: str | None = None  # DD_DOGSTATSD_URL / DD_AGENT_HOST in the environment win
+    # The Datadog site (datadoghq.com, datadoghq.eu, us3.datadoghq.com...): trace ids come with
+    # a link to their APM trace (prober/trace_links.py). Unset: DD_SITE, else no links.
+    site: str | None = Field(default=None, pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 
 
 class BrowserConfig(_Model):
@@ -440,6 +443,11 @@ class LoadedConfig:
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base / path
+
+    @property
+    def datadog_site(self) -> str | None:
+        """`datadog.site`, else DD_SITE, else None (no trace links)."""
+        return self.config.datadog.site or self.environ.get("DD_SITE") or None
 
     def targets(self) -> dict[str, Target]:
         return {name: build_target(name, t) for name, t in self.config.targets.items()}

@@ -6,6 +6,8 @@
            about half a second: serve launches the browser at start, and while a launch is
            still going the answer is 503 "the browser is still starting", never a hung probe.
 /status    JSON: per journey and target, the last result and the next run
+/          the status page for people (prober/status_page.py), and under /artifacts/ the
+           failure artifacts it shows and links (only files inside the artifacts folder)
 
 Bound to 127.0.0.1 unless configured otherwise (serve.host), like the sandbox.
 """
@@ -22,13 +24,16 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from prober import __version__
 from prober.app import App
+from prober.artifacts import SERVED
 from prober.journey import Channel
 from prober.scheduler import ProbeScheduler
+from prober.status_page import SECURITY_HEADERS, PageView, job_view, render
+from prober.trace_links import trace_url
 
 READY_WAIT_S = 0.5  # the longest /readyz waits for a launch
 STARTING = "the browser is still starting"
@@ -107,7 +112,10 @@ def create_health_app(
                     "channel": str(entry.journey.channel),
                     "interval_s": entry.journey.interval_s,
                     "next_run": _iso(scheduler.next_run(job_id)),
-                    "last": _last(last.to_json() if last is not None else None, saved),
+                    "last": _linked(
+                        _last(last.to_json() if last is not None else None, saved),
+                        app.datadog_site,
+                    ),
                 }
             )
         return JSONResponse(
@@ -122,8 +130,59 @@ def create_health_app(
             }
         )
 
+    def page_view() -> PageView:
+        """Blocking (the store): called in a worker thread."""
+        now = scheduler.clock()
+        jobs = []
+        for job_id, entry in sorted(scheduler.entries.items()):
+            journey, target = entry.journey.name, entry.target.name
+            window = scheduler.maintenance.active(journey, target, now)
+            jobs.append(
+                job_view(
+                    app.store,
+                    journey=journey,
+                    target=target,
+                    channel=str(entry.journey.channel),
+                    interval_s=entry.journey.interval_s,
+                    next_run=scheduler.next_run(job_id),
+                    skipped=dict(scheduler.skipped_by_job.get(job_id, {})),
+                    maintenance=None if window is None else window.describe(),
+                )
+            )
+        return PageView(
+            env=app.origin.env,
+            location=app.origin.location,
+            scheduler_running=scheduler.running,
+            runs=scheduler.runs,
+            skipped=dict(scheduler.skipped),
+            last_heartbeat=scheduler.last_heartbeat,
+            now=now,
+            site=app.datadog_site,
+            jobs=tuple(jobs),
+        )
+
+    async def page(_: Request) -> HTMLResponse:
+        view = await asyncio.to_thread(page_view)
+        return HTMLResponse(render(view, app.artifacts), headers=dict(SECURITY_HEADERS))
+
+    async def artifact(request: Request) -> FileResponse | PlainTextResponse:
+        path = app.artifacts.served(str(request.path_params["path"]))
+        if path is None:
+            return PlainTextResponse("not found", 404, headers=dict(SECURITY_HEADERS))
+        # A screenshot is shown in the page; everything else is a download, never rendered.
+        inline = path.suffix == ".png"
+        return FileResponse(
+            path,
+            media_type=SERVED[path.suffix],
+            filename=path.name,
+            content_disposition_type="inline" if inline else "attachment",
+            headers=dict(SECURITY_HEADERS),
+        )
+
     return Starlette(
         routes=[
+            Route("/", page),
+            Route("/artifacts/{path:path}", artifact),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/status", status),
@@ -142,6 +201,10 @@ def _last(live: dict[str, Any] | None, saved: Any) -> dict[str, Any] | None:
     if live is not None:
         return {key: live[key] for key in keys}
     return None if saved is None else {key: getattr(saved, key) for key in keys}
+
+
+def _linked(last: dict[str, Any] | None, site: str | None) -> dict[str, Any] | None:
+    return None if last is None else {**last, "trace_url": trace_url(site, last["trace_id"])}
 
 
 class HealthServer(uvicorn.Server):

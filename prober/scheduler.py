@@ -80,6 +80,10 @@ class ProbeScheduler:
         self.last: dict[str, JourneyResult] = {}
         self.runs = 0
         self.skipped: dict[str, int] = dict.fromkeys(m.SKIP_REASONS, 0)
+        self.skipped_by_job: dict[str, dict[str, int]] = {
+            job_id: dict.fromkeys(m.SKIP_REASONS, 0) for job_id in self.entries
+        }
+        self.last_heartbeat: float | None = None  # wall clock of the last beat sent
         self.maintenance = app.config.maintenance_windows()
         self.clock: Callable[[], float] = time.time
         self._inflight: dict[asyncio.Task[Any], str] = {}  # task -> job id
@@ -169,6 +173,7 @@ class ProbeScheduler:
     @_quiet_when_cancelled
     async def _heartbeat(self) -> None:
         self.app.statsd.heartbeat()
+        self.last_heartbeat = self.clock()
 
     @_quiet_when_cancelled
     async def _prune(self) -> None:
@@ -191,6 +196,7 @@ class ProbeScheduler:
 
     def _count_skip(self, entry: Scheduled, reason: str) -> None:
         self.skipped[reason] += 1
+        self.skipped_by_job[entry.job_id][reason] += 1
         self.app.statsd.skipped(entry.journey.name, entry.target.name, reason)
 
     async def stop(self, grace_s: float) -> None:

@@ -74,6 +74,12 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_SELECT_RUNS = (
+    "SELECT r.run_id, r.journey, r.target, r.env, r.location, r.trigger, r.status, "
+    "r.error_type, r.failed_step, r.failed_service, r.duration_s, r.within_slo, "
+    "r.started_at, r.finished_at, r.trace_id, r.attempts, a.status "
+    "FROM runs r JOIN attempts a ON a.run_id = r.run_id AND a.attempt = 1"
+)
 _WHERE = (
     "make store.path a file this user can read and write, in a folder it can write, or choose "
     "another with PROBER_STORE__PATH"
@@ -250,13 +256,43 @@ class ResultStore:
                 "l.target = r.target ORDER BY l.finished_at DESC, l.run_id DESC LIMIT 1)"
             )
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = (
-            "SELECT r.run_id, r.journey, r.target, r.env, r.location, r.trigger, r.status, "
-            "r.error_type, r.failed_step, r.failed_service, r.duration_s, r.within_slo, "
-            "r.started_at, r.finished_at, r.trace_id, r.attempts, a.status "
-            "FROM runs r JOIN attempts a ON a.run_id = r.run_id AND a.attempt = 1 "
-            f"{where} ORDER BY r.finished_at, r.run_id"
+        return self._select(f"{where} ORDER BY r.finished_at, r.run_id", tuple(params))
+
+    def recent(self, journey: str, target: str, limit: int) -> list[StoredRun]:
+        """The last `limit` runs of one (journey, target), oldest first (the status page)."""
+        return self._select(
+            "WHERE r.journey = ? AND r.target = ? ORDER BY r.finished_at DESC, r.run_id DESC "
+            "LIMIT ?",
+            (journey, target, limit),
+        )[::-1]
+
+    def last_failure(self, journey: str, target: str) -> StoredRun | None:
+        """The last run of one (journey, target) that did not succeed."""
+        found = self._select(
+            "WHERE r.journey = ? AND r.target = ? AND r.status != 'success' "
+            "ORDER BY r.finished_at DESC, r.run_id DESC LIMIT 1",
+            (journey, target),
         )
+        return found[0] if found else None
+
+    def state_since(self, journey: str, target: str, status: str) -> float | None:
+        """When the current streak of `status` runs of one (journey, target) started: the
+        start of its first run after the last run of another status."""
+        query = (
+            "SELECT MIN(started_at) FROM runs WHERE journey = ? AND target = ? AND status = ? "
+            "AND finished_at > (SELECT COALESCE(MAX(finished_at), 0) FROM runs "
+            "WHERE journey = ? AND target = ? AND status != ?)"
+        )
+        params = (journey, target, status, journey, target, status)
+        try:
+            with self._lock:
+                row = self._db.execute(query, params).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from exc
+        return None if row is None or row[0] is None else float(row[0])
+
+    def _select(self, tail: str, params: tuple[object, ...]) -> list[StoredRun]:
+        query = f"{_SELECT_RUNS} {tail}"
         try:
             with self._lock:
                 rows = self._db.execute(query, params).fetchall()

@@ -31,17 +31,12 @@ class TraceContext:
     def new(cls) -> TraceContext:
         return cls(_nonzero_hex(16), _nonzero_hex(8))
 
-    @property
-    def datadog_trace_id(self) -> str:
-        """Datadog's x-datadog-trace-id: the low 64 bits, in decimal."""
-        return str(int(self.trace_id[16:], 16))
-
     def headers(self, probe: str) -> dict[str, str]:
         """Headers for one outgoing request, with a new span id for it."""
         span = _nonzero_hex(8)
         return {
             "traceparent": f"00-{self.trace_id}-{span}-01",
-            "x-datadog-trace-id": self.datadog_trace_id,
+            "x-datadog-trace-id": datadog_trace_id(self.trace_id),
             "x-datadog-parent-id": str(int(span, 16)),
             "x-datadog-origin": "synthetics",
             "x-datadog-sampling-priority": "1",
@@ -49,6 +44,12 @@ class TraceContext:
             "x-datadog-tags": f"_dd.p.tid={self.trace_id[:16]}",
             PROBE_HEADER: probe,
         }
+
+
+def datadog_trace_id(trace_id: str) -> str:
+    """Datadog's form of a 32-digit W3C trace id (x-datadog-trace-id, the trace view's id):
+    the low 64 bits, in decimal."""
+    return str(int(trace_id[16:], 16))
 
 
 def with_product_token(user_agent: str | None) -> str:

@@ -55,7 +55,7 @@ async def run(
                 retries=retries,
             )  # fmt: skip
         else:
-            with ConsoleReport(out) as report:
+            with ConsoleReport(out, site=loaded.datadog_site) as report:
                 results = await run_rounds(
                     app, plan, Trigger.MANUAL, rounds=repeat, every_s=every_s, report=report,
                     retries=retries,
@@ -79,14 +79,14 @@ async def smoke(
     annotate = github.enabled(loaded.environ)
 
     def on_result(result: JourneyResult) -> None:
-        line = github.annotation(result) if annotate else None
+        line = github.annotation(result, loaded.datadog_site) if annotate else None
         if line is not None:
             print(line, file=out, flush=True)
 
     _maintenance_notice(loaded, plan)
     app = App(loaded, env=env)
     try:
-        with ConsoleReport(out) as report:
+        with ConsoleReport(out, site=loaded.datadog_site) as report:
             results = await run_rounds(
                 app, plan, Trigger.CI, rounds=1, report=report, on_result=on_result
             )
@@ -95,7 +95,10 @@ async def smoke(
     results.sort(key=lambda r: (r.journey, r.target))
     if junit_path is not None:
         try:
-            junit.write(junit_path, results, suite=f"cuj-prober smoke ({app.origin.env})")
+            junit.write(
+                junit_path, results, suite=f"cuj-prober smoke ({app.origin.env})",
+                site=app.datadog_site,
+            )  # fmt: skip
         except OSError as exc:  # writable at start, but e.g. the disk filled up meanwhile
             print(f"prober: {junit_path}: cannot write the JUnit report ({exc.strerror or exc})",
                   file=sys.stderr)  # fmt: skip

@@ -18,6 +18,7 @@ from prober.reports.console import ConsoleReport
 from prober.result import JourneyResult, Trigger
 from prober.runner import new_run_id
 from prober.target import Target
+from prober.trace_links import with_trace_urls
 
 Plan = Sequence[tuple[Journey, Target]]
 
@@ -53,7 +54,8 @@ async def run_rounds(
         if report is not None:
             report.run_finished(result)
         if json_out is not None:
-            json_out.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+            linked = with_trace_urls(result.to_json(), app.datadog_site)
+            json_out.write(json.dumps(linked, sort_keys=True) + "\n")
             json_out.flush()
         if on_result is not None:
             on_result(result)

@@ -48,6 +48,7 @@ async def serve(app: App, plan: Sequence[tuple[Journey, Target]], shard: str | N
             "event": "prober.serving",
             "health": f"http://{host}:{port}/healthz",
             "status": f"http://{host}:{port}/status",
+            "page": f"http://{host}:{port}/",
             "env": app.origin.env,
             "location": app.origin.location,
             "shard": shard,

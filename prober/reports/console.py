@@ -22,6 +22,7 @@ from rich.text import Text
 from prober.journey import Journey, Step
 from prober.result import BlameSource, JourneyResult, Status, StepResult, StepStatus
 from prober.target import Target
+from prober.trace_links import trace_ref, trace_url
 
 MAX_ROWS = 30
 _STYLE: dict[str, str] = {
@@ -64,7 +65,10 @@ class ConsoleReport:
         *,
         force_terminal: bool | None = None,
         width: int | None = None,
+        site: str | None = None,
     ):
+        """`site`: the Datadog site, for trace links (None: bare trace ids)."""
+        self.site = site
         self.console = Console(
             file=stream, force_terminal=force_terminal, highlight=False, width=width
         )
@@ -88,7 +92,7 @@ class ConsoleReport:
             self._live = None
             for row in self._rows.values():
                 if row.result is not None and row.result.status is not Status.SUCCESS:
-                    self.console.print(failure_details(row.result))
+                    self.console.print(failure_details(row.result, self.site))
 
     def run_started(self, run_id: str, journey: Journey, target: Target, round_: int) -> None:
         self._rows[run_id] = _Row(journey.name, target.name, round_)
@@ -103,10 +107,10 @@ class ConsoleReport:
         if row is not None:
             row.result = result
         if self._live is None:
-            self.console.print(summary_line(result))
+            self.console.print(summary_line(result, self.site))
             self.console.print(_step_table(result.steps))
             if result.status is not Status.SUCCESS:
-                self.console.print(failure_details(result))
+                self.console.print(failure_details(result, self.site))
         self._redraw()
 
     # --- StepListener -------------------------------------------------------------------------
@@ -203,7 +207,7 @@ def _step_table(steps: tuple[StepResult, ...]) -> Table:
     return table
 
 
-def summary_line(result: JourneyResult) -> Text:
+def summary_line(result: JourneyResult, site: str | None = None) -> Text:
     status = str(result.status)
     text = Text()
     text.append(f"{result.journey} ", style="bold")
@@ -212,12 +216,12 @@ def summary_line(result: JourneyResult) -> Text:
     slow = "" if result.within_slo or result.status is not Status.SUCCESS else " (slow)"
     text.append(
         f" in {result.duration_s:.2f}s{slow}, {len(result.attempts)} attempt(s), "
-        f"run {result.run_id}, trace {result.trace_id}"
+        f"run {result.run_id}, trace {trace_ref(site, result.trace_id)}"
     )
     return text
 
 
-def failure_details(result: JourneyResult) -> Group:
+def failure_details(result: JourneyResult, site: str | None = None) -> Group:
     failure = result.failure
     lines = [Text(f"✗ {result.journey} on {result.target} (run {result.run_id})", style="bold")]
     for earlier in result.attempts[:-1]:
@@ -227,7 +231,7 @@ def failure_details(result: JourneyResult) -> Group:
                     f"  attempt {earlier.attempt}    {earlier.failure.error_type} in step "
                     f"{earlier.failed_step!r}, blame {earlier.failure.service} "
                     f"[{earlier.failure.blame_source}], trace "
-                    f"{earlier.trace_id}: {earlier.failure.message}"
+                    f"{trace_ref(site, earlier.trace_id)}: {earlier.failure.message}"
                 )
             )
     if failure is not None:
@@ -236,6 +240,7 @@ def failure_details(result: JourneyResult) -> Group:
             Text(f"  failed step  {result.failed_step}"),
             Text(f"  blame        {failure.service} ({why_blamed(failure.blame_source)})"),
             Text(f"  trace id     {result.trace_id}"),
+            *([Text(f"  trace        {url}")] if (url := trace_url(site, result.trace_id)) else []),
             Text(f"  message      {failure.message}"),
         ]
         if failure.evidence:

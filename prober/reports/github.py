@@ -17,12 +17,13 @@ def _property(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation(result: JourneyResult) -> str | None:
+def annotation(result: JourneyResult, site: str | None = None) -> str | None:
+    """`site`: the Datadog site, for the trace link."""
     if result.status is Status.SUCCESS or result.failure is None:
         return None
     level = "warning" if result.status is Status.PROBE_ERROR else "error"
     title = f"CUJ {result.journey} {result.status} on {result.target}"
-    body = f"{failure_message(result)}: {result.failure.message}"
+    body = f"{failure_message(result, site)}: {result.failure.message}"
     return f"::{level} title={_property(title)}::{_data(body)}"
 
 

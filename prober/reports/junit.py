@@ -15,20 +15,22 @@ from pathlib import Path
 
 from prober.paths import write_atomically
 from prober.result import JourneyResult, Status, StepStatus
+from prober.trace_links import trace_ref
 
 
-def failure_message(result: JourneyResult) -> str:
+def failure_message(result: JourneyResult, site: str | None = None) -> str:
+    """`site`: the Datadog site, for the trace link (None: the bare trace id)."""
     return (
         f"{result.error_type} in step {result.failed_step!r}, blame {result.failed_service} "
         f"[{result.blame_source}] "
-        f"(trace {result.trace_id}, run {result.run_id})"
+        f"(trace {trace_ref(site, result.trace_id)}, run {result.run_id})"
     )
 
 
-def _system_out(result: JourneyResult) -> str:
+def _system_out(result: JourneyResult, site: str | None) -> str:
     lines = [
         f"run_id {result.run_id}",
-        f"trace_id {result.trace_id}",
+        f"trace_id {trace_ref(site, result.trace_id)}",
         f"attempts {len(result.attempts)}",
         f"within_slo {str(result.within_slo).lower()}",
     ]
@@ -39,7 +41,12 @@ def _system_out(result: JourneyResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(results: Sequence[JourneyResult], suite: str, now: float | None = None) -> bytes:
+def render(
+    results: Sequence[JourneyResult],
+    suite: str,
+    now: float | None = None,
+    site: str | None = None,
+) -> bytes:
     failures = sum(r.status is Status.FAILURE for r in results)
     errors = sum(r.status is Status.PROBE_ERROR for r in results)
     total_time = f"{sum(r.duration_s for r in results):.3f}"
@@ -70,16 +77,17 @@ def render(results: Sequence[JourneyResult], suite: str, now: float | None = Non
         failure = result.failure
         if failure is not None:
             kind = "error" if result.status is Status.PROBE_ERROR else "failure"
-            element = ET.SubElement(
-                case, kind, {"message": failure_message(result), "type": str(failure.error_type)}
-            )
+            attrs = {"message": failure_message(result, site), "type": str(failure.error_type)}
+            element = ET.SubElement(case, kind, attrs)
             element.text = failure.message + (f"\n{failure.evidence}" if failure.evidence else "")
-        ET.SubElement(case, "system-out").text = _system_out(result)
+        ET.SubElement(case, "system-out").text = _system_out(result, site)
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
-def write(path: Path, results: Sequence[JourneyResult], suite: str) -> None:
+def write(
+    path: Path, results: Sequence[JourneyResult], suite: str, site: str | None = None
+) -> None:
     """Atomically; OSError when it cannot be written, and then no partial file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, render(results, suite))
+    write_atomically(path, render(results, suite, site=site))

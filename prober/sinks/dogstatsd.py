@@ -20,6 +20,7 @@ from datadog.dogstatsd.base import DogStatsd, TagList
 from prober import __version__
 from prober import metrics as m
 from prober.result import JourneyResult, Status, StepStatus
+from prober.trace_links import trace_ref
 from prober.values import hide_userinfo, parse_count
 
 log = logging.getLogger(__name__)
@@ -145,9 +146,12 @@ class _Client(DogStatsd):
 class DogStatsdSink:
     name = "dogstatsd"
 
-    def __init__(self, destination: Destination, origin: m.Origin) -> None:
+    def __init__(
+        self, destination: Destination, origin: m.Origin, *, site: str | None = None
+    ) -> None:
         self.destination = destination
         self.origin = origin
+        self.site = site  # Datadog's site: events link the trace (prober/trace_links.py)
         self._client = _Client(
             destination,
             constant_tags=[],
@@ -225,7 +229,7 @@ class DogStatsdSink:
             m.CAN_COMPLETE,
             check,
             tags=common,
-            message=_summary(result) if failure is not None else None,
+            message=_summary(result, self.site) if failure is not None else None,
         )
         self._event_on_change(result, common)
 
@@ -248,11 +252,11 @@ class DogStatsdSink:
             return
         if failing:
             title = f"CUJ {result.journey} is failing on {result.target}"
-            text = _summary(result)
+            text = _summary(result, self.site)
             alert = "error"
         else:
             title = f"CUJ {result.journey} recovered on {result.target}"
-            text = f"run {result.run_id} succeeded (trace {result.trace_id})"
+            text = f"run {result.run_id} succeeded (trace {trace_ref(self.site, result.trace_id)})"
             alert = "success"
         self._client.event(
             title,
@@ -319,12 +323,12 @@ class DogStatsdSink:
         self._client.close_socket()
 
 
-def _summary(result: JourneyResult) -> str:
+def _summary(result: JourneyResult, site: str | None) -> str:
     failure = result.failure
     lines = [
         f"run {result.run_id}: {result.error_type} in step {result.failed_step!r}, "
         f"blame {result.failed_service}",
-        f"trace_id {result.trace_id}",
+        f"trace_id {trace_ref(site, result.trace_id)}",
     ]
     if failure is not None:
         lines.append(failure.message[:500])

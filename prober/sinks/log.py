@@ -10,6 +10,7 @@ from typing import IO, Any
 from prober.metrics import Origin
 from prober.redact import Redactor
 from prober.result import JourneyResult
+from prober.trace_links import trace_url
 
 
 class LogSink:
@@ -20,8 +21,11 @@ class LogSink:
         origin: Origin,
         stream: IO[str] | None = None,
         redactor: Redactor | None = None,
+        *,
+        site: str | None = None,
     ) -> None:
         self._origin = origin
+        self._site = site
         self._stream = stream or sys.stderr
         self._redactor = redactor or Redactor()
         self._lock = threading.Lock()
@@ -50,6 +54,7 @@ class LogSink:
             "attempts": len(result.attempts),
             "run_id": result.run_id,
             "trace_id": result.trace_id,
+            "trace_url": trace_url(self._site, result.trace_id),
             "span_id": result.final.span_id,
             "artifacts": list(result.artifacts),
             "internal_errors": [k for a in result.attempts for k, _ in a.internal_errors],
