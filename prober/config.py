@@ -379,14 +379,16 @@ class Config(_Model):
     maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list)
     slo: SloConfig = SloConfig()
 
-    @model_validator(mode="after")
-    def _location_listed(self) -> Config:
-        if self.slo.locations and self.location not in self.slo.locations:
+    @field_validator("slo")
+    @classmethod
+    def _location_listed(cls, value: SloConfig, info: ValidationInfo) -> SloConfig:
+        location = info.data.get("location")
+        if value.locations and location is not None and location not in value.locations:
             raise ValueError(
-                f"location {self.location!r} is not in slo.locations "
-                f"({', '.join(self.slo.locations)}); add it there or fix `location`"
+                f"location {location!r} is not in slo.locations "
+                f"({', '.join(value.locations)}); add it there or fix `location`"
             )
-        return self
+        return value
 
     @field_validator("maintenance")
     @classmethod
