@@ -297,6 +297,40 @@ class ServeConfig(_Model):
         return value
 
 
+class SloConfig(_Model):
+    """Where the journeys are probed from, and the quorum their availability SLI needs.
+
+    With two or more `locations` a period counts against a journey's availability only when its
+    runs failed from at least `quorum` of them in it (docs/operations.md): one location's own
+    network cannot spend the service's budget. `stores` are the other locations' result stores
+    (copies or mounts), read with this one by `slo status`, `slo gate` and `slo backtest`."""
+
+    locations: list[TagValue] = Field(default_factory=list)
+    quorum: Annotated[int, BeforeValidator(CountRule(1, 100))] | None = None
+    stores: list[ConfigPath] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> SloConfig:
+        twice = sorted({x for x in self.locations if self.locations.count(x) > 1})
+        if twice:
+            raise ValueError(f"locations: {', '.join(twice)} listed twice; list each once")
+        if self.quorum is not None and len(self.locations) < 2:
+            raise ValueError("quorum needs two or more locations; list them in slo.locations "
+                             "(e.g. [us-east1, eu-west1, local])")  # fmt: skip
+        if self.quorum is not None and self.quorum > len(self.locations):
+            raise ValueError(f"quorum {self.quorum} is more than the {len(self.locations)} "
+                             f"locations listed; write 1 to {len(self.locations)}")  # fmt: skip
+        return self
+
+    @property
+    def min_locations(self) -> int | None:
+        """N: failing from this many locations makes a period bad (None: one location, the
+        run-based SLI). Default 2: one location alone is that location's problem."""
+        if len(self.locations) < 2:
+            return None
+        return self.quorum if self.quorum is not None else 2
+
+
 class MaintenanceWindowConfig(_Model):
     """One maintenance window (prober/maintenance.py has the rules; docs/configuration.md)."""
 
@@ -346,6 +380,18 @@ class Config(_Model):
     artifacts: Annotated[ArtifactsConfig, BeforeValidator(_Shorthand("path"))] = ArtifactsConfig()
     serve: ServeConfig = ServeConfig()
     maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list)
+    slo: SloConfig = SloConfig()
+
+    @field_validator("slo")
+    @classmethod
+    def _location_listed(cls, value: SloConfig, info: ValidationInfo) -> SloConfig:
+        location = info.data.get("location")
+        if value.locations and location is not None and location not in value.locations:
+            raise ValueError(
+                f"location {location!r} is not in slo.locations "
+                f"({', '.join(value.locations)}); add it there or fix `location`"
+            )
+        return value
 
     @field_validator("maintenance")
     @classmethod

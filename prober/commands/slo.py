@@ -69,12 +69,13 @@ def export(
     built = spec.build(
         journeys,
         env or loaded.config.env,
-        locations or [loaded.config.location],
+        locations or loaded.config.slo.locations or [loaded.config.location],
         notify_page=notify_page,
         notify_ticket=notify_ticket,
         prober_team=prober_team,
         rules=rules,
         maintenance=loaded.config.maintenance_windows(),
+        quorum=quorum(loaded),
     )
     files = render(built, fmt)
     if out_dir is None:
@@ -156,7 +157,7 @@ def status(
     runs = _stored(loaded, env=env or loaded.config.env, since=now - window_s)
     runs = spec.uncorrected(runs, loaded.config.maintenance_windows())
     statuses = compute(runs, catalog.journeys, now=now, window=window, window_s=window_s,
-                       min_runs=min_runs)  # fmt: skip
+                       min_runs=min_runs, quorum=quorum(loaded))  # fmt: skip
     if as_json:
         for item in statuses:
             stdout.write(json.dumps(item.to_json(), sort_keys=True) + "\n")
@@ -193,6 +194,8 @@ def _table(statuses: list[JourneyStatus], window: str, stdout: IO[str]) -> None:
         return
     Console(file=stdout, width=220).print(table)
     for item in statuses:
+        if item.blame:
+            print(f"{item.journey} on {item.target}: {item.blame}", file=stdout)
         if item.too_few_runs:
             print(f"{item.journey} on {item.target}: {item.too_few_runs}", file=stdout)
 
@@ -248,7 +251,8 @@ def backtest(
     start = _clamped_start(start, end, runs, time_scale)
     reports = run_backtest(journeys, runs, env=env, start=start, end=end, candidates=candidates,
                            incidents=incidents, time_scale=time_scale, grace_s=grace_s,
-                           maintenance=loaded.config.maintenance_windows())  # fmt: skip
+                           maintenance=loaded.config.maintenance_windows(),
+                           quorum=quorum(loaded))  # fmt: skip
     if as_json:
         for report in reports:
             stdout.write(json.dumps(report.to_json(), sort_keys=True) + "\n")
@@ -382,21 +386,32 @@ def _budgets(
     since = now - parse_duration(spec.TIMEFRAME)
     runs = spec.uncorrected(_stored(loaded, env=stored_env, since=since),
                             loaded.config.maintenance_windows())  # fmt: skip
-    return gates.StoreBudgets(runs, now=now, env=stored_env, min_runs=min_runs)
+    return gates.StoreBudgets(runs, now=now, env=stored_env, min_runs=min_runs,
+                              quorum=quorum(loaded))  # fmt: skip
 
 
 def _stored(
     loaded: LoadedConfig, *, env: str, since: float, trigger: str | None = None
 ) -> list[StoredRun]:
-    """The stored runs; none when there is no store yet (reading creates no file)."""
-    path = loaded.resolve(loaded.config.store.path)
-    if not path.exists():
-        return []
-    store = ResultStore(path)
-    try:
-        return store.runs(env=env, since=since, trigger=trigger)
-    finally:
-        store.close()
+    """The stored runs of this store and the other locations' (`slo.stores`); none when there
+    is no store yet (reading creates no file)."""
+    found: list[StoredRun] = []
+    for configured in [loaded.config.store.path, *loaded.config.slo.stores]:
+        path = loaded.resolve(configured)
+        if not path.exists():
+            continue
+        store = ResultStore(path)
+        try:
+            found += store.runs(env=env, since=since, trigger=trigger)
+        finally:
+            store.close()
+    return sorted(found, key=lambda r: r.finished_at)
+
+
+def quorum(loaded: LoadedConfig) -> spec.Quorum | None:
+    """The config's quorum SLI (`slo.locations`, `slo.quorum`); None with one location."""
+    n = loaded.config.slo.min_locations
+    return None if n is None else spec.Quorum(n, tuple(loaded.config.slo.locations))
 
 
 def _gate_block(

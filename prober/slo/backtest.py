@@ -264,6 +264,7 @@ def backtest(
     time_scale: float = 1.0,
     grace_s: float = 0.0,
     maintenance: Maintenance | None = None,
+    quorum: spec.Quorum | None = None,
 ) -> list[CandidateReport]:
     """One report per candidate. `runs` should reach 30 days before `start` (the error-budget
     window); `start`, `end`, run and incident times are real times, stretched by `time_scale`.
@@ -287,7 +288,8 @@ def backtest(
                   for j in journeys]  # fmt: skip
         if candidate.slo_target is not None:
             chosen = [j.replace(slo_target=candidate.slo_target) for j in chosen]
-        export = spec.build(chosen, env, locations, rules=candidate.rules, maintenance=maintenance)
+        export = spec.build(chosen, env, locations, rules=candidate.rules, maintenance=maintenance,
+                            quorum=quorum)  # fmt: skip
         alerts = evaluate(export, timed, start=start, end=stretch(end))
         reports.append(
             score(candidate, export, alerts, scaled, start=start, end=stretch(end), grace_s=grace_s)

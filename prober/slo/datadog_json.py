@@ -12,6 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from datadog_api_client.v1.model.formula_and_function_metric_data_source import (
+    FormulaAndFunctionMetricDataSource,
+)
+from datadog_api_client.v1.model.formula_and_function_metric_query_definition import (
+    FormulaAndFunctionMetricQueryDefinition,
+)
 from datadog_api_client.v1.model.monitor import Monitor as ApiMonitor
 from datadog_api_client.v1.model.monitor_options import MonitorOptions
 from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
@@ -32,7 +38,13 @@ from datadog_api_client.v1.model.slo_correction_create_request_attributes import
     SLOCorrectionCreateRequestAttributes,
 )
 from datadog_api_client.v1.model.slo_correction_type import SLOCorrectionType
+from datadog_api_client.v1.model.slo_formula import SLOFormula
 from datadog_api_client.v1.model.slo_threshold import SLOThreshold
+from datadog_api_client.v1.model.slo_time_slice_comparator import SLOTimeSliceComparator
+from datadog_api_client.v1.model.slo_time_slice_condition import SLOTimeSliceCondition
+from datadog_api_client.v1.model.slo_time_slice_interval import SLOTimeSliceInterval
+from datadog_api_client.v1.model.slo_time_slice_query import SLOTimeSliceQuery
+from datadog_api_client.v1.model.slo_time_slice_spec import SLOTimeSliceSpec
 from datadog_api_client.v1.model.slo_timeframe import SLOTimeframe
 from datadog_api_client.v1.model.slo_type import SLOType
 
@@ -43,6 +55,9 @@ from prober.slo.spec import (
     ON_MISSING_DATA,
     PRIORITY,
     SHORT_TIMEFRAME,
+    SLICE_FORMULA,
+    SLICE_GOOD_WHEN,
+    SLICE_QUERY_NAME,
     SLO_ID,
     TIMEFRAME,
     Correction,
@@ -52,12 +67,38 @@ from prober.slo.spec import (
 )
 
 
+def sli_specification(slo: Slo) -> SLOTimeSliceSpec:
+    """A quorum SLI's time-slice condition: good while count_nonzero(failing by location) < N."""
+    query = FormulaAndFunctionMetricQueryDefinition(
+        data_source=FormulaAndFunctionMetricDataSource.METRICS,
+        name=SLICE_QUERY_NAME,
+        query=slo.slice_query,
+    )
+    return SLOTimeSliceSpec(
+        time_slice=SLOTimeSliceCondition(
+            comparator=SLOTimeSliceComparator(SLICE_GOOD_WHEN),
+            threshold=float(slo.quorum),
+            query_interval_seconds=SLOTimeSliceInterval(slo.slice_s),
+            query=SLOTimeSliceQuery(formulas=[SLOFormula(formula=SLICE_FORMULA)], queries=[query]),
+        )
+    )
+
+
 def slo_request(slo: Slo) -> ServiceLevelObjectiveRequest:
+    sli: dict[str, Any] = (
+        {"type": SLOType.TIME_SLICE, "sli_specification": sli_specification(slo)}
+        if slo.time_slice
+        else {
+            "type": SLOType.METRIC,
+            "query": ServiceLevelObjectiveQuery(
+                numerator=slo.numerator, denominator=slo.denominator
+            ),
+        }
+    )
     return ServiceLevelObjectiveRequest(
         name=slo.name,
-        type=SLOType.METRIC,
         description=slo.description,
-        query=ServiceLevelObjectiveQuery(numerator=slo.numerator, denominator=slo.denominator),
+        **sli,
         thresholds=[
             SLOThreshold(timeframe=SLOTimeframe(TIMEFRAME), target=slo.target, warning=slo.warning),
             SLOThreshold(timeframe=SLOTimeframe(SHORT_TIMEFRAME), target=slo.target),

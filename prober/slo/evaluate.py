@@ -8,6 +8,8 @@ windows ending at that minute:
     error_budget      more than `critical`% of the 30-day budget spent
     probe_error_rate  probe_error runs / scheduled runs over the window above `critical`, per
                       journey and location (the monitor's `by {journey,location}`)
+    location_local    per location, the share of `rollup` buckets of the window with a failed
+                      scheduled run of the journey there (clamp_max(..., 1) by {location})
     journey_down      per `rollup` bucket, how many locations had a failed scheduled run of the
                       journey (count_nonzero ... by {location}); fires when the average over the
                       complete buckets of the last `window` (a bucket without a point is 0)
@@ -167,7 +169,12 @@ def evaluate(
             by_journey.setdefault(run.journey, []).append((t, run))
         by_group.setdefault((run.journey, run.location), []).append((t, run))
         by_location.setdefault(m.tag_value(run.location), []).append((t, run))
-    journey_series = {name: Series(items) for name, items in by_journey.items()}
+    sliced = {slo.journey: slo for slo in export.slos if slo.time_slice}
+    journey_series = {
+        name: Series(items, quorum=sliced[name].quorum, slice_s=sliced[name].slice_s)
+        if name in sliced else Series(items)
+        for name, items in by_journey.items()
+    }  # fmt: skip
     times = evaluation_times(start, end)
     found: list[AlertEpisode] = []
 
@@ -185,6 +192,18 @@ def evaluate(
             make = _burn if monitor.monitor_type == "burn_rate" else _budget
             add(monitor, make(monitor, series), monitor.slo.service, monitor.slo.journey,
                 f"journey:{monitor.slo.journey}")  # fmt: skip
+        elif monitor.down is not None and monitor.monitor_type == "location_local":
+            rule = monitor.down
+            per_location: dict[str, list[float]] = {}
+            for t, run in by_all_journey.get(rule.journey, []):
+                if run.trigger == m.SCHEDULE_TRIGGER:
+                    per_location.setdefault(run.location, [])
+                    if run.status == m.FAILURE:
+                        per_location[run.location].append(t)
+            for location, times in sorted(per_location.items()):
+                holds, clears = _down_conditions(monitor, _down(rule, {location: times}))
+                add(monitor, holds, spec.PROBER_SERVICE, rule.journey,
+                    f"journey:{rule.journey},location:{location}", clears=clears)  # fmt: skip
         elif monitor.down is not None:
             rule = monitor.down
             failures: dict[str, list[float]] = {}

@@ -23,7 +23,7 @@ from prober.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from prober.journey import Journey
 from prober.slo import spec
 from prober.slo.policy import BLOCKING, PolicyRule, triggered
-from prober.slo.series import Series, budget_left, burn_rate
+from prober.slo.series import budget_left, burn_rate, journey_series
 from prober.store import StoredRun
 from prober.values import parse_duration
 
@@ -76,18 +76,20 @@ class StoreBudgets:
     """Budgets from stored runs, the way Datadog computes them (one series per journey)."""
 
     def __init__(
-        self, runs: Iterable[StoredRun], *, now: float, env: str, min_runs: int = MIN_RUNS
-    ) -> None:
-        by_journey: dict[str, list[tuple[float, StoredRun]]] = {}
+        self, runs: Iterable[StoredRun], *, now: float, env: str, min_runs: int = MIN_RUNS,
+        quorum: spec.Quorum | None = None,
+    ) -> None:  # fmt: skip
+        self._runs: dict[str, list[tuple[float, StoredRun]]] = {}
         for run in runs:
-            by_journey.setdefault(run.journey, []).append((run.finished_at, run))
-        self._series = {name: Series(items) for name, items in by_journey.items()}
+            self._runs.setdefault(run.journey, []).append((run.finished_at, run))
+        self._quorum = quorum
         self._now = now
         self._env = env
         self._min_runs = min_runs
 
     def budget(self, journey: Journey, slo_type: str, windows: Sequence[str]) -> Budget:
-        series = self._series.get(journey.name)
+        items = self._runs.get(journey.name)
+        series = None if items is None else journey_series(items, self._quorum, journey)
         sli = None if series is None else series.sli(slo_type, self._now,
                                                       parse_duration(spec.TIMEFRAME))  # fmt: skip
         left = None if sli is None else budget_left(sli, journey.slo_target)

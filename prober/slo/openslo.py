@@ -2,8 +2,15 @@
 the Datadog queries, and the burn-rate alerts as `AlertCondition`s of one `AlertPolicy`. The
 journey's error-budget policy rides along as an annotation of each SLO.
 
-Not here: the error-budget, heartbeat and probe_error-rate monitors. OpenSLO's only alert
-condition kind is a burn rate; those monitors exist in the Terraform and datadog-json formats.
+Not here: the error-budget, heartbeat, probe_error-rate, journey-down and location-local
+monitors. OpenSLO's only alert condition kind is a burn rate; those monitors exist in the
+Terraform and datadog-json formats.
+
+A quorum SLI (several locations) is a `Timeslices` SLO: a `thresholdMetric` indicator (the
+number of locations the journey failed from, `count_nonzero` of the failed runs by location)
+with an objective `op: lt`, `value: N` per `timeSliceWindow`. OpenSLO cannot say how a
+slice without data counts (Datadog counts it as good) and carries no burn-rate policy for it,
+as the Datadog export does not: it pages through journey-down.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from prober.slo.spec import TIMEFRAME, Export, Rules, Slo
+from prober.slo.spec import SLICE_FORMULA, SLICE_QUERY_NAME, TIMEFRAME, Export, Rules, Slo
 
 
 def _dns(name: str) -> str:
@@ -47,6 +54,29 @@ def _conditions(rules: Rules) -> list[dict[str, Any]]:
     ]
 
 
+def _sli(slo: Slo) -> dict[str, Any]:
+    if slo.time_slice:
+        return {"thresholdMetric": _source(SLICE_FORMULA.replace(SLICE_QUERY_NAME,
+                                                                  slo.slice_query))}  # fmt: skip
+    return {
+        "ratioMetric": {
+            "counter": True,
+            "good": _source(slo.numerator),
+            "total": _source(slo.denominator),
+        }
+    }
+
+
+def _objective(slo: Slo) -> dict[str, Any]:
+    objective: dict[str, Any] = {"displayName": slo.slo_type,
+                                 "target": round(slo.target / 100, 5)}  # fmt: skip
+    if slo.time_slice:
+        objective = {"displayName": slo.slo_type, "op": "lt", "value": slo.quorum,
+                     "timeSliceTarget": round(slo.target / 100, 5),
+                     "timeSliceWindow": f"{slo.slice_s // 60}m"}  # fmt: skip
+    return objective
+
+
 def _slo(slo: Slo) -> dict[str, Any]:
     return {
         "apiVersion": "openslo/v1",
@@ -62,18 +92,12 @@ def _slo(slo: Slo) -> dict[str, Any]:
             "service": slo.service,
             "indicator": {
                 "metadata": {"name": _dns(f"{slo.name}-sli")},
-                "spec": {
-                    "ratioMetric": {
-                        "counter": True,
-                        "good": _source(slo.numerator),
-                        "total": _source(slo.denominator),
-                    }
-                },
+                "spec": _sli(slo),
             },
             "timeWindow": [{"duration": TIMEFRAME, "isRolling": True}],
-            "budgetingMethod": "Occurrences",
-            "objectives": [{"displayName": slo.slo_type, "target": round(slo.target / 100, 5)}],
-            "alertPolicies": ["cuj-burn-rate"],
+            "budgetingMethod": "Timeslices" if slo.time_slice else "Occurrences",
+            "objectives": [_objective(slo)],
+            "alertPolicies": [] if slo.time_slice else ["cuj-burn-rate"],
         },
     }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prober import metrics as m
 from prober.journey import Journey
@@ -29,6 +29,7 @@ SHORT_TIMEFRAME = "7d"
 AVAILABILITY = "availability"
 LATENCY = "latency"
 MAX_LONG_WINDOW_H = 48  # Datadog refuses burn-rate long windows over 48 h
+TIME_SLICES_S = (60, 300)  # the only time-slice intervals Datadog takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,43 @@ class SloError(UsageError, ValueError):
     """A journey's declaration cannot become a valid Datadog SLO."""
 
 
+@dataclass(frozen=True, slots=True)
+class Quorum:
+    """The availability SLI of a journey probed from several locations (config `slo:`): a time
+    slice is bad when the journey's final scheduled runs failed (status `failure`; prober
+    faults never count) from at least `min_locations` (N) of `locations` in it; the SLI is the
+    share of good slices. One location failing alone never spends the budget, and N is also
+    the journey-down monitor's N. A Datadog time-slice SLO over `failing_by_location`
+    (`count_nonzero(...) < N`); `series.Series` computes the same on stored runs."""
+
+    min_locations: int
+    locations: tuple[str, ...]
+
+    def slice_s(self, journey: Journey) -> int:
+        """The slice: the shortest Datadog interval that holds a run of every location."""
+        for seconds in TIME_SLICES_S:
+            if journey.interval_s <= seconds:
+                return seconds
+        raise SloError(
+            f"{journey.source}: journey {journey.name!r} runs every {journey.interval_s:g}s, "
+            f"but a quorum SLI needs a run in every {TIME_SLICES_S[-1]}s time slice (Datadog's "
+            "longest); probe it at least every 5 minutes, or export it from one location"
+        )
+
+
+SLICE_QUERY_NAME = "query1"
+SLICE_FORMULA = f"count_nonzero({SLICE_QUERY_NAME})"  # locations the journey failed from
+SLICE_GOOD_WHEN = "<"  # a slice is good while fewer than N locations failed
+
+
+def failing_by_location(journey: str, env: str) -> str:
+    """Failed final scheduled runs of `journey` per location: `count_nonzero` of it is the
+    number of locations it failed from (the quorum SLI and the journey-down monitor)."""
+    scope = [m.tag(m.JOURNEY, journey), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
+             f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
+    return f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
+
+
 def _count(filters: Sequence[str]) -> str:
     return f"sum:{m.RUNS}{{{','.join(filters)}}}.as_count()"
 
@@ -171,6 +209,15 @@ class Slo:
     warning: float
     runbook: str | None
     policy: str = ""  # the journey's error-budget policy, in words (also in `description`)
+    # Quorum SLI (availability, several locations): a time-slice SLO, good while the journey
+    # failed from fewer than `quorum` locations in a `slice_s` slice; 0: the run-based SLO.
+    quorum: int = 0
+    slice_s: int = 0
+    slice_query: str = ""  # failing_by_location; the slice's value is its count_nonzero
+
+    @property
+    def time_slice(self) -> bool:
+        return self.quorum > 0
 
     @property
     def tags(self) -> list[str]:
@@ -194,7 +241,7 @@ class Monitor:
     burn_rate: BurnRate | None = None
     probe_errors: ProbeErrorRate | None = None  # monitor_type probe_error_rate
     critical_recovery: float | None = None
-    down: DownRule | None = None  # monitor_type journey_down
+    down: DownRule | None = None  # monitor_type journey_down and location_local
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +346,7 @@ def check_burn_rates(journey: Journey, rules: Rules) -> None:
         )
 
 
-def describe(journey: Journey, slo_type: str, target: float) -> str:
+def describe(journey: Journey, slo_type: str, target: float, quorum: Quorum | None = None) -> str:
     what = journey.description.strip() or f"the {journey.cuj} journey"
     measured = (
         "scheduled runs that succeeded end to end, excluding the prober's own faults"
@@ -307,6 +354,13 @@ def describe(journey: Journey, slo_type: str, target: float) -> str:
         else f"successful scheduled runs that finished within {journey.latency_threshold_s:g}s "
         "(failed runs count against availability only)"
     )
+    if slo_type == AVAILABILITY and quorum is not None:
+        measured = (
+            f"{quorum.slice_s(journey)}s time slices in which its scheduled runs failed from "
+            f"fewer than {quorum.min_locations} of its {len(quorum.locations)} locations "
+            f"({', '.join(quorum.locations)}; one location failing alone is that location's "
+            "problem, not the service's)"
+        )
     lines = [
         f"What: {what}",
         f"Why: it is a Critical User Journey ({journey.cuj}) of {journey.service}; when it "
@@ -350,10 +404,14 @@ def build(
     prober_team: str = "sre",
     rules: Rules | None = None,
     maintenance: Maintenance | None = None,
+    quorum: Quorum | None = None,
 ) -> Export:
     """Every SLO, monitor and correction for `journeys` in `env` under `rules` (default
-    `SHIPPED`, read at call time); SloError on an impossible target."""
+    `SHIPPED`, read at call time); SloError on an impossible target. With `quorum` the
+    availability SLOs are quorum SLIs over `quorum.locations` (which are then the locations)."""
     rules = SHIPPED if rules is None else rules
+    if quorum is not None:
+        locations = quorum.locations
     maintenance = maintenance or Maintenance()
     env = m.tag_value(env)
     slos: list[Slo] = []
@@ -362,17 +420,29 @@ def build(
         check_burn_rates(journey, rules)
         target = round(journey.slo_target * 100, 3)
         for slo_type, (numerator, denominator) in queries(journey.name, env).items():
+            sliced = quorum is not None and slo_type == AVAILABILITY
             slo = Slo(
                 journey=journey.name, cuj=journey.cuj, service=journey.service,
                 team=journey.team, env=env, slo_type=slo_type,
                 name=slo_name(journey.service, journey.name, env, slo_type),
-                description=describe(journey, slo_type, target), numerator=numerator,
-                denominator=denominator, target=target, warning=_warning(target),
-                runbook=journey.runbook, policy=policy_text(journey),
+                description=describe(journey, slo_type, target, quorum if sliced else None),
+                numerator=numerator, denominator=denominator, target=target,
+                warning=_warning(target), runbook=journey.runbook, policy=policy_text(journey),
             )  # fmt: skip
+            if quorum is not None and sliced:
+                slo = replace(slo, quorum=quorum.min_locations,
+                              slice_s=quorum.slice_s(journey),
+                              slice_query=failing_by_location(journey.name, env))  # fmt: skip
             slos.append(slo)
             monitors += slo_monitors(slo, notify_page, notify_ticket, rules)
-        monitors.append(journey_down(journey, env, len(set(locations)), notify_page, rules))
+        n = None if quorum is None else quorum.min_locations
+        monitors.append(
+            journey_down(journey, env, len(set(locations)), notify_page, rules, min_locations=n)
+        )
+        if quorum is not None:
+            monitors.append(location_local(journey, env, len(quorum.locations), prober_team,
+                                           notify_page, rules=rules,
+                                           min_locations=quorum.min_locations))  # fmt: skip
     if journeys:
         monitors.append(_probe_errors(env, prober_team, notify_page, rules.probe_errors))
     for location in sorted(set(locations)):
@@ -386,7 +456,9 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -
     metric = f"{slo.journey}_{slo.slo_type}"
     base_tags = slo.tags
     made = []
-    for rate in rules.burn_rates:
+    # Burn-rate SLO alerts are written for metric-based SLOs only: a quorum SLI pages through
+    # its journey-down monitor (same N, same query), docs/operations.md says why.
+    for rate in () if slo.time_slice else rules.burn_rates:
         notify = notify_page if rate.severity == "page" else notify_ticket
         made.append(
             Monitor(
@@ -434,13 +506,17 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -
     return made
 
 
-def journey_down(journey: Journey, env: str, locations: int, notify: str, rules: Rules) -> Monitor:
-    """The journey-down metric monitor of `journey` (see `JourneyDown`)."""
+def journey_down(
+    journey: Journey, env: str, locations: int, notify: str, rules: Rules,
+    *, min_locations: int | None = None,
+) -> Monitor:  # fmt: skip
+    """The journey-down metric monitor of `journey` (see `JourneyDown`); `min_locations` (the
+    quorum) overrides the rule's N."""
     n, window_s, rollup_s = rules.journey_down_for(journey.name).resolve(journey, locations)
+    if min_locations is not None:
+        n = max(1, min(min_locations, locations))
     rule = DownRule(journey.name, n, locations, window_s, rollup_s)
-    scope = [m.tag(m.JOURNEY, journey.name), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
-             f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
-    failing = f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
+    failing = failing_by_location(journey.name, env)
     minutes = f"{window_s / 60:g}m"
     handle = f" {notify}" if notify else ""
     where = f"{n} of {locations} location{'s' if locations != 1 else ''}"
@@ -468,6 +544,55 @@ def journey_down(journey: Journey, env: str, locations: int, notify: str, rules:
             m.tag(m.TEAM, journey.team),
             m.tag(m.JOURNEY, journey.name),
             "monitor_type:journey_down",
+            "severity:page",
+        ],
+        down=rule,
+    )
+
+
+def location_local(
+    journey: Journey, env: str, locations: int, team: str, notify: str,
+    *, rules: Rules, min_locations: int,
+) -> Monitor:  # fmt: skip
+    """The prober owners' alert for one location failing where the others succeed: per
+    location, the journey's scheduled runs failed in all buckets of the journey-down window
+    but one, grouped by location so the alert names it. It pages the prober's owners and
+    spends nobody's budget (the quorum SLI leaves one location out). During a platform outage
+    every location fails and it fires beside journey-down (the message says to look there);
+    a composite (this AND NOT journey-down) would silence that, docs/operations.md."""
+    down = journey_down(journey, env, locations, notify, rules, min_locations=min_locations)
+    assert down.down is not None
+    rule = down.down
+    minutes = f"{rule.window_s / 60:g}m"
+    scope = [m.tag(m.JOURNEY, journey.name), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
+             f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
+    per_location = f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
+    critical = math.floor(1000 * (rule.buckets - 1) / rule.buckets) / 1000
+    handle = f" {notify}" if notify else ""
+    return Monitor(
+        name=monitor_name(PROBER_SERVICE, f"{journey.name}_runs", "location_local", env),
+        monitor_type="location_local",
+        datadog_type="metric alert",
+        query=f"avg(last_{minutes}):clamp_max({per_location}.rollup(sum, {rule.rollup_s}), 1) "
+        f">= {critical:g}",
+        critical=critical,
+        warning=None,
+        critical_recovery=0.5,
+        severity="page",
+        message=(
+            f"{{{{#is_alert}}}}cuj-prober in {{{{location.name}}}} ({env}): {journey.name} fails "
+            f"from this location only (fewer than {min_locations} of {locations} locations "
+            f"fail it): the location's network, DNS or node, not {journey.service}. The "
+            f"service's SLO is not spent.{handle}{{{{/is_alert}}}}\n"
+            "{{#is_recovery}}Recovered.{{/is_recovery}}\n"
+            f"See {m.RUNS}{{journey:{journey.name},env:{env}}} by location, error_type."
+        ),
+        tags=[
+            m.tag(m.ENV, env),
+            m.tag(m.SERVICE, PROBER_SERVICE),
+            m.tag(m.TEAM, team),
+            m.tag(m.JOURNEY, journey.name),
+            "monitor_type:location_local",
             "severity:page",
         ],
         down=rule,

@@ -15,9 +15,10 @@ from typing import Any
 from prober import metrics as m
 from prober.journey import Journey
 from prober.slo import spec
+from prober.slo.blame import blame
 from prober.slo.gate import MIN_RUNS, too_few_runs
 from prober.slo.policy import triggered
-from prober.slo.series import Series, Sli, budget_left, burn_rate, counted
+from prober.slo.series import Sli, budget_left, burn_rate, counted, journey_series
 from prober.store import StoredRun
 from prober.values import parse_duration
 
@@ -44,6 +45,8 @@ class JourneyStatus:
     slos: dict[str, SloStatus]
     # Why the budget is not judged: fewer scheduled runs than the gate needs (None: enough).
     too_few_runs: str | None = None
+    # Several locations: whose problem the latest failures are (prober/slo/blame.py).
+    blame: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,7 @@ class JourneyStatus:
             "window": self.window,
             "first_attempt_sli": self.first_attempt.ratio,
             "too_few_runs": self.too_few_runs,
+            "blame": self.blame,
             **{
                 slo_type: {
                     "sli": s.sli.ratio,
@@ -76,6 +80,7 @@ def compute(
     window: str,
     window_s: float,
     min_runs: int = MIN_RUNS,
+    quorum: spec.Quorum | None = None,
 ) -> list[JourneyStatus]:
     """Per (journey, target): the SLIs over `window_s`, burn rates over the shipped rules' and
     the policy's windows (each within `window_s` too), the alerts and policy rules that apply.
@@ -89,7 +94,7 @@ def compute(
     statuses = []
     for (name, target), pair_runs in sorted(by_pair.items()):
         journey = journeys[name]
-        series = Series((r.finished_at, r) for r in pair_runs)
+        series = journey_series(((r.finished_at, r) for r in pair_runs), quorum, journey)
         count = series.sli(spec.AVAILABILITY, now, window_s).total
         if not count:
             continue  # only prober faults or unscheduled runs
@@ -117,6 +122,7 @@ def compute(
                     f"{r.name}_burn ({r.severity})"
                     for r in rules.burn_rates
                     if r.fires(burn[r.long_window], burn[r.short_window])
+                    and not (quorum is not None and slo_type == spec.AVAILABILITY)
                 ],
                 []
                 if few
@@ -127,7 +133,9 @@ def compute(
             )
         scheduled = [r for r in pair_runs if counted(r)]
         first = Sli(sum(r.first_attempt_status == m.SUCCESS for r in scheduled), len(scheduled))
+        blamed = None if quorum is None else blame(pair_runs, journey, quorum, now)
         statuses.append(
-            JourneyStatus(name, target, journey.slo_target, window, first, slos, too_few_runs=few)
-        )
+            JourneyStatus(name, target, journey.slo_target, window, first, slos, too_few_runs=few,
+                          blame=None if blamed is None else blamed.describe(journey.service))
+        )  # fmt: skip
     return statuses

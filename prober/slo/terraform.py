@@ -19,6 +19,9 @@ from prober.slo.spec import (
     PRIORITY,
     SHIPPED,
     SHORT_TIMEFRAME,
+    SLICE_FORMULA,
+    SLICE_GOOD_WHEN,
+    SLICE_QUERY_NAME,
     SLO_ID,
     TIMEFRAME,
     Correction,
@@ -31,6 +34,8 @@ from prober.slo.spec import (
 )
 
 MODULE_DIR = "modules/datadog_cuj_slo"
+# The same module with a quorum SLI for availability (journeys probed from several locations).
+QUORUM_MODULE_DIR = "modules/datadog_cuj_slo_quorum"
 DASHBOARD_DIR = "dashboards"
 PROVIDER = 'terraform {\n  required_version = ">= 1.3"\n  required_providers {\n    datadog = {\n      source  = "DataDog/datadog"\n      version = ">= 3.30"\n    }\n  }\n}\n'  # noqa: E501
 HEADER = (
@@ -55,6 +60,20 @@ VARIABLES: dict[str, tuple[str, str, str | None]] = {
     "notify_page": ("string", "handle(s) paged by fast and medium burns", '""'),
     "notify_ticket": ("string", "handle(s) for slow burns and the error budget", '""'),
 }
+# The quorum module's availability SLI: a time slice instead of numerator/denominator.
+QUORUM_VARIABLES: dict[str, tuple[str, str, str | None]] = {
+    "quorum": ("number", "a slice is bad when the journey failed from this many locations", None),
+    "slice_seconds": ("number", "the time slice: 60 or 300", None),
+    "availability_slice_query": ("string", "failed scheduled runs by location", None),
+}
+
+
+def _variables(sliced: bool) -> dict[str, tuple[str, str, str | None]]:
+    if not sliced:
+        return VARIABLES
+    kept = {k: v for k, v in VARIABLES.items() if not k.startswith("availability_") or
+            k == "availability_description"}  # fmt: skip
+    return {**kept, **QUORUM_VARIABLES}
 
 
 def hcl_string(text: str) -> str:
@@ -76,18 +95,45 @@ def _list(items: list[str]) -> str:
     return "[" + ", ".join(hcl_string(i) for i in items) + "]"
 
 
-def _slo_resource(key: str, slo: Slo) -> str:
-    return _block(
-        "resource",
-        ["datadog_service_level_objective", key],
-        [
-            f"name        = {hcl_string(slo.name)}",
+def _sli_lines(key: str, slo: Slo) -> list[str]:
+    if not slo.time_slice:
+        return [
             'type        = "metric"',
             f"description = var.{key}_description",
             "query {",
             f"  numerator   = var.{key}_numerator",
             f"  denominator = var.{key}_denominator",
             "}",
+        ]
+    return [
+        'type        = "time_slice"',
+        f"description = var.{key}_description",
+        "sli_specification {",
+        "  time_slice {",
+        f"    comparator             = {hcl_string(SLICE_GOOD_WHEN)}",
+        "    threshold              = var.quorum",
+        "    query_interval_seconds = var.slice_seconds",
+        "    query {",
+        f"      formula {{ formula_expression = {hcl_string(SLICE_FORMULA)} }}",
+        "      query {",
+        "        metric_query {",
+        f"          name  = {hcl_string(SLICE_QUERY_NAME)}",
+        f"          query = var.{key}_slice_query",
+        "        }",
+        "      }",
+        "    }",
+        "  }",
+        "}",
+    ]
+
+
+def _slo_resource(key: str, slo: Slo) -> str:
+    return _block(
+        "resource",
+        ["datadog_service_level_objective", key],
+        [
+            f"name        = {hcl_string(slo.name)}",
+            *_sli_lines(key, slo),
             "thresholds {",
             f'  timeframe = "{TIMEFRAME}"',
             "  target    = var.target",
@@ -129,20 +175,23 @@ def _monitor_lines(monitor: Monitor, query: str) -> list[str]:
     return [*lines, f"tags = {_list(monitor.tags)}"]
 
 
-def _template_slo(slo_type: str) -> Slo:
+def _template_slo(slo_type: str, sliced: bool = False) -> Slo:
+    quorum = 1 if sliced and slo_type == AVAILABILITY else 0  # the module's var.quorum
     return Slo(
         journey="${var.journey}", cuj="", service="${var.service}", team="${var.team}",
         env="${var.env}", slo_type=slo_type,
         name=slo_name("${var.service}", "${var.journey}", "${var.env}", slo_type),
         description="", numerator="", denominator="", target=0.0, warning=0.0,
-        runbook="${var.runbook}",
+        runbook="${var.runbook}", quorum=quorum,
     )  # fmt: skip
 
 
-def module_files(rules: Rules = SHIPPED) -> dict[str, str]:
+def module_files(rules: Rules = SHIPPED, *, sliced: bool = False) -> dict[str, str]:
+    """The per-journey module; `sliced`: its availability SLO is a quorum SLI."""
+    module_dir = QUORUM_MODULE_DIR if sliced else MODULE_DIR
     resources = []
     for slo_type in (AVAILABILITY, LATENCY):
-        slo = _template_slo(slo_type)
+        slo = _template_slo(slo_type, sliced)
         resources.append(_slo_resource(slo_type, slo))
         for monitor in slo_monitors(slo, "${var.notify_page}", "${var.notify_ticket}", rules):
             key = monitor.name.removeprefix("${var.service}_${var.journey}_").removesuffix(
@@ -163,7 +212,7 @@ def module_files(rules: Rules = SHIPPED) -> dict[str, str]:
             [f"type        = {kind}", f"description = {hcl_string(text)}"]
             + ([] if default is None else [f"default     = {default}"]),
         )
-        for name, (kind, text, default) in VARIABLES.items()
+        for name, (kind, text, default) in _variables(sliced).items()
     ]
     outputs = [
         _block(
@@ -174,10 +223,10 @@ def module_files(rules: Rules = SHIPPED) -> dict[str, str]:
         for slo_type in (AVAILABILITY, LATENCY)
     ]
     return {
-        f"{MODULE_DIR}/versions.tf": HEADER + PROVIDER,
-        f"{MODULE_DIR}/variables.tf": HEADER + "\n".join(variables),
-        f"{MODULE_DIR}/main.tf": HEADER + "\n".join(resources),
-        f"{MODULE_DIR}/outputs.tf": HEADER + "\n".join(outputs),
+        f"{module_dir}/versions.tf": HEADER + PROVIDER,
+        f"{module_dir}/variables.tf": HEADER + "\n".join(variables),
+        f"{module_dir}/main.tf": HEADER + "\n".join(resources),
+        f"{module_dir}/outputs.tf": HEADER + "\n".join(outputs),
     }
 
 
@@ -193,14 +242,20 @@ def _module_call(export: Export, availability: Slo, latency: Slo) -> str:
         "latency_numerator": hcl_string(latency.numerator),
         "availability_denominator": hcl_string(availability.denominator),
         "latency_denominator": hcl_string(latency.denominator),
+        "quorum": _number(availability.quorum),
+        "slice_seconds": _number(availability.slice_s),
+        "availability_slice_query": hcl_string(availability.slice_query),
         "availability_description": hcl_string(availability.description),
         "latency_description": hcl_string(latency.description),
         "runbook": hcl_string(availability.runbook or "none declared"),
         "notify_page": "var.notify_page",
         "notify_ticket": "var.notify_ticket",
     }
+    args = {k: v for k, v in args.items() if k in _variables(availability.time_slice)
+            or k.startswith("notify_")}  # fmt: skip
     width = max(len(k) for k in args)
-    lines = [f'{"source".ljust(width)} = "./{MODULE_DIR}"']
+    module_dir = QUORUM_MODULE_DIR if availability.time_slice else MODULE_DIR
+    lines = [f'{"source".ljust(width)} = "./{module_dir}"']
     lines += [f"{key.ljust(width)} = {value}" for key, value in args.items()]
     return _block("module", [module_name(availability.journey)], lines)
 
@@ -297,4 +352,8 @@ def dashboard_files(export: Export) -> dict[str, str]:
 
 def render(export: Export) -> dict[str, str]:
     """Relative path -> file content."""
-    return {**module_files(export.rules), **root_files(export), **dashboard_files(export)}
+    sliced = any(slo.time_slice for slo in export.slos)
+    modules = module_files(export.rules, sliced=sliced) if sliced else {}
+    if not sliced or not all(s.time_slice for s in export.slos if s.slo_type == AVAILABILITY):
+        modules.update(module_files(export.rules))
+    return {**modules, **root_files(export), **dashboard_files(export)}
