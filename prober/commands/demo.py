@@ -457,7 +457,9 @@ def _epilogue(
 
     elapsed = max(1.0, told.ended - recorder.began)
     window = f"{math.ceil(elapsed) + 5}s"
-    console.rule(f"$ prober slo status --window {window}")
+    # The story lasts minutes, not the 30 scheduled runs a real decision needs: show the
+    # budget of the runs it has, saying so on the command line it prints.
+    console.rule(f"$ prober slo status --window {window} --min-runs 1")
     out.flush()
     slo.status(
         loaded,
@@ -466,6 +468,7 @@ def _epilogue(
         window_s=float(math.ceil(elapsed) + 5),
         env=None,
         as_json=False,
+        min_runs=1,
         stdout=out,
     )
     terraform_dir = WORKDIR / "slo"
