@@ -37,6 +37,7 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 
 from prober.drivers.chromium import ChromiumNotFound, find_chromium, launch_args
+from prober.drivers.timing_probe import INIT_SCRIPT
 from prober.errors import BrowserUnavailable
 from prober.observe import Exchange, Observer, Wiring, inspect_body, script_url
 from prober.redact import Redactor
@@ -221,6 +222,9 @@ class BrowserDriver:
             router = _TraceRouter(wiring)
             for origin in sorted(wiring.target.origins):
                 await context.route(origin_pattern(origin), router)
+            # Paints, layout shifts and long tasks are kept from each document's start, for
+            # the page timings read after every step (prober/drivers/timing_probe.py).
+            await context.add_init_script(INIT_SCRIPT)
             page = await context.new_page()
             session = BrowserSession(context, page, tracing, wiring.redactor if tracing else None)
             _watch(session, wiring.observer)

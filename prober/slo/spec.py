@@ -304,7 +304,7 @@ def describe(journey: Journey, slo_type: str, target: float) -> str:
     measured = (
         "scheduled runs that succeeded end to end, excluding the prober's own faults"
         if slo_type == AVAILABILITY
-        else f"successful scheduled runs that finished within {journey.latency_threshold_s:g}s "
+        else f"successful scheduled runs {_latency_sli(journey)} "
         "(failed runs count against availability only)"
     )
     lines = [
@@ -318,6 +318,17 @@ def describe(journey: Journey, slo_type: str, target: float) -> str:
         policy_text(journey) + ".",
     ]
     return "\n".join(lines)
+
+
+def _latency_sli(journey: Journey) -> str:
+    """The latency SLI in words: the runs' `within_slo` decides it (prober/latency_sli.py)."""
+    threshold = f"{journey.latency_threshold_s:g}s"
+    if journey.latency_sli is None:
+        return f"that finished within {threshold}"
+    return (
+        f"where {journey.latency_sli.describe()} within {threshold} (latency_sli "
+        f"{journey.latency_sli}: the page's own timing, not the prober's)"
+    )
 
 
 def policy_text(journey: Journey) -> str:
