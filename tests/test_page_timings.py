@@ -260,7 +260,7 @@ def test_a_page_timing_sli_is_exported_and_status_and_gate_read_it(tmp_path: Pat
     latency = next(s for s in export.slos if s.slo_type == spec.LATENCY)
     # The query counts the runs' within_slo decision, which the page timing made.
     assert latency.numerator.endswith(f"{m.WITHIN_SLO}:true}}.as_count()")
-    said = "latency_sli request:open canvas:/api/workflows/*"
+    said = "by latency_sli request:open canvas:/api/workflows/*"
     assert said in latency.description and "answer to /api/workflows/*" in latency.description
     assert said in "".join(terraform.render(export).values())
     assert said in json.dumps(json.loads(datadog_json.dumps(export)))

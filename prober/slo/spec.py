@@ -325,10 +325,8 @@ def _latency_sli(journey: Journey) -> str:
     threshold = f"{journey.latency_threshold_s:g}s"
     if journey.latency_sli is None:
         return f"that finished within {threshold}"
-    return (
-        f"where {journey.latency_sli.describe()} within {threshold} (latency_sli "
-        f"{journey.latency_sli}: the page's own timing, not the prober's)"
-    )
+    sli = journey.latency_sli
+    return f"where {sli.describe()} within {threshold} as the page timed it, by latency_sli {sli}"
 
 
 def policy_text(journey: Journey) -> str:
