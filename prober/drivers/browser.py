@@ -10,7 +10,9 @@ without asking Python, and a target request costs one driver round trip; the hea
 from the request itself (`Request.headers`), since Playwright keeps the browser's cookie and
 other forbidden headers when a route overrides headers. Playwright tracing is what `record_trace`
 asks for (`TraceLevel`: the runner's policy decides per attempt). The user agent is read once per
-launch from the browser itself (`Browser.getVersion`), not from a throwaway page.
+launch from the browser itself (`Browser.getVersion`), not from a throwaway page. An init
+script keeps each document's paints, layout shifts and long tasks for the page timings read
+after every step (prober/drivers/timing_probe.py): three buffered observers, no round trip.
 """
 
 from __future__ import annotations
