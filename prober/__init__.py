@@ -4,6 +4,7 @@ The public API for journey authors:
 
     from prober import Journey, StepContext, expect
     from prober import Sweep, Leftover, PackSettings, Setting, Duration   # the authoring kit
+    from prober import PageTiming          # a latency SLI on what the page measured
 
 Playwright's `expect` is re-exported lazily, so commands that never drive a browser do not
 import Playwright.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from prober.errors import JourneyAssertion, ReportedFailure
     from prober.journey import Channel, Journey
     from prober.kit import Duration, Leftover, PackSettings, Setting, Sweep
+    from prober.latency_sli import PageTiming
 
 __all__ = [
     "Channel",
@@ -30,6 +32,7 @@ __all__ = [
     "JourneyAssertion",
     "Leftover",
     "PackSettings",
+    "PageTiming",
     "ReportedFailure",
     "RunInfo",
     "Setting",
@@ -51,6 +54,7 @@ _LAZY = {
     "PackSettings": "prober.kit",
     "Setting": "prober.kit",
     "Sweep": "prober.kit",
+    "PageTiming": "prober.latency_sli",
     "expect": "playwright.async_api",
 }
 

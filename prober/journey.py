@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from prober.errors import JourneyDefinitionError
+from prober.latency_sli import PageTiming, parse_sli
 from prober.slo.policy import DEFAULT_POLICY, BudgetPolicy, parse_policy
 from prober.values import check_http_url, check_tag, parse_duration
 
@@ -91,6 +92,7 @@ class Journey:
         settings: PackSettings | None = None,
         waits: tuple[str, ...] | list[str] = (),
         budget_policy: BudgetPolicy | dict[str, Any] | None = None,
+        latency_sli: PageTiming | str | None = None,
     ) -> None:
         self.source = _caller_file()
         self._declared: dict[str, Any] = {
@@ -100,7 +102,7 @@ class Journey:
             "description": description, "runbook": runbook, "tags": tags,
             "group": group, "session": session, "credentials": credentials, "sweep": sweep,
             "settings": settings,
-            "waits": waits, "budget_policy": budget_policy,
+            "waits": waits, "budget_policy": budget_policy, "latency_sli": latency_sli,
         }  # fmt: skip
         self.name = name
         self._check(_NAME.match(name) is not None, "name", f"{name!r} must match {_NAME.pattern}")
@@ -142,6 +144,9 @@ class Journey:
             f"{slo_target!r} must be a fraction in [0.5, 1), e.g. 0.995",
         )
         self.slo_target = float(slo_target)
+        # What `latency_threshold` judges: a page timing (prober/latency_sli.py), else the
+        # journey's duration. Its step is checked once the steps are declared.
+        self.latency_sli = self._latency_sli(latency_sli)
         self._metadata(description, runbook, tags)
         self.description = description
         self.runbook = runbook
@@ -187,6 +192,21 @@ class Journey:
             except ValueError as exc:
                 self._fail("budget_policy", str(exc))
         self.steps: list[Step] = []
+
+    def _latency_sli(self, declared: object) -> PageTiming | None:
+        if declared is None:
+            return None
+        try:
+            sli = parse_sli(declared)
+        except ValueError as exc:
+            self._fail("latency_sli", str(exc))
+        self._check(
+            self.channel is Channel.BROWSER,
+            "latency_sli",
+            "a page timing is measured by a browser; this is an api journey (leave "
+            "latency_sli out: its duration is the SLI)",
+        )
+        return sli
 
     def _metadata(self, description: object, runbook: object, tags: object) -> None:
         """What exports carry into SLOs and monitors: text, a real URL, tags Datadog keeps."""
@@ -336,6 +356,15 @@ class Journey:
             "steps",
             "the journey declares no steps (setup and teardown steps alone measure nothing)",
         )
+        if self.latency_sli is not None:
+            steps = [s.name for s in self.steps if s.phase is Phase.STEP]
+            self._check(
+                self.latency_sli.step in steps,
+                "latency_sli",
+                f"step {self.latency_sli.step!r} is not one of the journey's steps "
+                f"({', '.join(map(repr, steps))}); setup and teardown steps are not the "
+                "customer's wait",
+            )
 
     def __repr__(self) -> str:
         return f"Journey({self.name!r}, channel={self.channel}, steps={len(self.steps)})"

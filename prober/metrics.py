@@ -15,6 +15,18 @@ from prober.result import JourneyResult, Status
 RUNS = "cuj.journey.runs"  # count, 1 per finished run
 DURATION = "cuj.journey.duration"  # distribution, seconds
 STEP_DURATION = "cuj.journey.step.duration"  # distribution, seconds
+# What the page itself measured during a browser step (prober/page_timings.py), distributions
+# with the step's tags: the navigation the step made (from its start, seconds), largest
+# contentful paint, layout shift, long tasks, and each target request the page saw answered.
+PAGE_TTFB = "cuj.journey.step.page.ttfb"
+PAGE_DOM_CONTENT_LOADED = "cuj.journey.step.page.dom_content_loaded"
+PAGE_LOAD = "cuj.journey.step.page.load"
+PAGE_LCP = "cuj.journey.step.page.lcp"
+PAGE_CLS = "cuj.journey.step.page.cls"  # unitless, summed over the step
+PAGE_LONG_TASKS = "cuj.journey.step.page.long_tasks"  # how many in the step
+PAGE_LONG_TASK_TIME = "cuj.journey.step.page.long_task_time"  # seconds, summed
+PAGE_REQUEST_DURATION = "cuj.journey.step.page.request.duration"  # seconds, per request
+PAGE_REQUEST_END = "cuj.journey.step.page.request.end"  # seconds after the step's start
 ATTEMPTS = "cuj.journey.attempts"  # count, 1 per attempt
 HEARTBEAT = "cuj.prober.heartbeat"  # gauge 1, every 15 s while the scheduler lives
 SKIPPED = "cuj.prober.runs.skipped"  # count
@@ -54,7 +66,9 @@ STEP = "step"
 STEP_SERVICE = "step_service"
 ATTEMPT = "attempt"
 REASON = "reason"
-KIND = "kind"  # internal_errors: artifacts | sweep | sink:<name>
+KIND = "kind"  # internal_errors: artifacts | sweep | page_timings | sink:<name>
+RESOURCE = "resource"  # page requests: document | script | fetch | xhr | iframe
+REQUEST_SERVICE = "request_service"  # page requests: the route map's owner of the path
 PROBER_VERSION = "prober_version"
 
 NONE = "none"  # error_type, failed_step, failed_service on success

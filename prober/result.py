@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from prober.page_timings import PageTimings
+
+if TYPE_CHECKING:
+    from prober.latency_sli import PageTiming
 
 
 class Status(StrEnum):
@@ -87,6 +92,9 @@ class StepResult:
     # "setup" and "teardown" steps are reported but are not the customer's wait (duration_s
     # of the attempt leaves them out); "step" is a journey step proper.
     phase: str = "step"
+    # What the page itself measured during a browser step (None: not a browser step, the page
+    # did nothing, or it could not tell - an internal error, never a verdict).
+    page: PageTimings | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +104,7 @@ class StepResult:
             "status": str(self.status),
             "duration_s": round(self.duration_s, 6),
             "error": None if self.failure is None else self.failure.to_json(),
+            "page": None if self.page is None else self.page.to_json(),
         }
 
 
@@ -154,6 +163,8 @@ class JourneyResult:
     run_id: str
     latency_threshold_s: float
     attempts: tuple[AttemptResult, ...] = field(default_factory=tuple)
+    # The journey's declared latency SLI (prober/latency_sli.py); None: its duration.
+    latency_sli: PageTiming | None = None
 
     @property
     def final(self) -> AttemptResult:
@@ -201,8 +212,22 @@ class JourneyResult:
         return self.attempts[0].started_at
 
     @property
+    def latency_s(self) -> float:
+        """What the latency SLI judges: the declared page timing of the final attempt, else
+        (none declared, or the page did not report it) the steps' wall time - of the whole
+        journey, or of the SLI's step when the page did not report its timing."""
+        if self.latency_sli is None:
+            return self.duration_s
+        value = self.latency_sli.value_s(self.steps)
+        if value is not None:
+            return value
+        step = next((s for s in self.steps if s.name == self.latency_sli.step), None)
+        return self.duration_s if step is None else step.duration_s
+
+    @property
     def within_slo(self) -> bool:
-        return self.status is Status.SUCCESS and self.duration_s <= self.latency_threshold_s
+        """The latency SLI's one definition: succeeded, and `latency_s` within the threshold."""
+        return self.status is Status.SUCCESS and self.latency_s <= self.latency_threshold_s
 
     @property
     def artifacts(self) -> tuple[str, ...]:
@@ -227,6 +252,8 @@ class JourneyResult:
             "error": None if self.failure is None else self.failure.message,
             "duration_s": round(self.duration_s, 6),
             "within_slo": self.within_slo,
+            "latency_s": round(self.latency_s, 6),
+            "latency_sli": "duration" if self.latency_sli is None else str(self.latency_sli),
             "run_id": self.run_id,
             "trace_id": self.trace_id,
             "started_at": self.started_at,

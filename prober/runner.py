@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
@@ -23,6 +24,7 @@ from prober.classify import NETWORK_KINDS, PROBER_SERVICE, classify, exchange_ru
 from prober.context import CleanupStack, RunInfo, StepContext, call_cleanup
 from prober.drivers.browser import BrowserDriver, BrowserSession, TraceLevel
 from prober.drivers.http import HttpDriver
+from prober.drivers.timing_probe import collect
 from prober.errors import JourneyExit, ProbeError, RequestFailed
 from prober.journey import Channel, Journey, Phase, Step
 from prober.observe import Exchange, Observer, Wiring
@@ -125,6 +127,7 @@ def _journey_result(
         run_id=run_id,
         latency_threshold_s=journey.latency_threshold_s,
         attempts=attempts,
+        latency_sli=journey.latency_sli,
     )
 
 
@@ -353,10 +356,34 @@ class Runner:
         deadline: float,
         session: BrowserSession | None,
     ) -> StepResult:
+        """Run one step; in a browser, then read what the page measured during it."""
+        start = self._clock()
+        result = await self._step_outcome(step, ctx, state, deadline, session, start=start)
+        if session is None:
+            return result
+        try:
+            page = await collect(
+                session.page, state.target, start, self._clock, state.redactor.text
+            )
+        except Exception as exc:
+            # A page that hangs or went away cannot tell: the prober's fault, the verdict stands.
+            state.internal_error("page_timings", exc)
+            return result
+        return result if page is None else dataclasses.replace(result, page=page)
+
+    async def _step_outcome(
+        self,
+        step: Step,
+        ctx: StepContext,
+        state: _Attempt,
+        deadline: float,
+        session: BrowserSession | None,
+        *,
+        start: float,
+    ) -> StepResult:
         state.observer.begin_step(step.name)
         ctx.step_name = step.name
         ctx.step_service = step.service
-        start = self._clock()
         remaining = deadline - start
         limit = remaining if step.timeout_s is None else min(step.timeout_s, remaining)
         timer = asyncio.timeout(max(limit, 0.0))
@@ -545,6 +572,15 @@ class Runner:
                 folder / f"{stem}-console.json",
                 _sync(store.write_json, folder / f"{stem}-console.json", console, redactor),
             )
+            timings = [
+                {"step": s.name, **s.page.to_json()} for s in state.steps if s.page is not None
+            ]
+            if timings:
+                await self._artifact(
+                    state,
+                    folder / f"{stem}-timings.json",
+                    _sync(store.write_json, folder / f"{stem}-timings.json", timings, redactor),
+                )
         network = [_exchange_json(e) for e in state.observer.exchanges]
         await self._artifact(
             state,

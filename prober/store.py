@@ -72,12 +72,17 @@ MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (run_id, attempt) REFERENCES attempts (run_id, attempt) ON DELETE CASCADE
     );
     """,
+    # 2: the value the latency SLI judged (the duration, or the declared page timing:
+    # prober/latency_sli.py); NULL in runs stored before it.
+    """
+    ALTER TABLE runs ADD COLUMN latency_s REAL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _SELECT_RUNS = (
     "SELECT r.run_id, r.journey, r.target, r.env, r.location, r.trigger, r.status, "
     "r.error_type, r.failed_step, r.failed_service, r.duration_s, r.within_slo, "
-    "r.started_at, r.finished_at, r.trace_id, r.attempts, a.status "
+    "r.started_at, r.finished_at, r.trace_id, r.attempts, a.status, r.latency_s "
     "FROM runs r JOIN attempts a ON a.run_id = r.run_id AND a.attempt = 1"
 )
 _WHERE = (
@@ -109,6 +114,7 @@ class StoredRun:
     trace_id: str
     attempts: int
     first_attempt_status: str
+    latency_s: float | None = None  # what `within_slo` judged; None in runs stored before it
 
 
 class ResultStore:
@@ -181,14 +187,14 @@ class ResultStore:
             with self._tx() as db:
                 db.execute(
                     "INSERT OR REPLACE INTO runs VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         result.run_id, result.journey, result.cuj, result.service,
                         result.target, env, location, str(result.trigger), str(result.status),
                         _text(result.error_type), result.failed_step, result.failed_service,
                         result.duration_s, int(result.within_slo), result.started_at,
                         final.started_at + final.duration_s, result.trace_id,
-                        len(result.attempts), json.dumps(result.to_json()),
+                        len(result.attempts), json.dumps(result.to_json()), result.latency_s,
                     ),
                 )  # fmt: skip
                 for attempt in result.attempts:
@@ -314,11 +320,11 @@ class ResultStore:
 def _stored(row: tuple[Any, ...]) -> StoredRun:
     (run_id, journey, target, env, location, trigger, status, error_type, failed_step,
      failed_service, duration_s, within_slo, started_at, finished_at, trace_id, attempts,
-     first_status) = row  # fmt: skip
+     first_status, latency_s) = row  # fmt: skip
     return StoredRun(
         run_id, journey, target, env, location, trigger, status, error_type, failed_step,
         failed_service, duration_s, bool(within_slo), started_at, finished_at, trace_id,
-        attempts, first_status,
+        attempts, first_status, latency_s,
     )  # fmt: skip
 
 

@@ -77,7 +77,7 @@ def test_only_an_attempt_no_retry_follows_records_a_trace(
     )
     assert result.status is Status.FAILURE
     kinds = [{Path(p).name.rsplit("-", 1)[-1] for p in a.artifacts} for a in result.attempts]
-    evidence = {"screenshot.png", "console.json", "network.json"}
+    evidence = {"screenshot.png", "console.json", "network.json", "timings.json"}
     # The first attempt would be retried: its evidence, no trace. The retry is the last.
     assert kinds == [evidence, evidence | {"trace.zip"}]
 

@@ -23,7 +23,7 @@ from prober.sinks import FanOut
 from prober.sinks.dogstatsd import Destination, DogStatsdSink
 from prober.sinks.log import LogSink
 from prober.sinks.store import StoreSink
-from prober.store import ResultStore, StoreError
+from prober.store import SCHEMA_VERSION, ResultStore, StoreError
 from tests.results import TRACE, attempt, result
 from tests.sandbox_process import SandboxProcess, wait_for
 
@@ -52,7 +52,7 @@ def test_store_keeps_runs_attempts_and_steps_across_a_restart(tmp_path: Path) ->
     assert full["failed_step"] == "open canvas"
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         steps = conn.execute("SELECT name, status FROM steps WHERE run_id='r2'").fetchall()
     assert steps == [("Sign In", "passed"), ("open canvas", "failed"), ("run", "skipped")]
     again.save(result(attempt(1), journey="workflow_run_api", run_id="r3"), "dev", "local")

@@ -285,7 +285,7 @@ def test_no_secret_reaches_results_or_artifacts(
     assert browser_result.status is Status.FAILURE
     assert api_result.status is Status.FAILURE
     kinds = {Path(p).name.split("-")[-1] for p in browser_result.artifacts}
-    assert kinds == {"screenshot.png", "trace.zip", "console.json", "network.json"}
+    assert kinds == {"screenshot.png", "trace.zip", "console.json", "network.json", "timings.json"}
     assert all(browser_result.trace_id in Path(p).name for p in browser_result.artifacts)
     trace_zip = next(Path(p) for p in browser_result.artifacts if p.endswith("trace.zip"))
     with zipfile.ZipFile(trace_zip) as archive:

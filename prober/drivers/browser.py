@@ -10,7 +10,9 @@ without asking Python, and a target request costs one driver round trip; the hea
 from the request itself (`Request.headers`), since Playwright keeps the browser's cookie and
 other forbidden headers when a route overrides headers. Playwright tracing is what `record_trace`
 asks for (`TraceLevel`: the runner's policy decides per attempt). The user agent is read once per
-launch from the browser itself (`Browser.getVersion`), not from a throwaway page.
+launch from the browser itself (`Browser.getVersion`), not from a throwaway page. An init
+script keeps each document's paints, layout shifts and long tasks for the page timings read
+after every step (prober/drivers/timing_probe.py): three buffered observers, no round trip.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 
 from prober.drivers.chromium import ChromiumNotFound, find_chromium, launch_args
+from prober.drivers.timing_probe import INIT_SCRIPT
 from prober.errors import BrowserUnavailable
 from prober.observe import Exchange, Observer, Wiring, inspect_body, script_url
 from prober.redact import Redactor
@@ -221,6 +224,9 @@ class BrowserDriver:
             router = _TraceRouter(wiring)
             for origin in sorted(wiring.target.origins):
                 await context.route(origin_pattern(origin), router)
+            # Paints, layout shifts and long tasks are kept from each document's start, for
+            # the page timings read after every step (prober/drivers/timing_probe.py).
+            await context.add_init_script(INIT_SCRIPT)
             page = await context.new_page()
             session = BrowserSession(context, page, tracing, wiring.redactor if tracing else None)
             _watch(session, wiring.observer)

@@ -19,6 +19,7 @@ from datadog.dogstatsd.base import DogStatsd, TagList
 
 from prober import __version__
 from prober import metrics as m
+from prober.page_timings import PageTimings
 from prober.result import JourneyResult, Status, StepStatus
 from prober.trace_links import trace_ref
 from prober.values import hide_userinfo, parse_count
@@ -189,16 +190,15 @@ class DogStatsdSink:
         for step in result.steps:
             if step.status is StepStatus.SKIPPED:
                 continue
-            self._client.distribution(
-                m.STEP_DURATION,
-                step.duration_s,
-                tags=[
-                    *common,
-                    m.tag(m.STEP, step.name),
-                    m.tag(m.STEP_SERVICE, step.service),
-                    m.tag(m.STATUS, step.status),
-                ],
-            )
+            step_tags = [
+                *common,
+                m.tag(m.STEP, step.name),
+                m.tag(m.STEP_SERVICE, step.service),
+                m.tag(m.STATUS, step.status),
+            ]
+            self._client.distribution(m.STEP_DURATION, step.duration_s, tags=step_tags)
+            if step.page is not None:
+                self._page(step.page, step_tags)
         for attempt in result.attempts:
             self._client.increment(
                 m.ATTEMPTS,
@@ -232,6 +232,30 @@ class DogStatsdSink:
             message=_summary(result, self.site) if failure is not None else None,
         )
         self._event_on_change(result, common)
+
+    def _page(self, page: PageTimings, tags: list[str]) -> None:
+        """What the page measured during one step, with the step's tags (seconds)."""
+        send = self._client.distribution
+        nav = page.navigation
+        if nav is not None:
+            send(m.PAGE_TTFB, nav.ttfb_ms / 1000, tags=tags)
+            if nav.dom_content_loaded_ms is not None:
+                send(m.PAGE_DOM_CONTENT_LOADED, nav.dom_content_loaded_ms / 1000, tags=tags)
+            if nav.load_ms is not None:
+                send(m.PAGE_LOAD, nav.load_ms / 1000, tags=tags)
+        if page.lcp_ms is not None:
+            send(m.PAGE_LCP, page.lcp_ms / 1000, tags=tags)
+        send(m.PAGE_CLS, page.cls, tags=tags)
+        send(m.PAGE_LONG_TASKS, page.long_tasks, tags=tags)
+        send(m.PAGE_LONG_TASK_TIME, page.long_task_ms / 1000, tags=tags)
+        for request in page.requests:
+            request_tags = [
+                *tags,
+                m.tag(m.RESOURCE, request.resource),
+                m.tag(m.REQUEST_SERVICE, request.service or m.NONE),
+            ]
+            send(m.PAGE_REQUEST_DURATION, request.duration_ms / 1000, tags=request_tags)
+            send(m.PAGE_REQUEST_END, request.end_ms / 1000, tags=request_tags)
 
     def remember_failing(self, failing: Mapping[tuple[str, str], bool]) -> None:
         """Seed (journey, target) -> failing from the store, so a restart neither repeats a

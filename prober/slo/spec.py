@@ -351,7 +351,7 @@ def describe(journey: Journey, slo_type: str, target: float, quorum: Quorum | No
     measured = (
         "scheduled runs that succeeded end to end, excluding the prober's own faults"
         if slo_type == AVAILABILITY
-        else f"successful scheduled runs that finished within {journey.latency_threshold_s:g}s "
+        else f"successful scheduled runs {_latency_sli(journey)} "
         "(failed runs count against availability only)"
     )
     if slo_type == AVAILABILITY and quorum is not None:
@@ -372,6 +372,15 @@ def describe(journey: Journey, slo_type: str, target: float, quorum: Quorum | No
         policy_text(journey) + ".",
     ]
     return "\n".join(lines)
+
+
+def _latency_sli(journey: Journey) -> str:
+    """The latency SLI in words: the runs' `within_slo` decides it (prober/latency_sli.py)."""
+    threshold = f"{journey.latency_threshold_s:g}s"
+    if journey.latency_sli is None:
+        return f"that finished within {threshold}"
+    sli = journey.latency_sli
+    return f"where {sli.describe()} within {threshold} as the page timed it, by latency_sli {sli}"
 
 
 def policy_text(journey: Journey) -> str:
