@@ -1,0 +1,158 @@
+"""Sessions and credentials under attack: hostile session files, credentials followed through
+redirects to other origins, refused logins shared by processes, odd login answers. Each over
+real sockets against the cookie platform (tests/cookie_platform.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from prober import Journey
+from prober.drivers.http import HttpDriver
+from prober.loader import load_packs
+from prober.login_gate import LoginGate, credentials_key
+from prober.runner import Runner
+from prober.session import Session
+from prober.session_file import SessionFiles
+from prober.target import Target
+from tests.cookie_platform import PASSWORD, CookiePlatform
+from tests.loop_thread import LoopThread
+from tests.test_platform_sessions import PACK, pack_target, status
+
+
+@pytest.fixture
+def platform() -> Iterator[CookiePlatform]:
+    with CookiePlatform(logins_per_minute=100) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def profile() -> Journey:
+    report = load_packs([PACK])
+    assert not report.problems, report.problems
+    return report.by_name()["cookie_profile_api"]
+
+
+def shared_path(target: Target, files: SessionFiles) -> Path:
+    return files.path(credentials_key(target.name, target.username, PASSWORD))
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path, 0o600)
+
+
+def _folder(path: Path) -> None:
+    path.mkdir(mode=0o700)
+
+
+def _deep(path: Path) -> None:
+    path.write_text("[" * 50_000 + "]" * 50_000)
+    path.chmod(0o600)
+
+
+def _good(path: Path, **change: object) -> Callable[[Path], None]:
+    def write(target: Path) -> None:
+        data = {"token": None, "cookies": [["sid", "x"]], "expires_at": 4e9, **change}
+        target.write_text(json.dumps(data))
+        target.chmod(0o600)
+
+    return write
+
+
+def _huge(path: Path) -> None:
+    with path.open("w") as file:
+        file.write('{"token": "' + "a" * 5_000_000 + '", "cookies": [], "expires_at": 4e9}')
+    path.chmod(0o600)
+
+
+def _readable(path: Path) -> None:
+    _good(path)(path)
+    path.chmod(0o644)
+
+
+def _elsewhere(path: Path) -> None:
+    other = path.parent.parent / "elsewhere.json"
+    _good(other)(other)
+    path.symlink_to(other)
+
+
+def _foreign(path: Path) -> None:
+    _good(path)(path)
+    os.chown(path, 65534, 65534)
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"\xff\x00garbage")
+    path.chmod(0o600)
+
+
+HOSTILE: dict[str, Callable[[Path], None]] = {
+    "a folder": _folder,
+    "a FIFO": _fifo,
+    "nested 50000 deep": _deep,
+    "a token with a line break": _good(Path(), token="abc\r\nX-Injected: 1"),
+    "a cookie with a line break": _good(Path(), cookies=[["sid", "x\nSet: y"]]),
+    "a cookie that starts another": _good(Path(), cookies=[["sid", "x; admin=1"]]),
+    "a cookie of numbers": _good(Path(), cookies=[[1, 2]]),
+    "5 MB": _huge,
+    "world-readable": _readable,
+    "a symlink to elsewhere": _elsewhere,
+    "another user's": _foreign,
+    "not JSON": _garbage,
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_hostile_session_file_is_neither_trusted_nor_fatal(
+    kind: str,
+    platform: CookiePlatform,
+    profile: Journey,
+    loop: LoopThread,
+    tmp_path: Path,
+) -> None:
+    if kind == "another user's" and os.getuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+    target = pack_target(platform, tmp_path)
+    files = SessionFiles(tmp_path / "sessions")
+    files.folder.mkdir(mode=0o700)
+    path = shared_path(target, files)
+    HOSTILE[kind](path)
+    runner = Runner(http=HttpDriver(gate=LoginGate(files=files)))
+    unblock = threading.Timer(20, lambda: path.open("w").close())  # a hung open, undone
+    if kind == "a FIFO":
+        unblock.start()
+    try:
+        result = loop.run(runner.run(profile, target), timeout=30)
+    finally:
+        unblock.cancel()
+    assert status(result) == "success", result.to_json()
+    assert platform.logins == 1 and platform.unauthorized == []
+    assert "X-Injected" not in json.dumps(result.to_json())
+
+
+def test_a_session_folder_of_another_user_is_not_used(
+    platform: CookiePlatform, profile: Journey, loop: LoopThread, tmp_path: Path
+) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to give a folder to another user")
+    target = pack_target(platform, tmp_path)
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    folder.chmod(0o777)
+    os.chown(folder, 65534, 65534)
+    files = SessionFiles(folder)
+    result = loop.run(Runner(http=HttpDriver(gate=LoginGate(files=files))).run(profile, target))
+    assert status(result) == "success", result.to_json()
+    assert list(folder.iterdir()) == []  # no session, no lock left where others can read them
+    assert folder.stat().st_mode & 0o777 == 0o777  # nor its mode changed
+
+
+def test_a_session_round_trips_and_a_hostile_one_does_not() -> None:
+    good = Session("tok.en-1", (("sid", "a=b"), ("theme", '"dark"')), 4e9)
+    assert Session.from_json(good.to_json()) == good
+    assert Session.from_json('{"token": "a\\nb", "cookies": [], "expires_at": 1}') is None
