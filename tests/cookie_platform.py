@@ -16,6 +16,7 @@ from collections import deque
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import uvicorn
 from starlette.applications import Starlette
@@ -39,6 +40,7 @@ class CookiePlatform:
         self.logins = 0  # accepted
         self.rate_limited = 0
         self.unauthorized: list[str] = []  # paths answered 401
+        self.echoed: list[dict[str, Any]] = []  # what /echo received: headers, query, body
         self.items: dict[str, dict[str, Any]] = {}
         self._sessions: dict[str, str] = {}
         self._attempts: dict[str, deque[float]] = {}
@@ -125,6 +127,21 @@ class CookiePlatform:
             " 'live'; };</script>"
         )
 
+    async def bounce(self, request: Request) -> Response:
+        """A redirect to `to` (another origin, say), keeping the rest of the query string, with
+        the status `code` (307 by default: the method and body follow)."""
+        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("to", "code")]
+        to = request.query_params["to"]
+        query = urlencode(params)
+        location = f"{to}?{query}" if query else to
+        return RedirectResponse(location, int(request.query_params.get("code", "307")))
+
+    async def echo(self, request: Request) -> Response:
+        body = (await request.body()).decode("utf-8", "replace")
+        seen = {"headers": dict(request.headers), "query": request.url.query, "body": body}
+        self.echoed.append(seen)
+        return JSONResponse({"ok": True})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -135,8 +152,14 @@ class CookiePlatform:
                 Route("/", self.home),
                 Route("/login", self.login_page),
                 Route("/live", self.live),
+                Route("/bounce", self.bounce, methods=["GET", "POST"]),
+                Route("/echo", self.echo, methods=["GET", "POST"]),
             ]
         )
+
+    def session_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._sessions)
 
     def revoke(self) -> None:
         """Every session ends (an expiry, a restart of the platform)."""

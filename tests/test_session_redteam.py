@@ -8,21 +8,26 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from prober import Journey
+from prober import Journey, StepContext
 from prober.drivers.http import HttpDriver
 from prober.loader import load_packs
 from prober.login_gate import LoginGate, credentials_key
 from prober.runner import Runner
 from prober.session import Session
 from prober.session_file import SessionFiles
-from prober.target import Target
-from tests.cookie_platform import PASSWORD, CookiePlatform
+from prober.target import Credential, Secret, Target
+from tests.cookie_platform import API_KEY, PASSWORD, CookiePlatform
 from tests.loop_thread import LoopThread
 from tests.test_platform_sessions import PACK, pack_target, status
+
+QUERY_KEY = "qk&/+ 9=z%"  # characters that mean something in URLs
 
 
 @pytest.fixture
@@ -156,3 +161,55 @@ def test_a_session_round_trips_and_a_hostile_one_does_not() -> None:
     good = Session("tok.en-1", (("sid", "a=b"), ("theme", '"dark"')), 4e9)
     assert Session.from_json(good.to_json()) == good
     assert Session.from_json('{"token": "a\\nb", "cookies": [], "expires_at": 1}') is None
+
+
+def _elsewhere_url(platform: CookiePlatform) -> str:
+    return platform.url.replace("127.0.0.1", "localhost") + "/echo"
+
+
+def _bouncing(name: str, path: str, **declared: Any) -> Journey:
+    journey = Journey(name, cuj="kit", service="cookie-api", team="t", channel="api",
+                      timeout="8s", retries=0, **declared)  # fmt: skip
+
+    @journey.step("follow the target's redirect")
+    async def follow(ctx: StepContext) -> None:
+        await ctx.api.get("/api/me")  # signed in: the session exists
+        answer = await ctx.api.post(path, json={"note": "hello"})
+        ctx.expect_status(answer, 200)
+
+    return journey
+
+
+@pytest.mark.parametrize("code", [302, 307])
+def test_credentials_never_follow_a_redirect_to_another_origin(
+    code: int, platform: CookiePlatform, loop: LoopThread, tmp_path: Path
+) -> None:
+    target = pack_target(platform, tmp_path)
+    # The API key in a header and in the query, the login's cookie session: all of them.
+    target = replace(target, credentials=(
+        *target.credentials, Credential("query_key", "query", "key", Secret(QUERY_KEY)),
+    ))  # fmt: skip
+    to = quote(_elsewhere_url(platform), safe="")
+    journey = _bouncing("bounce", f"/bounce?to={to}&code={code}")
+    result = loop.run(Runner(http=HttpDriver(gate=LoginGate())).run(journey, target))
+    assert status(result) == "success", result.to_json()
+    assert len(platform.echoed) == 1
+    sent = json.dumps(platform.echoed)
+    for secret in (API_KEY, QUERY_KEY, *platform.session_ids()):
+        assert secret not in sent, sent
+    assert "x-cuj-probe" not in sent and "traceparent" not in sent
+    assert "hello" in sent or code == 302  # a 307 keeps the body that holds no secret
+
+
+def test_a_login_redirected_to_another_origin_does_not_take_the_password_along(
+    platform: CookiePlatform, loop: LoopThread, tmp_path: Path
+) -> None:
+    target = pack_target(platform, tmp_path)
+    moved = f"/bounce?to={quote(_elsewhere_url(platform), safe='')}&code=307"
+    target = replace(target, auth=replace(target.auth, login_path=moved))
+    journey = _bouncing("moved_login", "/api/me")
+    result = loop.run(Runner(http=HttpDriver(gate=LoginGate())).run(journey, target))
+    assert platform.echoed == []  # the password never left for the other origin
+    assert status(result) != "success"
+    assert result.failure is not None and "another origin" in result.failure.message
+    assert PASSWORD not in json.dumps(result.to_json())

@@ -27,7 +27,7 @@ from prober.login_gate import LoginGate, credentials_key
 from prober.observe import Exchange, Observer, Wiring, dig, inspect_body
 from prober.session import Session
 from prober.target import SESSION_CREDENTIAL
-from prober.trace import with_product_token
+from prober.trace import PROBE_HEADER, with_product_token
 
 USER_AGENT = with_product_token(f"python-httpx/{httpx.__version__}")
 
@@ -39,6 +39,7 @@ class ObservingTransport(httpx.AsyncBaseTransport):
         self._observer = wiring.observer
         self._trace = wiring.trace
         self._probe = wiring.probe
+        self._redactor = wiring.redactor
         self._answers: dict[int, tuple[httpx.Request, httpx.Response]] = {}
         # The target's redirects not yet followed: their Location -> the 3xx's exchange.
         self._redirects: dict[str, Exchange] = {}
@@ -46,11 +47,19 @@ class ObservingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
+        via = self._redirects.pop(url, None)
         if self._target.owns(url):
             request.headers.update(self._trace.headers(self._probe))
             # Requests built outside the client (the login in TargetAuth) lack its defaults.
             request.headers["user-agent"] = with_product_token(request.headers.get("user-agent"))
-        via = self._redirects.pop(url, None)
+        else:
+            try:
+                self._withhold_secrets(request)
+            except CredentialsWithheld as exc:
+                if via is not None:
+                    self._observer.redirect_failed(via, url, str(exc), exc)
+                raise
+            url = str(request.url)
         exchange = self._observer.started(request.method, url, via=via)
         try:
             response = await self._inner.handle_async_request(request)
@@ -82,6 +91,32 @@ class ObservingTransport(httpx.AsyncBaseTransport):
                 response.stream = _ObservedBody(response.stream, self._observer, exchange)
         return response
 
+    def _withhold_secrets(self, request: httpx.Request) -> None:
+        """Keep the target's secrets and trace headers off a request to another origin: a
+        redirect follows with the first request's headers (httpx drops only Authorization), and
+        a 307/308 with its body. Headers and query parameters carrying one are dropped; a body
+        carrying one (the login's password) is not sent at all."""
+        ours = self._trace.headers(self._probe)
+        if request.headers.get(PROBE_HEADER) == self._probe:  # the first request's, redirected
+            for name in ours:
+                request.headers.pop(name, None)
+        redactor = self._redactor
+        if not redactor.secrets:
+            return
+        for name, value in request.headers.multi_items():
+            if redactor.holds_secret(value) or redactor.holds_secret(value.split(" ")[-1]):
+                del request.headers[name]
+        params = request.url.params
+        kept = [(k, v) for k, v in params.multi_items() if not redactor.holds_secret(v)]
+        if len(kept) != len(params.multi_items()):
+            request.url = request.url.copy_with(params=kept or None)
+        body = b"".join(request.stream) if isinstance(request.stream, httpx.ByteStream) else b""
+        if body and redactor.holds_secret(body.decode("utf-8", "replace")):
+            raise CredentialsWithheld(
+                f"not sent: {request.method} {request.url} would carry the target's credentials "
+                "in its body to another origin"
+            )
+
     async def inspect(self, exchanges: list[Exchange]) -> None:
         """For a failed step: check the 2xx bodies the journey read (nothing is read here)."""
         for exchange in exchanges:
@@ -100,6 +135,13 @@ class ObservingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class CredentialsWithheld(httpx.RequestError):
+    """A request to another origin (a redirect's) would have carried the target's secrets."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class _ObservedBody(httpx.AsyncByteStream):
