@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -29,6 +30,7 @@ import stat
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from prober.paths import write_atomically
 from prober.session import Session
@@ -40,6 +42,8 @@ LOCK_POLL_S = 0.05
 MAX_FILE_BYTES = 64 * 1024
 # The folder beside the result store (store.path) that holds the shared sessions.
 SESSIONS_FOLDER = "sessions"
+# Beside a session file, the last refused login for the same key (`<name>.refused.json`).
+REFUSAL_SUFFIX = ".refused"
 
 
 class SessionFiles:
@@ -54,10 +58,39 @@ class SessionFiles:
         return self.folder / f"{_UNSAFE.sub('_', key)}.json"
 
     def read(self, key: str) -> Session | None:
-        """The shared session for `key` while it is good, else None. Whatever is at the path -
-        a folder, a FIFO, a device, a symlink, another user's or a readable file, a huge or
-        damaged one - is never trusted and never blocks or raises: the run logs in itself."""
-        path = self.path(key)
+        """The shared session for `key` while it is good, else None."""
+        text = self._load(self.path(key))
+        session = None if text is None else Session.from_json(text)
+        if session is None or not session.good(self._clock()):
+            return None
+        return session
+
+    def read_refusal(self, key: str) -> dict[str, Any] | None:
+        """The last refused login another process of the host recorded for `key` (see
+        LoginGate.refused), as it wrote it; None when there is none or it is unreadable."""
+        text = self._load(self.path(key + REFUSAL_SUFFIX))
+        try:
+            data = None if text is None else json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_refusal(self, key: str, refusal: dict[str, Any]) -> None:
+        try:
+            self._folder()
+            path = self.path(key + REFUSAL_SUFFIX)
+            write_atomically(path, json.dumps(refusal), mode=0o600)
+        except OSError as exc:
+            log.warning("cannot share the refusal in %s: %s", self.folder, exc.strerror or exc)
+
+    def clear_refusal(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            self.path(key + REFUSAL_SUFFIX).unlink()
+
+    def _load(self, path: Path) -> str | None:
+        """The text of a file this user alone wrote, else None. Whatever is at the path - a
+        folder, a FIFO, a device, a symlink, another user's or a readable file, a huge one - is
+        never trusted and never blocks or raises: the run does without it."""
         try:
             # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -67,22 +100,19 @@ class SessionFiles:
             with os.fdopen(fd, "rb") as file:
                 info = os.fstat(file.fileno())
                 if not stat.S_ISREG(info.st_mode):
-                    log.warning("%s: not a regular file; not reused", path)
+                    log.warning("%s: not a regular file; not used", path)
                     return None
                 if info.st_uid != os.getuid() or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                    log.warning("%s: not this user's alone (mode %o); not reused", path,
+                    log.warning("%s: not this user's alone (mode %o); not used", path,
                                 info.st_mode)  # fmt: skip
                     return None
                 raw = file.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
-            log.warning("%s: cannot read the shared session: %s", path, exc.strerror or exc)
+            log.warning("%s: cannot read it: %s", path, exc.strerror or exc)
             return None
         if len(raw) > MAX_FILE_BYTES:
-            return None  # no session is this large: not one the prober wrote
-        session = Session.from_json(raw.decode("utf-8", "replace"))
-        if session is None or not session.good(self._clock()):
-            return None
-        return session
+            return None  # nothing the prober writes here is this large
+        return raw.decode("utf-8", "replace")
 
     def write(self, key: str, session: Session) -> None:
         try:

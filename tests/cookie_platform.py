@@ -39,6 +39,7 @@ class CookiePlatform:
         self.ws_url = ws_url  # where the live page's socket connects
         self.logins = 0  # accepted
         self.rate_limited = 0
+        self.refused = 0  # logins answered 401 (wrong username or password)
         self.unauthorized: list[str] = []  # paths answered 401
         self.echoed: list[dict[str, Any]] = []  # what /echo received: headers, query, body
         self.items: dict[str, dict[str, Any]] = {}
@@ -65,6 +66,8 @@ class CookiePlatform:
             window.append(now)
         body = await request.json()
         if body.get("username") != "prober" or body.get("password") != PASSWORD:
+            with self._lock:
+                self.refused += 1
             return JSONResponse({"error": "wrong username or password"}, 401)
         sid = secrets.token_urlsafe(24)
         with self._lock:
