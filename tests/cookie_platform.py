@@ -40,6 +40,10 @@ class CookiePlatform:
         self.logins = 0  # accepted
         self.rate_limited = 0
         self.refused = 0  # logins answered 401 (wrong username or password)
+        # The login's answer as this platform version words it: `expires_in` raw in its JSON
+        # body (b"NaN", b'"3600"'), every login rate-limited with this Retry-After.
+        self.expires_in: bytes | None = None
+        self.retry_after: str | None = None
         self.unauthorized: list[str] = []  # paths answered 401
         self.echoed: list[dict[str, Any]] = []  # what /echo received: headers, query, body
         self.items: dict[str, dict[str, Any]] = {}
@@ -64,6 +68,9 @@ class CookiePlatform:
                 wait = int(60 - (now - window[0])) + 1
                 return JSONResponse({"error": "too many logins"}, 429, {"retry-after": str(wait)})
             window.append(now)
+        if self.retry_after is not None:
+            self.rate_limited += 1
+            return JSONResponse({"error": "slow down"}, 429, {"retry-after": self.retry_after})
         body = await request.json()
         if body.get("username") != "prober" or body.get("password") != PASSWORD:
             with self._lock:
@@ -73,7 +80,10 @@ class CookiePlatform:
         with self._lock:
             self._sessions[sid] = "prober"
             self.logins += 1
-        answer = JSONResponse({"user": {"name": "prober", "role": "viewer"}})
+        answer: Response = JSONResponse({"user": {"name": "prober", "role": "viewer"}})
+        if self.expires_in is not None:
+            raw = b'{"user": {"name": "prober"}, "expires_in": ' + self.expires_in + b"}"
+            answer = Response(raw, media_type="application/json")
         answer.set_cookie("sid", sid, httponly=True, samesite="lax")
         return answer
 

@@ -246,3 +246,35 @@ def test_processes_that_wait_for_a_refused_login_do_not_each_try_it(
     done = subprocess.run(command, env=platform_env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "logins"),
+    [(b"NaN", 1), (b'"3600"', 1), (b'"soon"', 1), (b"true", 1), (b"1e400", 1), (b"-5", 3)],
+)
+def test_an_odd_expires_in_neither_logs_in_every_run_nor_breaks_the_run(
+    expires_in: bytes,
+    logins: int,
+    platform: CookiePlatform,
+    profile: Journey,
+    loop: LoopThread,
+    tmp_path: Path,
+) -> None:
+    platform.expires_in = expires_in
+    target, runner = pack_target(platform, tmp_path), Runner(http=HttpDriver(gate=LoginGate()))
+    results = [loop.run(runner.run(profile, target)) for _ in range(3)]
+    assert [status(r) for r in results] == ["success"] * 3, results[0].to_json()
+    assert platform.logins == logins  # an expiry in the past: the platform's word, each run
+
+
+@pytest.mark.parametrize("retry_after", ["\xb2", "1e9", "-5", "999999999999999999999", ""])
+def test_an_odd_retry_after_is_a_client_error_with_a_bounded_hold(
+    retry_after: str, platform: CookiePlatform, profile: Journey, loop: LoopThread, tmp_path: Path
+) -> None:
+    platform.retry_after = retry_after
+    target, runner = pack_target(platform, tmp_path), Runner(http=HttpDriver(gate=LoginGate()))
+    results = [loop.run(runner.run(profile, target)) for _ in range(2)]
+    assert [status(r) for r in results] == ["client_error"] * 2, results[0].to_json()
+    assert platform.rate_limited == 1  # the second run held back
+    message = results[1].failure.message if results[1].failure else ""
+    assert "login held back" in message and "429" in message

@@ -16,6 +16,8 @@ import base64
 import copy
 import email.utils
 import functools
+import math
+import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -361,7 +363,7 @@ class TargetAuth(httpx.Auth):
                 why = (
                     f"it asked to wait {asked:g}s (Retry-After)"
                     if asked is not None
-                    else "it sent no Retry-After"
+                    else "it sent no Retry-After it could read"
                 )
                 raise LoginFailed(
                     f"login rate-limited: {said}; {why}, so no new login before "
@@ -387,13 +389,24 @@ class TargetAuth(httpx.Auth):
                 f"no token at {spec.token_field!r} and no cookie set",
                 service=self._target.service_for_url(str(login.url)),
             )
-        expires_in = dig(body, "expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else None
+        lifetime = _lifetime_s(dig(body, "expires_in"))
         if lifetime is None and cookie_expiry is not None:
             lifetime = cookie_expiry - now
         session = Session.from_login(token, cookies, expires_in_s=lifetime, now=now)
         self._gate.remember(self._key, session)
         self._take(session, reused=False)
+
+
+def _lifetime_s(expires_in: object) -> float | None:
+    """A login's `expires_in` in seconds: a number, or digits in a string ("3600"); None (no
+    lifetime given) for anything else - a bool, NaN, text - rather than a session that is
+    never good (NaN) and a login on every run."""
+    if isinstance(expires_in, str) and re.fullmatch(r"\s*-?[0-9]{1,12}(\.[0-9]+)?\s*", expires_in):
+        expires_in = float(expires_in)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return None
+    value = float(expires_in)
+    return value if not math.isnan(value) else None
 
 
 def _login_cookies(answer: httpx.Response) -> tuple[tuple[tuple[str, str], ...], float | None]:
@@ -438,7 +451,7 @@ def retry_after_s(value: str | None, now: float) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]{1,12}", text):  # ASCII digits only: "²".isdigit() too
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)
