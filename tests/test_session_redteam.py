@@ -278,3 +278,19 @@ def test_an_odd_retry_after_is_a_client_error_with_a_bounded_hold(
     assert platform.rate_limited == 1  # the second run held back
     message = results[1].failure.message if results[1].failure else ""
     assert "login held back" in message and "429" in message
+
+
+def test_a_journey_naming_an_unknown_credential_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "prober.yaml").write_text((PACK / "prober.yaml").read_text())
+    pack = (PACK / "cookie_journeys.py").read_text()
+    (tmp_path / "cookie_journeys.py").write_text(pack.replace('("api_key",)', '("api_kye",)'))
+    env = {**os.environ, "COOKIE_PLATFORM_URL": "http://127.0.0.1:9",
+           "COOKIE_PLATFORM_PASSWORD": "x", "COOKIE_PLATFORM_KEY": "y"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "prober", "validate", "-c", str(tmp_path / "prober.yaml")],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "'api_kye' is not a credential of target 'cookie' (did you mean 'api_key'?)" in (
+        done.stderr
+    )
