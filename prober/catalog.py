@@ -24,7 +24,7 @@ from prober.kit import PackSettings
 from prober.loader import load_packs
 from prober.metrics import SWEEP_MAX_AGE_SETTING
 from prober.sinks.dogstatsd import DogStatsdConfigError, resolve_destination
-from prober.target import Target
+from prober.target import SESSION_CREDENTIAL, Target
 from prober.usage_error import UsageError
 
 _SHARD = re.compile(r"^([0-9]{1,4})/([0-9]{1,4})$", re.ASCII)
@@ -187,6 +187,7 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
         if problem is not None:
             problems.append(problem)
     problems += _settings_problems(loaded, list(journeys.values()))
+    problems += _credential_problems(loaded, list(journeys.values()))
     try:
         resolve_destination(config.datadog.statsd_url, loaded.environ)
     except DogStatsdConfigError as exc:
@@ -196,6 +197,24 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
     if problems:
         raise ConfigError(loaded.source, problems)
     return Catalog(journeys, disabled, loaded.targets(), only)
+
+
+def _credential_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Problem]:
+    """Each journey's `credentials=` against every target's `credentials:`: a name no target
+    declares would send nothing, and the run would blame the platform for the 401."""
+    problems = []
+    for journey in sorted(journeys, key=lambda j: j.name):
+        for target, cfg in sorted(loaded.config.targets.items()):
+            known = sorted({SESSION_CREDENTIAL, *cfg.credentials})
+            for name in journey.credentials or ():
+                if name not in known:
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = f"did you mean {close[0]!r}?" if close else f"declared: {known}"
+                    problems.append(Problem(
+                        f"{journey.source}", f"journey {journey.name!r}: credentials: {name!r} "
+                        f"is not a credential of target {target!r} ({hint})",
+                    ))  # fmt: skip
+    return problems
 
 
 def _patience_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Problem]:

@@ -15,7 +15,9 @@ journey with a wrong password would keep the probe user - and anyone sharing it 
 
 Only a refusal of the credentials (401, 403) or a rate limit (429) holds anything back; a login
 that fails otherwise (a 503, a reset) is that run's failure alone, and the next run logs in.
-A 429's Retry-After (seconds or an HTTP date) is the hold, up to MAX_HOLD_S.
+A 429's Retry-After (seconds or an HTTP date) is the hold, up to MAX_HOLD_S. With SessionFiles a
+refusal is shared with the host's other processes too (its time, count and evidence), so those
+waiting for the same first login hold back instead of each trying it into a lockout.
 
 After a refused login the gate holds further logins with the same credentials to the same
 target back: first for the journey's interval, then twice as long after each further refusal,
@@ -30,11 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from prober.observe import Exchange
 from prober.session import Session
 from prober.session_file import SessionFiles
 
@@ -89,6 +93,7 @@ class LoginGate:
             self._refusals.pop(key, None)
         if self.files is not None:
             self.files.write(key, session)
+            self.files.clear_refusal(key)
 
     def forget(self, key: str, session: Session) -> None:
         """The target no longer takes `session` (a 401): the next request logs in again -
@@ -113,28 +118,77 @@ class LoginGate:
                 yield
 
     def held(self, key: str) -> Refusal | None:
-        """The refusal that holds logins back now, or None when a login may be tried."""
+        """The refusal that holds logins back now - this process's, or one another process of
+        the host met (SessionFiles) - or None when a login may be tried."""
+        now = self._clock()
         with self._lock:
             refusal = self._refusals.get(key)
-        if refusal is None or self._clock() >= refusal.until:
-            return None
-        return refusal
+        if refusal is not None and now < refusal.until:
+            return refusal
+        shared = self._shared_refusal(key, now)
+        if shared is not None and now < shared.until:
+            return shared
+        return None
 
     def refused(
         self, key: str, interval_s: float, answer: object, *, hold_s: float | None = None
     ) -> Refusal:
         """Remember a refused login (401/403) or a rate limit (429; `hold_s` its Retry-After,
-        honoured up to MAX_HOLD_S). Other failed logins are not refusals: nothing is held."""
+        honoured up to MAX_HOLD_S), and tell the host's other processes. Other failed logins
+        are not refusals: nothing is held."""
         now = self._clock()
+        shared = self._shared_refusal(key, now)
         with self._lock:
-            count = self._refusals[key].count + 1 if key in self._refusals else 1
-            hold = min(max(interval_s, MAX_HOLD_S), interval_s * 2 ** (count - 1))
+            known = self._refusals.get(key)
+            count = max(known.count if known else 0, shared.count if shared else 0) + 1
+            hold = min(max(interval_s, MAX_HOLD_S), interval_s * 2 ** min(count - 1, 32))
             if hold_s is not None:
                 hold = min(max(hold_s, 0.0), MAX_HOLD_S)
             refusal = Refusal(count, now, now + hold, answer)
             self._refusals[key] = refusal
+        if self.files is not None:
+            self.files.write_refusal(key, _refusal_record(refusal))
         return refusal
 
     def accepted(self, key: str) -> None:
         with self._lock:
             self._refusals.pop(key, None)
+        if self.files is not None:
+            self.files.clear_refusal(key)
+
+    def _shared_refusal(self, key: str, now: float) -> Refusal | None:
+        """The refusal another process recorded for `key` within the last day, if any."""
+        record = None if self.files is None else self.files.read_refusal(key)
+        if record is None:
+            return None
+        try:
+            count, at, until = int(record["count"]), float(record["at"]), float(record["until"])
+            status = record.get("status")
+            answer = Exchange(str(record["method"]), str(record["url"]), None, None, at, at,
+                              status if isinstance(status, int) else None)  # fmt: skip
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
+        if not (count >= 1 and math.isfinite(at) and math.isfinite(until)):
+            return None
+        if not now - SHARED_REFUSAL_S < at <= now:
+            return None  # an old record, or one from a clock that is off: not a hold
+        message = record.get("message")
+        answer.message = message[:200] if isinstance(message, str) else None
+        return Refusal(count, at, min(until, at + SHARED_REFUSAL_S), answer)
+
+
+# How long another process's refused login is remembered by the host (and its hold at most).
+SHARED_REFUSAL_S = 24 * 3600.0
+
+
+def _refusal_record(refusal: Refusal) -> dict[str, object]:
+    """What the host's other processes need of a refusal: when, how often, and its evidence
+    (the login's method, URL and status and the platform's message - never the request)."""
+    answer = refusal.answer
+    record: dict[str, object] = {"count": refusal.count, "at": refusal.at,
+                                 "until": refusal.until}  # fmt: skip
+    if isinstance(answer, Exchange):
+        said = answer.message or answer.excerpt
+        record.update(method=answer.method, url=answer.url, status=answer.status,
+                      message=said[:200] if said else None)  # fmt: skip
+    return record

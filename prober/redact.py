@@ -68,6 +68,23 @@ class Redactor:
                 text = re.sub(rf"(=){re.escape(form)}(?=$|[&;#\s\"'\\])", rf"\1{MASK}", text)
         return text
 
+    def holds_secret(self, text: str) -> bool:
+        """Whether `text` carries a known secret value (a long one anywhere, a short one as a
+        whole JSON string or query/form value), plain or percent-encoded. Field names alone
+        (`"token": ...`) are not secrets: this asks about the values the prober knows."""
+        for secret in self._secrets:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+                if len(secret) >= MIN_FREE_TEXT_SECRET:
+                    if form in text:
+                        return True
+                elif (
+                    text == form
+                    or f'"{form}"' in text
+                    or re.search(rf"(?:^|=){re.escape(form)}(?=$|[&;#\s\"'\\])", text)
+                ):
+                    return True
+        return False
+
     def data(self, raw: bytes) -> bytes:
         """The same for bytes of unknown encoding (trace resources, network bodies)."""
         try:

@@ -12,6 +12,7 @@ seeded from them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,16 +56,29 @@ class Session:
 
     @classmethod
     def from_json(cls, text: str) -> Session | None:
-        """The session in `text`, or None when it is not one (a damaged or foreign file)."""
+        """The session in `text`, or None when it is not one (a damaged or foreign file): a
+        token and cookies that could not go into a request's headers are not a session."""
         try:
             data: Any = json.loads(text)
             token = data["token"]
-            cookies = tuple((str(n), str(v)) for n, v in data["cookies"])
+            cookies = tuple((n, v) for n, v in data["cookies"])
             expires_at = float(data["expires_at"])
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             return None
-        if token is not None and not isinstance(token, str):
+        if token is not None and not (isinstance(token, str) and _HEADER_VALUE.fullmatch(token)):
             return None
+        for name, value in cookies:
+            if not (isinstance(name, str) and _COOKIE_NAME.fullmatch(name)):
+                return None
+            if not (isinstance(value, str) and _COOKIE_VALUE.fullmatch(value)):
+                return None
         if not token and not cookies:
             return None
         return cls(token, cookies, expires_at)
+
+
+# What a request header can carry (printable ASCII, no line breaks): a bearer token; a cookie's
+# name (no separator, `=` or space) and value (no `;`, which would start another cookie).
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_COOKIE_VALUE = re.compile(r"[\x20-\x3a\x3c-\x7e]*")

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -29,6 +30,7 @@ import stat
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from prober.paths import write_atomically
 from prober.session import Session
@@ -36,8 +38,12 @@ from prober.session import Session
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 LOCK_POLL_S = 0.05
+# A session file is a token and a few cookies; anything larger was not written by the prober.
+MAX_FILE_BYTES = 64 * 1024
 # The folder beside the result store (store.path) that holds the shared sessions.
 SESSIONS_FOLDER = "sessions"
+# Beside a session file, the last refused login for the same key (`<name>.refused.json`).
+REFUSAL_SUFFIX = ".refused"
 
 
 class SessionFiles:
@@ -53,20 +59,60 @@ class SessionFiles:
 
     def read(self, key: str) -> Session | None:
         """The shared session for `key` while it is good, else None."""
-        path = self.path(key)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        with os.fdopen(fd, "rb") as file:
-            info = os.fstat(file.fileno())
-            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                log.warning("%s: not this user's alone (mode %o); not reused", path, info.st_mode)
-                return None
-            session = Session.from_json(file.read(64 * 1024).decode("utf-8", "replace"))
+        text = self._load(self.path(key))
+        session = None if text is None else Session.from_json(text)
         if session is None or not session.good(self._clock()):
             return None
         return session
+
+    def read_refusal(self, key: str) -> dict[str, Any] | None:
+        """The last refused login another process of the host recorded for `key` (see
+        LoginGate.refused), as it wrote it; None when there is none or it is unreadable."""
+        text = self._load(self.path(key + REFUSAL_SUFFIX))
+        try:
+            data = None if text is None else json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_refusal(self, key: str, refusal: dict[str, Any]) -> None:
+        try:
+            self._folder()
+            path = self.path(key + REFUSAL_SUFFIX)
+            write_atomically(path, json.dumps(refusal), mode=0o600)
+        except OSError as exc:
+            log.warning("cannot share the refusal in %s: %s", self.folder, exc.strerror or exc)
+
+    def clear_refusal(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            self.path(key + REFUSAL_SUFFIX).unlink()
+
+    def _load(self, path: Path) -> str | None:
+        """The text of a file this user alone wrote, else None. Whatever is at the path - a
+        folder, a FIFO, a device, a symlink, another user's or a readable file, a huge one - is
+        never trusted and never blocks or raises: the run does without it."""
+        try:
+            # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as file:
+                info = os.fstat(file.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    log.warning("%s: not a regular file; not used", path)
+                    return None
+                if info.st_uid != os.getuid() or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                    log.warning("%s: not this user's alone (mode %o); not used", path,
+                                info.st_mode)  # fmt: skip
+                    return None
+                raw = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            log.warning("%s: cannot read it: %s", path, exc.strerror or exc)
+            return None
+        if len(raw) > MAX_FILE_BYTES:
+            return None  # nothing the prober writes here is this large
+        return raw.decode("utf-8", "replace")
 
     def write(self, key: str, session: Session) -> None:
         try:
@@ -111,16 +157,27 @@ class SessionFiles:
                 os.close(fd)
 
     def _lock_fd(self, key: str) -> int | None:
+        fd = None
         try:
             self._folder()
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
-            return os.open(self.path(key).with_suffix(".lock"), flags, 0o600)
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(self.path(key).with_suffix(".lock"), flags, 0o600)
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+                raise OSError(errno.EPERM, "the lock file is not this user's regular file")
+            return fd
         except OSError as exc:
+            if fd is not None:
+                os.close(fd)
             log.warning("cannot lock in %s: %s", self.folder, exc.strerror or exc)
             return None
 
     def _folder(self) -> None:
+        """Make the folder (0700) or check the one there: this user's own folder, else OSError
+        (a folder another user owns or can write to is not where sessions are shared)."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = self.folder.lstat()
+        info = self.folder.stat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise OSError(errno.EPERM, "not a folder of this user's")
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            self.folder.chmod(0o700)
+            os.chmod(self.folder, 0o700)

@@ -16,6 +16,7 @@ from collections import deque
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import uvicorn
 from starlette.applications import Starlette
@@ -38,7 +39,13 @@ class CookiePlatform:
         self.ws_url = ws_url  # where the live page's socket connects
         self.logins = 0  # accepted
         self.rate_limited = 0
+        self.refused = 0  # logins answered 401 (wrong username or password)
+        # The login's answer as this platform version words it: `expires_in` raw in its JSON
+        # body (b"NaN", b'"3600"'), every login rate-limited with this Retry-After.
+        self.expires_in: bytes | None = None
+        self.retry_after: str | None = None
         self.unauthorized: list[str] = []  # paths answered 401
+        self.echoed: list[dict[str, Any]] = []  # what /echo received: headers, query, body
         self.items: dict[str, dict[str, Any]] = {}
         self._sessions: dict[str, str] = {}
         self._attempts: dict[str, deque[float]] = {}
@@ -61,14 +68,22 @@ class CookiePlatform:
                 wait = int(60 - (now - window[0])) + 1
                 return JSONResponse({"error": "too many logins"}, 429, {"retry-after": str(wait)})
             window.append(now)
+        if self.retry_after is not None:
+            self.rate_limited += 1
+            return JSONResponse({"error": "slow down"}, 429, {"retry-after": self.retry_after})
         body = await request.json()
         if body.get("username") != "prober" or body.get("password") != PASSWORD:
+            with self._lock:
+                self.refused += 1
             return JSONResponse({"error": "wrong username or password"}, 401)
         sid = secrets.token_urlsafe(24)
         with self._lock:
             self._sessions[sid] = "prober"
             self.logins += 1
-        answer = JSONResponse({"user": {"name": "prober", "role": "viewer"}})
+        answer: Response = JSONResponse({"user": {"name": "prober", "role": "viewer"}})
+        if self.expires_in is not None:
+            raw = b'{"user": {"name": "prober"}, "expires_in": ' + self.expires_in + b"}"
+            answer = Response(raw, media_type="application/json")
         answer.set_cookie("sid", sid, httponly=True, samesite="lax")
         return answer
 
@@ -125,6 +140,21 @@ class CookiePlatform:
             " 'live'; };</script>"
         )
 
+    async def bounce(self, request: Request) -> Response:
+        """A redirect to `to` (another origin, say), keeping the rest of the query string, with
+        the status `code` (307 by default: the method and body follow)."""
+        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("to", "code")]
+        to = request.query_params["to"]
+        query = urlencode(params)
+        location = f"{to}?{query}" if query else to
+        return RedirectResponse(location, int(request.query_params.get("code", "307")))
+
+    async def echo(self, request: Request) -> Response:
+        body = (await request.body()).decode("utf-8", "replace")
+        seen = {"headers": dict(request.headers), "query": request.url.query, "body": body}
+        self.echoed.append(seen)
+        return JSONResponse({"ok": True})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -135,8 +165,14 @@ class CookiePlatform:
                 Route("/", self.home),
                 Route("/login", self.login_page),
                 Route("/live", self.live),
+                Route("/bounce", self.bounce, methods=["GET", "POST"]),
+                Route("/echo", self.echo, methods=["GET", "POST"]),
             ]
         )
+
+    def session_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._sessions)
 
     def revoke(self) -> None:
         """Every session ends (an expiry, a restart of the platform)."""

@@ -16,6 +16,8 @@ import base64
 import copy
 import email.utils
 import functools
+import math
+import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -27,7 +29,7 @@ from prober.login_gate import LoginGate, credentials_key
 from prober.observe import Exchange, Observer, Wiring, dig, inspect_body
 from prober.session import Session
 from prober.target import SESSION_CREDENTIAL
-from prober.trace import with_product_token
+from prober.trace import PROBE_HEADER, with_product_token
 
 USER_AGENT = with_product_token(f"python-httpx/{httpx.__version__}")
 
@@ -39,6 +41,7 @@ class ObservingTransport(httpx.AsyncBaseTransport):
         self._observer = wiring.observer
         self._trace = wiring.trace
         self._probe = wiring.probe
+        self._redactor = wiring.redactor
         self._answers: dict[int, tuple[httpx.Request, httpx.Response]] = {}
         # The target's redirects not yet followed: their Location -> the 3xx's exchange.
         self._redirects: dict[str, Exchange] = {}
@@ -46,11 +49,19 @@ class ObservingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
+        via = self._redirects.pop(url, None)
         if self._target.owns(url):
             request.headers.update(self._trace.headers(self._probe))
             # Requests built outside the client (the login in TargetAuth) lack its defaults.
             request.headers["user-agent"] = with_product_token(request.headers.get("user-agent"))
-        via = self._redirects.pop(url, None)
+        else:
+            try:
+                self._withhold_secrets(request)
+            except CredentialsWithheld as exc:
+                if via is not None:
+                    self._observer.redirect_failed(via, url, str(exc), exc)
+                raise
+            url = str(request.url)
         exchange = self._observer.started(request.method, url, via=via)
         try:
             response = await self._inner.handle_async_request(request)
@@ -82,6 +93,32 @@ class ObservingTransport(httpx.AsyncBaseTransport):
                 response.stream = _ObservedBody(response.stream, self._observer, exchange)
         return response
 
+    def _withhold_secrets(self, request: httpx.Request) -> None:
+        """Keep the target's secrets and trace headers off a request to another origin: a
+        redirect follows with the first request's headers (httpx drops only Authorization), and
+        a 307/308 with its body. Headers and query parameters carrying one are dropped; a body
+        carrying one (the login's password) is not sent at all."""
+        ours = self._trace.headers(self._probe)
+        if request.headers.get(PROBE_HEADER) == self._probe:  # the first request's, redirected
+            for name in ours:
+                request.headers.pop(name, None)
+        redactor = self._redactor
+        if not redactor.secrets:
+            return
+        for name, value in request.headers.multi_items():
+            if redactor.holds_secret(value) or redactor.holds_secret(value.split(" ")[-1]):
+                del request.headers[name]
+        params = request.url.params
+        kept = [(k, v) for k, v in params.multi_items() if not redactor.holds_secret(v)]
+        if len(kept) != len(params.multi_items()):
+            request.url = request.url.copy_with(params=kept or None)
+        body = b"".join(request.stream) if isinstance(request.stream, httpx.ByteStream) else b""
+        if body and redactor.holds_secret(body.decode("utf-8", "replace")):
+            raise CredentialsWithheld(
+                f"not sent: {request.method} {request.url} would carry the target's credentials "
+                "in its body to another origin"
+            )
+
     async def inspect(self, exchanges: list[Exchange]) -> None:
         """For a failed step: check the 2xx bodies the journey read (nothing is read here)."""
         for exchange in exchanges:
@@ -100,6 +137,13 @@ class ObservingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class CredentialsWithheld(httpx.RequestError):
+    """A request to another origin (a redirect's) would have carried the target's secrets."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class _ObservedBody(httpx.AsyncByteStream):
@@ -319,7 +363,7 @@ class TargetAuth(httpx.Auth):
                 why = (
                     f"it asked to wait {asked:g}s (Retry-After)"
                     if asked is not None
-                    else "it sent no Retry-After"
+                    else "it sent no Retry-After it could read"
                 )
                 raise LoginFailed(
                     f"login rate-limited: {said}; {why}, so no new login before "
@@ -345,13 +389,24 @@ class TargetAuth(httpx.Auth):
                 f"no token at {spec.token_field!r} and no cookie set",
                 service=self._target.service_for_url(str(login.url)),
             )
-        expires_in = dig(body, "expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else None
+        lifetime = _lifetime_s(dig(body, "expires_in"))
         if lifetime is None and cookie_expiry is not None:
             lifetime = cookie_expiry - now
         session = Session.from_login(token, cookies, expires_in_s=lifetime, now=now)
         self._gate.remember(self._key, session)
         self._take(session, reused=False)
+
+
+def _lifetime_s(expires_in: object) -> float | None:
+    """A login's `expires_in` in seconds: a number, or digits in a string ("3600"); None (no
+    lifetime given) for anything else - a bool, NaN, text - rather than a session that is
+    never good (NaN) and a login on every run."""
+    if isinstance(expires_in, str) and re.fullmatch(r"\s*-?[0-9]{1,12}(\.[0-9]+)?\s*", expires_in):
+        expires_in = float(expires_in)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return None
+    value = float(expires_in)
+    return value if not math.isnan(value) else None
 
 
 def _login_cookies(answer: httpx.Response) -> tuple[tuple[tuple[str, str], ...], float | None]:
@@ -396,7 +451,7 @@ def retry_after_s(value: str | None, now: float) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]{1,12}", text):  # ASCII digits only: "²".isdigit() too
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)
