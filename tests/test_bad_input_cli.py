@@ -716,6 +716,7 @@ NOT_USAGE = {
     "prober.errors.JourneyDefinitionError": "the loader reports it as a config problem",
     "prober.errors.GaveUp": "a journey outcome (a wait that ran out)",
     "prober.errors.Unreadable": "a journey outcome (a body the browser no longer holds)",
+    "prober.drivers.http.CredentialsWithheld": "a journey outcome (a redirect off the target)",
     "prober.errors.WaitTimedOut": "a journey outcome (a wait that reached the deadline)",
     "prober.errors.JourneyExit": "a journey outcome: SystemExit/KeyboardInterrupt from its code",
     "prober.yaml_source.YamlError": "the config loader reports its problems as a ConfigError",

@@ -428,7 +428,9 @@ FAULTS = [
     Fault("429 with Retry-After: 2 on the login", (
         Leg("api", RA, lambda wf, sel: [RateLimit("POST", "/api/auth/login", retry_after=2,
                                                   times=1, when=sel)],
-            (FAILURE, "client_error", WF, None), r"retry.?after", again_after_s=2.0),
+            # The hold counts from when the prober read the 429, a moment after the proxy sent
+            # it: the next run comes a little after Retry-After, as a scheduled one would.
+            (FAILURE, "client_error", WF, None), r"retry.?after", again_after_s=2.5),
     )),
     # The silent failure, by the sandbox's own fault API: every answer a 2xx, runs stay queued.
     Fault("runs stay queued (sandbox fault: engine silent stuck)",

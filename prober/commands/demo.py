@@ -418,6 +418,15 @@ def contract() -> tuple[str, ...]:
         m.CLEANUP_FAILED,
         m.INTERNAL_ERRORS,
         m.FIXTURE_REPAIRED,
+        m.PAGE_TTFB,
+        m.PAGE_DOM_CONTENT_LOADED,
+        m.PAGE_LOAD,
+        m.PAGE_LCP,
+        m.PAGE_CLS,
+        m.PAGE_LONG_TASKS,
+        m.PAGE_LONG_TASK_TIME,
+        m.PAGE_REQUEST_DURATION,
+        m.PAGE_REQUEST_END,
     )
 
 
