@@ -39,23 +39,12 @@ class JourneyAssertion(AssertionError):
         self.blame = blame
 
 
-class _LastSeen:
+class _LastSeen(Exception):
     """What a wait saw last: who kept answering it (`service`, named per `blame`, a
     prober.result.BlameSource value) and the answer's description (`evidence`). The classifier
     takes it when the step's record holds nothing stronger (a failed answer, a page error, a
     request still without an answer)."""
 
-    service: str | None
-    blame: str | None
-    evidence: str | None
-
-    def _seen(self, service: str | None, blame: str | None, evidence: str | None) -> None:
-        self.service, self.blame, self.evidence = service, blame, evidence
-
-
-class GaveUp(AssertionError, _LastSeen):
-    """A wait or poll ran out of the customer's patience (its `cap_s`): an assertion."""
-
     def __init__(
         self,
         message: str,
@@ -65,32 +54,21 @@ class GaveUp(AssertionError, _LastSeen):
         evidence: str | None = None,
     ) -> None:
         super().__init__(message)
-        self._seen(service, blame, evidence)
+        self.service, self.blame, self.evidence = service, blame, evidence
 
 
-class Unreadable(AssertionError, _LastSeen):
+class GaveUp(_LastSeen, AssertionError):
+    """A wait or poll ran out of the customer's patience (its `cap_s`): an assertion."""
+
+
+class Unreadable(_LastSeen, AssertionError):
     """An answer whose body the journey could not get to check (Chromium no longer held it,
     e.g. a body too large for its inspector cache): an assertion on the service that sent it,
     unless the step's record holds stronger evidence."""
 
-    def __init__(self, message: str, *, service: str, blame: str, evidence: str) -> None:
-        super().__init__(message)
-        self._seen(service, blame, evidence)
 
-
-class WaitTimedOut(TimeoutError, _LastSeen):
+class WaitTimedOut(_LastSeen, TimeoutError):
     """A wait or poll reached the step's deadline before the customer's patience: a timeout."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        service: str | None = None,
-        blame: str | None = None,
-        evidence: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self._seen(service, blame, evidence)
 
 
 class JourneyExit(Exception):

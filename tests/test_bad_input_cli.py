@@ -714,6 +714,7 @@ NOT_USAGE = {
     "prober.errors.ProbeError": "a run's probe_error (exit 3)",
     "prober.errors.BrowserUnavailable": "a run's probe_error (exit 3)",
     "prober.errors.JourneyDefinitionError": "the loader reports it as a config problem",
+    "prober.errors._LastSeen": "the base of the wait outcomes below",
     "prober.errors.GaveUp": "a journey outcome (a wait that ran out)",
     "prober.errors.Unreadable": "a journey outcome (a body the browser no longer holds)",
     "prober.drivers.http.CredentialsWithheld": "a journey outcome (a redirect off the target)",
