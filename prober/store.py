@@ -117,6 +117,10 @@ class StoredRun:
     latency_s: float | None = None  # what `within_slo` judged; None in runs stored before it
 
 
+# How long opening the store waits for another process holding it (its busy timeout).
+OPEN_WAIT_S = 2.0
+
+
 class ResultStore:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -125,9 +129,9 @@ class ResultStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=2.0
+                path, isolation_level=None, check_same_thread=False, timeout=OPEN_WAIT_S
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -152,16 +156,39 @@ class ResultStore:
         )
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        version = self._version()
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: written by a newer cuj-prober (schema {version}, this one knows "
                 f"{SCHEMA_VERSION}); upgrade, or point `store` at another file"
             )
-        for number in range(version, SCHEMA_VERSION):
-            with self._tx() as db:
-                db.executescript(f"BEGIN;{MIGRATIONS[number]}")
+        if version == SCHEMA_VERSION:
+            return
+        # Several processes may create one store at once (`serve` and incident `prober run`s
+        # on a host): the version is read again under the write lock, so each migration runs
+        # once, in one transaction with its version (executescript would commit in between).
+        with self._tx() as db:
+            for number in range(self._version(), SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def _wal(self) -> None:
+        """WAL mode. Switching a new file to it can answer "locked" at once, without waiting
+        (several processes creating the store together): tried again, within OPEN_WAIT_S."""
+        deadline = time.monotonic() + OPEN_WAIT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -326,6 +353,18 @@ def _stored(row: tuple[Any, ...]) -> StoredRun:
         failed_service, duration_s, bool(within_slo), started_at, finished_at, trace_id,
         attempts, first_status, latency_s,
     )  # fmt: skip
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one each, as `execute` takes them."""
+    found, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                found.append(pending.strip())
+            pending = ""
+    return found
 
 
 def _text(value: object) -> str | None:

@@ -26,7 +26,6 @@ from prober.metrics import FIXTURE_REPAIRED, FIXTURES_REPAIRED, Origin
 from prober.result import JourneyResult
 from prober.runner import Runner
 from prober.sinks.dogstatsd import DogStatsdSink, parse_url
-from prober.store import ResultStore
 from prober.target import Target
 from tests.background_agent import BackgroundAgent
 from tests.cookie_platform import API_KEY, PASSWORD, CookiePlatform
@@ -123,20 +122,9 @@ def test_six_prober_runs_within_a_minute_share_one_login(
 ) -> None:
     """The incident: six `prober run`s at once on a host, a platform allowing 5 logins a minute
     per client. They share the session file under the store's folder: all pass."""
-    env = environ(platform, tmp_path)
-    # The host's store exists already (serve made it): six processes creating one SQLite file
-    # at once is the store's concern, not this test's.
-    ResultStore(tmp_path / "results.db").close()
-    command = [sys.executable, "-m", "prober", "run", "-c", str(PACK / "prober.yaml"), "--json",
-               "cookie_*_api"]  # fmt: skip
-    runs = [
-        subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(6)
-    ]
-    outputs = [run.communicate(timeout=120) for run in runs]
-    assert [run.returncode for run in runs] == [0] * 6, outputs
+    env = environ(platform, tmp_path)  # no store yet: the six create it together
+    codes, outputs = prober_runs_at_once(6, env, "--json", "cookie_*_api")
+    assert codes == [0] * 6, outputs
     assert platform.logins == 1 and platform.rate_limited == 0
     shared = list((tmp_path / "sessions").glob("*.json"))
     assert len(shared) == 1
@@ -269,3 +257,19 @@ def test_a_refused_websocket_is_a_connection_failure_of_its_owner(
     assert status(result) == "connection", result.to_json()
     assert result.failed_service == "cookie-live"
     assert result.failure is not None and platform.ws_url in result.failure.message
+
+
+def prober_runs_at_once(
+    count: int, env: dict[str, str], *args: str, timeout: float = 120
+) -> tuple[list[int], list[tuple[str, str]]]:
+    """`count` `prober run`s of the pack started together (incident runs on one host): their
+    exit codes and (stdout, stderr)."""
+    command = [sys.executable, "-m", "prober", "run", "-c", str(PACK / "prober.yaml"), *args]
+    runs = [
+        subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(count)
+    ]
+    outputs = [run.communicate(timeout=timeout) for run in runs]
+    return [run.returncode for run in runs], outputs

@@ -64,6 +64,38 @@ def test_store_keeps_runs_attempts_and_steps_across_a_restart(tmp_path: Path) ->
     assert [r.run_id for r in again.runs(trigger="manual")] == []
 
 
+# Six processes opening one new store at the same moment (`serve` and incident `prober run`s on
+# a host): each waits at a barrier, then opens it.
+_OPEN_TOGETHER = """
+import sys, time
+from pathlib import Path
+from prober.store import ResultStore, StoreError
+barrier = Path(sys.argv[2])
+while not barrier.exists():
+    time.sleep(0.005)
+try:
+    ResultStore(Path(sys.argv[1])).close()
+except StoreError as exc:
+    print(exc)
+    sys.exit(1)
+"""
+
+
+def test_processes_creating_one_store_at_once_all_get_it(tmp_path: Path) -> None:
+    for trial in range(3):
+        db, go = tmp_path / f"results-{trial}.db", tmp_path / f"go-{trial}"
+        children = [
+            subprocess.Popen([sys.executable, "-c", _OPEN_TOGETHER, str(db), str(go)],
+                             stdout=subprocess.PIPE, text=True)
+            for _ in range(6)
+        ]  # fmt: skip
+        go.touch()
+        said = [child.communicate(timeout=60)[0] for child in children]
+        assert [child.returncode for child in children] == [0] * 6, said
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
 def test_retention_keeps_recent_runs(tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "r.db", clock=lambda: 1_800_000_100.0)
     store.save(result(attempt(1), run_id="recent"), "dev", "local")

@@ -24,11 +24,17 @@ from prober.login_gate import LoginGate, credentials_key
 from prober.runner import Runner
 from prober.session import Session
 from prober.session_file import SessionFiles
-from prober.store import ResultStore
 from prober.target import Credential, Secret, Target
 from tests.cookie_platform import API_KEY, PASSWORD, CookiePlatform
 from tests.loop_thread import LoopThread
-from tests.test_platform_sessions import PACK, ROOT, environ, pack_target, status
+from tests.test_platform_sessions import (
+    PACK,
+    ROOT,
+    environ,
+    pack_target,
+    prober_runs_at_once,
+    status,
+)
 
 QUERY_KEY = "qk&/+ 9=z%"  # characters that mean something in URLs
 
@@ -225,17 +231,8 @@ def test_processes_that_wait_for_a_refused_login_do_not_each_try_it(
     the refusal the first one shared and hold back (a platform locking the account after 5
     failures in 10 minutes would otherwise be one incident away from locking it)."""
     env = {**environ(platform, tmp_path), "COOKIE_PLATFORM_PASSWORD": "not-the-password"}
-    ResultStore(tmp_path / "results.db").close()
-    command = [sys.executable, "-m", "prober", "run", "-c", str(PACK / "prober.yaml"),
-               "cookie_profile_api"]  # fmt: skip
-    runs = [
-        subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(4)
-    ]
-    outputs = [run.communicate(timeout=60) for run in runs]
-    assert [run.returncode for run in runs] == [1] * 4, outputs
+    codes, outputs = prober_runs_at_once(4, env, "cookie_profile_api", timeout=60)
+    assert codes == [1] * 4, outputs
     assert platform.refused == 1, outputs
     said = "".join(out for out, _ in outputs)
     assert said.count("login refused") == 1 and said.count("login held back") == 3, said
@@ -243,9 +240,8 @@ def test_processes_that_wait_for_a_refused_login_do_not_each_try_it(
     assert "not-the-password" not in said
     # The fixed password is other credentials: it logs in at once.
     platform_env = {**env, "COOKIE_PLATFORM_PASSWORD": PASSWORD}
-    done = subprocess.run(command, env=platform_env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    codes, outputs = prober_runs_at_once(1, platform_env, "cookie_profile_api", timeout=60)
+    assert codes == [0], outputs
 
 
 @pytest.mark.parametrize(
