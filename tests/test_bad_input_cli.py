@@ -516,14 +516,27 @@ def test_bad_input(
         monkeypatch.setenv(name, value)
     if case.setup is not None:
         case.setup(workspace)
+    refused_as(case.argv, case.code, case.says, workspace, capsys)
+
+
+def refused_as(
+    argv: list[str],
+    code: int,
+    says: tuple[str, ...],
+    workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """Run `argv` in `workspace`: it exits `code`, its output holds each of `says`, carries no
+    traceback and nothing in the workspace changed. Returns the output."""
     before = snapshot(workspace)
-    code, out, err = run_cli(case.argv, capsys)
+    got, out, err = run_cli(argv, capsys)
     both = out + err
-    assert code == case.code, both
-    for needle in case.says:
+    assert got == code, both
+    for needle in says:
         assert needle in both, f"{needle!r} not in:\n{both}"
     assert "Traceback" not in both
     assert snapshot(workspace) == before, "the command wrote something"
+    return both
 
 
 def test_the_battery_is_large_and_covers_every_command() -> None:
