@@ -150,6 +150,20 @@ def test_a_location_local_fault_is_the_locations_and_a_global_one_counts(
     assert _counted(local_points, sli.slice_query) == {BROKEN}
     assert _counted(global_points, sli.slice_query) == set(LOCATIONS)
 
+    # Every query of every exported monitor and SLO (journey-down, location_failing,
+    # quorum_failing, burn rates' SLOs, heartbeats) selects points the sinks really sent.
+    queries = [mon.query for mon in export.monitors if mon.datadog_type == "metric alert"]
+    queries += [q for s in export.slos for q in (s.numerator, s.denominator, s.slice_query) if q]
+    everything_sent = agent.points()
+    for query in queries:
+        for metric, filters in re.findall(r"sum:([a-z_.]+)\{([^}]*)\}", query):
+            if f"{m.STATUS}:{m.PROBE_ERROR}" in filters.split(","):
+                continue  # no prober fault happened here (tests/test_dogstatsd_sink.py has one)
+            wanted = {f for f in filters.split(",") if not f.startswith("!")}
+            unwanted = {f[1:] for f in filters.split(",") if f.startswith("!")}
+            assert any(p.name == metric and wanted <= set(p.tags) and not unwanted & set(p.tags)
+                       for p in everything_sent), (metric, filters)  # fmt: skip
+
     # The stores, read together as `slo status` reads them, at 60 s cadence.
     everything = [r for path in stores.values() for r in stored(path)]
     t0 = min(r.finished_at for r in everything)
