@@ -16,6 +16,7 @@ import importlib.util
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
@@ -46,6 +47,8 @@ def _import_deadline(source: Path) -> Iterator[None]:
     def expired(signum: int, frame: object) -> None:
         raise ImportTimedOut(str(source))
 
+    outer_left, outer_every = signal.getitimer(signal.ITIMER_REAL)  # a caller's own deadline
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, IMPORT_TIMEOUT_S, 1.0)
     try:
@@ -53,6 +56,9 @@ def _import_deadline(source: Path) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_left > 0:  # put it back, less the time the import took
+            left = outer_left - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_every)
 
 
 def _timed_out(source: Path) -> str:

@@ -3,8 +3,8 @@ the Datadog queries, and the burn-rate alerts as `AlertCondition`s of one `Alert
 journey's error-budget policy rides along as an annotation of each SLO.
 
 Not here: the error-budget, heartbeat, probe_error-rate, journey-down and location-local
-monitors (a composite of two metric monitors). OpenSLO's only alert condition kind is a burn rate; those monitors exist in the
-Terraform and datadog-json formats.
+monitors (a composite of two metric monitors). OpenSLO's only alert condition kind is a burn
+rate; those monitors exist in the Terraform and datadog-json formats.
 
 A quorum SLI (several locations) is a `Timeslices` SLO: a `thresholdMetric` indicator (the
 number of locations the journey failed from, `count_nonzero` of the failed runs by location)
