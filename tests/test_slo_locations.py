@@ -79,6 +79,9 @@ def three(sandbox: SandboxProcess, tmp_path: Path) -> Iterator[Locations]:
                     PROBER_SERVE__PORT="0", PROBER_SERVE__CLEANUP_TIMEOUT="0s",
                     PROBER_LOCATION=location, PROBER_ENV="loctest",
                     PROBER_SLO__LOCATIONS=json.dumps(list(LOCATIONS)),
+                    # The others' stores, read where they meet: a failed run says who else fails.
+                    PROBER_SLO__STORES=json.dumps([str(tmp_path / other / "results.db")
+                                                   for other in LOCATIONS if other != location]),
                 )  # fmt: skip
                 with (work / "serve.out").open("wb") as out:
                     started.append(subprocess.Popen(
@@ -180,6 +183,15 @@ def test_a_location_local_fault_is_the_locations_and_a_global_one_counts(
     assert bad(global_start, global_end) > 0  # the platform's outage counts
     verdict = blame(everything, journey, quorum, local_end)
     assert verdict.location_local and verdict.failing == (BROKEN,)
+
+    # The failed runs themselves say it, in their event (and `locations` of the result): the
+    # broken location alone first, then the platform.
+    texts = [p.fields["text"] for p in agent.points() if p.kind == "event"
+             and p.name.startswith(f"CUJ {JOURNEY} is failing")]  # fmt: skip
+    others = ", ".join(loc for loc in LOCATIONS if loc != BROKEN)
+    assert f"locations: failing from {BROKEN} only; {others} succeed: that location's " \
+        "problem, not workflow-service's" in texts[0], texts  # fmt: skip
+    assert any("locations, quorum 2): workflow-service" in text for text in texts[1:]), texts
 
 
 def _counted(points: list[Point], query: str) -> set[str]:
