@@ -70,6 +70,7 @@ class App:
         writable_folder(artifacts_root, _ARTIFACTS_SETTING)
         store_path = loaded.resolve(config.store.path)
         self.store = ResultStore(store_path)
+        self.store_path = store_path
         # Logins shared with the other prober processes of the host that use this store
         # (prober/session_file.py): an incident's `prober run`s beside `serve` log in once.
         self.sessions = SessionFiles(store_path.parent / SESSIONS_FOLDER)
@@ -167,7 +168,9 @@ class App:
         try:
             blamed = await asyncio.to_thread(
                 blame_failed_run, journey, quorum, here=self.origin.location,
-                stores=self.other_stores, env=self.origin.env, now=time.time(),
+                started_at=result.started_at, stores=[self.store_path, *self.other_stores],
+                env=self.origin.env,
+                now=time.time(),
             )  # fmt: skip
         except Exception:
             log.exception("reading the other locations' stores for %s failed", journey.name)

@@ -153,19 +153,7 @@ def test_a_location_local_fault_is_the_locations_and_a_global_one_counts(
     assert _counted(local_points, sli.slice_query) == {BROKEN}
     assert _counted(global_points, sli.slice_query) == set(LOCATIONS)
 
-    # Every query of every exported monitor and SLO (journey-down, location_failing,
-    # quorum_failing, burn rates' SLOs, heartbeats) selects points the sinks really sent.
-    queries = [mon.query for mon in export.monitors if mon.datadog_type == "metric alert"]
-    queries += [q for s in export.slos for q in (s.numerator, s.denominator, s.slice_query) if q]
-    everything_sent = agent.points()
-    for query in queries:
-        for metric, filters in re.findall(r"sum:([a-z_.]+)\{([^}]*)\}", query):
-            if f"{m.STATUS}:{m.PROBE_ERROR}" in filters.split(","):
-                continue  # no prober fault happened here (tests/test_dogstatsd_sink.py has one)
-            wanted = {f for f in filters.split(",") if not f.startswith("!")}
-            unwanted = {f[1:] for f in filters.split(",") if f.startswith("!")}
-            assert any(p.name == metric and wanted <= set(p.tags) and not unwanted & set(p.tags)
-                       for p in everything_sent), (metric, filters)  # fmt: skip
+    _every_query_selects_what_was_sent(export, agent.points())
 
     # The stores, read together as `slo status` reads them, at 60 s cadence.
     everything = [r for path in stores.values() for r in stored(path)]
@@ -184,14 +172,40 @@ def test_a_location_local_fault_is_the_locations_and_a_global_one_counts(
     verdict = blame(everything, journey, quorum, local_end)
     assert verdict.location_local and verdict.failing == (BROKEN,)
 
-    # The failed runs themselves say it, in their event (and `locations` of the result): the
-    # broken location alone first, then the platform.
-    texts = [p.fields["text"] for p in agent.points() if p.kind == "event"
-             and p.name.startswith(f"CUJ {JOURNEY} is failing")]  # fmt: skip
+    # The failed runs themselves say it (`locations` of the result, its log line, the event):
+    # the broken location alone, once the others have run since it began failing; then the
+    # platform. Never the platform while only one location fails.
+    def said(location: str) -> list[str]:
+        lines = (stores[location].parent / "serve.out").read_text().splitlines()
+        runs = [json.loads(line) for line in lines if line.startswith('{"event":"cuj.run"')]
+        return [run["locations"] for run in runs if run.get("locations")]
+
     others = ", ".join(loc for loc in LOCATIONS if loc != BROKEN)
-    assert f"locations: failing from {BROKEN} only; {others} succeed: that location's " \
-        "problem, not workflow-service's" in texts[0], texts  # fmt: skip
-    assert any("locations, quorum 2): workflow-service" in text for text in texts[1:]), texts
+    local = f"failing from {BROKEN} only; {others} succeed: that location's problem, not " \
+        "workflow-service's"  # fmt: skip
+    assert local in said(BROKEN), said(BROKEN)
+    assert any(
+        "locations, quorum 2): workflow-service" in text for loc in LOCATIONS for text in said(loc)
+    ), {loc: said(loc) for loc in LOCATIONS}
+    events = [p.fields["text"] for p in agent.points() if p.kind == "event"
+              and p.name.startswith(f"CUJ {JOURNEY} is failing")]  # fmt: skip
+    assert f"locations: failing from {BROKEN}" in events[0], events
+    assert "quorum 2): workflow-service" not in events[0], events
+
+
+def _every_query_selects_what_was_sent(export: spec.Export, sent: list[Point]) -> None:
+    """Every query of every exported metric monitor and SLO (journey-down, location_failing,
+    quorum_failing, the SLOs the burn rates read, heartbeats) selects points the sinks sent."""
+    queries = [mon.query for mon in export.monitors if mon.datadog_type == "metric alert"]
+    queries += [q for s in export.slos for q in (s.numerator, s.denominator, s.slice_query) if q]
+    for query in queries:
+        for metric, filters in re.findall(r"sum:([a-z_.]+)\{([^}]*)\}", query):
+            if f"{m.STATUS}:{m.PROBE_ERROR}" in filters.split(","):
+                continue  # no prober fault happened here (tests/test_dogstatsd_sink.py has one)
+            wanted = {f for f in filters.split(",") if not f.startswith("!")}
+            unwanted = {f[1:] for f in filters.split(",") if f.startswith("!")}
+            assert any(p.name == metric and wanted <= set(p.tags) and not unwanted & set(p.tags)
+                       for p in sent), (metric, filters)  # fmt: skip
 
 
 def _counted(points: list[Point], query: str) -> set[str]:

@@ -26,6 +26,8 @@ from prober.commands import slo
 from prober.config import ConfigError, load_config
 from prober.slo import datadog_json, openslo, spec, terraform
 from prober.slo import gate as gates
+from prober.slo.blame import blame
+from prober.store import StoredRun
 from tests.prober_cli import CONFIG
 from tests.slo_runs import MIN, T0, config, fill, finished
 
@@ -209,3 +211,35 @@ def test_the_export_writes_a_time_slice_sli_from_the_emitted_metric() -> None:
                   d["spec"]["budgetingMethod"] == "Timeslices"]  # fmt: skip
     assert len(timeslices) == len(availability)
     assert timeslices[0]["spec"]["objectives"][0]["op"] == "lt"
+
+
+def _seen(location: str, status: str, started: float, finished: float) -> StoredRun:
+    return StoredRun(f"r-{location}-{finished}", CANVAS, "sandbox", "prod", location,
+                     m.SCHEDULE_TRIGGER, status, None, None, None, 1.0, True, started, finished,
+                     "0" * 32, 1, status)  # fmt: skip
+
+
+def test_a_location_is_blamed_only_once_the_others_succeeded_while_it_failed() -> None:
+    loaded, catalog = config(Path("unused.db"), **QUORUM_ENV)
+    journey, quorum = catalog.journeys[CANVAS], slo.quorum(loaded)
+    assert quorum is not None
+    now = T0 + 10 * MIN
+    # The first failure of an outage: the others' last successes are older than it.
+    first = [_seen("us-east-1", m.SUCCESS, now - 70, now - 65),
+             _seen("ap-south-1", m.SUCCESS, now - 40, now - 35),
+             _seen("eu-west-1", m.FAILURE, now - 20, now - 5)]  # fmt: skip
+    verdict = blame(first, journey, quorum, now)
+    assert not verdict.location_local and not verdict.platform
+    assert verdict.describe("s") == ("failing from eu-west-1: not yet known whether it is the "
+                                     "location's or s's (quorum 2); us-east-1, ap-south-1 not "
+                                     "run since")  # fmt: skip
+    # A minute later it still fails (its streak began at now - 20) and both others succeeded
+    # since: that location's problem.
+    later = [*first, _seen("us-east-1", m.SUCCESS, now + 5, now + 10),
+             _seen("ap-south-1", m.SUCCESS, now + 30, now + 35),
+             _seen("eu-west-1", m.FAILURE, now + 40, now + 55)]  # fmt: skip
+    verdict = blame(later, journey, quorum, now + 60)
+    assert verdict.location_local
+    # One of them succeeded since, the other failed too: the platform.
+    spread = [*first, _seen("us-east-1", m.FAILURE, now + 5, now + 10)]
+    assert blame(spread, journey, quorum, now + 60).platform
