@@ -331,6 +331,7 @@ def play(
                       f"faulted {', '.join(hits)}", flush=True)  # fmt: skip
             else:
                 where[0].start()
+                print(f"  {time.time() - t0:6.1f}s  {event.location} restarted", flush=True)
             writer.writerow(
                 {
                     "start": f"{started[index]:.3f}",
@@ -440,17 +441,20 @@ class Case:
     fault: str  # the table's row: the label without its location
     location: str | None  # a location's own fault (an incident of cuj-prober)
     quiet: bool  # a service fault that should page nobody
+    journey: str | None  # the journey its fault breaks (None: a dead location, every journey)
 
 
 def cases_of(incidents: Sequence[Incident], events: Sequence[Event]) -> list[Case]:
     quiet = {e.label for e in events if e.quiet}
+    journeys = {e.incident_label: e.journey for e in events}
     found = []
     for incident in incidents:
         fault, location = incident.label, None
         if incident.service == spec.PROBER_SERVICE and incident.label.endswith(")"):
             fault, _, rest = incident.label.rpartition(" (")
             location = rest[:-1]
-        found.append(Case(incident, fault, location, fault in quiet))
+        journey = incident.journey or journeys.get(incident.label)
+        found.append(Case(incident, fault, location, fault in quiet, journey))
     return found
 
 
@@ -484,8 +488,10 @@ def blamed(alert: AlertEpisode, case: Case) -> bool:
     if not overlaps(alert, case.incident):
         return False
     if to_prober(alert):
-        return case.location is None and alert.journey == case.incident.journey
-    return case.location is not None or (case.quiet and alert.journey == case.incident.journey)
+        return case.location is None and alert.journey == case.journey
+    if case.location is not None:
+        return case.journey is None or alert.journey == case.journey
+    return case.quiet and alert.journey == case.journey
 
 
 @dataclass
@@ -497,7 +503,7 @@ class Row:
     prober_alerts: int = 0
     false_pages: int = 0
     detect_s: list[float] = field(default_factory=list)
-    bad_slices: int = 0
+    bad: int = 0  # slices (or runs) the availability SLI counted bad
 
 
 def attribute(alerts: Sequence[AlertEpisode], cases: Sequence[Case]) -> dict[str, Row]:
@@ -516,8 +522,9 @@ def attribute(alerts: Sequence[AlertEpisode], cases: Sequence[Case]) -> dict[str
                 first[id(case)] = min(first.get(id(case), alert.fired_at), alert.fired_at)
         else:
             wrong = [c for c in cases if blamed(alert, c)]
-            if wrong:
-                row = rows[min(wrong, key=lambda c: c.incident.start).fault]
+            if wrong:  # the latest fault started before it fired (else the first one)
+                before = [c for c in wrong if c.incident.start <= alert.fired_at] or wrong[:1]
+                row = rows[max(before, key=lambda c: c.incident.start).fault]
             else:
                 row = rows.setdefault("(no incident)", Row("(no incident)"))
             if to_prober(alert) or alert.severity == "page":
@@ -534,15 +541,15 @@ def attribute(alerts: Sequence[AlertEpisode], cases: Sequence[Case]) -> dict[str
     return rows
 
 
-def bad_slices(series: dict[str, Series], case: Case, cases: Sequence[Case]) -> int:
-    """Slices the quorum SLI counted bad during the incident (and BUDGET_TAIL_S after): of its
-    journey for a service fault; for a location's fault, of every journey no service fault
-    overlapped."""
+def bad_units(series: dict[str, Series], case: Case, cases: Sequence[Case]) -> int:
+    """Slices (runs, for a run-based SLI) the availability SLI counted bad during the incident
+    and BUDGET_TAIL_S after: of its journey for a service fault; for a location's fault, of
+    its journey, or (a dead location) of every journey no other fault overlapped."""
     start, end = case.incident.start, case.incident.end + BUDGET_TAIL_S
-    if case.location is None:
-        journeys = [str(case.incident.journey)]
+    if case.journey is not None:
+        journeys = [case.journey]
     else:
-        busy = {c.incident.journey for c in cases if c.location is None
+        busy = {c.journey for c in cases if c is not case
                 and c.incident.start < end and c.incident.end + BUDGET_TAIL_S > start}  # fmt: skip
         journeys = [j for j in series if j not in busy]
     found = 0
@@ -553,36 +560,43 @@ def bad_slices(series: dict[str, Series], case: Case, cases: Sequence[Case]) -> 
     return found
 
 
-def locations_markdown(
-    report: CandidateReport, events: Sequence[Event], series: dict[str, Series],
-    target: float, slice_s: int,
-) -> str:  # fmt: skip
+@dataclass(frozen=True)
+class Budget:
+    """How an SLI spends the 30-day availability budget: per journey its series, the bad units
+    the budget allows, and what a unit is (a time slice of the quorum SLI, or a run)."""
+
+    series: dict[str, Series]
+    allowed: float
+    unit: str
+
+
+def locations_markdown(report: CandidateReport, events: Sequence[Event], budget: Budget) -> str:
     assert report.incidents is not None
     cases = cases_of([s.incident for s in report.incidents], events)
     rows = attribute(report.alerts, cases)
-    allowed = (1 - target) * 30 * 86400 / slice_s
+    allowed, series = budget.allowed, budget.series
     lines = [
         f"#### Rules `{report.name}`\n",
         "| fault | incidents | pages to the service's team | alerts to the prober's owners | "
         "detected | MTTD median (min) | MTTD p95 (min) | false pages | budget spent (bad "
-        "slices; share of the 30-day budget) |",
+        f"{budget.unit}; share of the 30-day budget) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows.values():
         for case in row.cases:
-            row.bad_slices += bad_slices(series, case, cases)
+            row.bad += bad_units(series, case, cases)
         expects = row.cases and not row.cases[0].quiet
         detected = f"{len(row.detect_s)} of {len(row.cases)}" if expects else "-"
         median = statistics.median(row.detect_s) if row.detect_s else None
         tickets = f" (+{row.service_tickets} tickets)" if row.service_tickets else ""
-        budget = "-"
+        spent = "-"
         if row.cases:
-            budget = (f"{row.bad_slices}; {row.bad_slices / allowed:.1%} "
-                      f"({row.bad_slices / allowed / len(row.cases):.1%} each)")  # fmt: skip
+            spent = (f"{row.bad}; {row.bad / allowed:.1%} "
+                     f"({row.bad / allowed / len(row.cases):.1%} each)")  # fmt: skip
         lines.append(
             f"| {row.fault} | {len(row.cases)} | {row.service_pages}{tickets} | "
             f"{row.prober_alerts} | {detected} | {_minutes(median)} | "
-            f"{_minutes(p95(row.detect_s))} | {row.false_pages} | {budget} |"
+            f"{_minutes(p95(row.detect_s))} | {row.false_pages} | {spent} |"
         )
     lines.append("")
     for row in rows.values():
@@ -742,6 +756,28 @@ def run(
     return t0, t_end, load
 
 
+def score_all(
+    rules: Path | None, chosen: list[Journey], runs: list[StoredRun], quorum: spec.Quorum | None,
+    incidents_file: Path, *, t0: float, t_end: float, scale: float,
+) -> tuple[list[CandidateReport], set[str]]:  # fmt: skip
+    """A report per candidate (shipped first), and the names of those scored with the quorum."""
+    candidates = [shipped(), *(load_candidates(rules) if rules else [])]
+    # The export gives journey-down the quorum's N: a candidate asking for fewer locations is
+    # scored as a prober without the quorum would alert (run-based SLI, its own N).
+    quorate = {c.name for c in candidates if quorum
+               and c.rules.journey_down.min_locations >= quorum.min_locations}  # fmt: skip
+    incidents = load_incidents(incidents_file)
+    reports = [
+        report for candidate in candidates
+        for report in backtest(
+            chosen, runs, env="fidelity", start=t0, end=t_end, candidates=[candidate],
+            incidents=incidents, time_scale=scale,
+            quorum=quorum if candidate.name in quorate else None,
+        )
+    ]  # fmt: skip
+    return reports, quorate
+
+
 def environments(scale: float) -> tuple[dict[str, str], dict[str, str]]:
     """(the sandbox's environment, the probers'): this one's, without PROBER_ and DD_ settings."""
     interval = 60.0 / scale
@@ -815,13 +851,10 @@ def main() -> int:
         store = ResultStore(path)
         runs += store.runs(env="fidelity")
         store.close()
-    candidates = [shipped(), *(load_candidates(args.rules) if args.rules else [])]
     chosen = [catalog.journeys[name] for name in journeys]
     quorum = spec.Quorum(QUORUM, tuple(locations)) if several else None
-    reports = backtest(
-        chosen, runs, env="fidelity", start=t0, end=t_end, candidates=candidates,
-        incidents=load_incidents(work / "incidents.csv"), time_scale=scale, quorum=quorum,
-    )  # fmt: skip
+    reports, quorate = score_all(args.rules, chosen, runs, quorum, work / "incidents.csv",
+                                 t0=t0, t_end=t_end, scale=scale)  # fmt: skip
     (work / "backtest.json").write_text(json.dumps([r.to_json() for r in reports], indent=2))
     live = [r for r in runs if r.finished_at >= t0]
     failed = sum(r.status != "success" for r in live)
@@ -834,28 +867,39 @@ def main() -> int:
             print(markdown(report, targets) + "\n")
         return 0
     assert quorum is not None
-    print_locations(reports, runs, chosen, events, quorum, t0=t0, scale=scale)
+    print_locations(reports, runs, chosen, events, quorum, quorate=quorate, t0=t0, scale=scale)
     return 0
 
 
 def print_locations(
     reports: Sequence[CandidateReport], runs: Sequence[StoredRun], chosen: Sequence[Journey],
-    events: Sequence[Event], quorum: spec.Quorum, *, t0: float, scale: float,
+    events: Sequence[Event], quorum: spec.Quorum, *, quorate: set[str], t0: float, scale: float,
 ) -> None:  # fmt: skip
     """The several-location tables, one per candidate, and what the stores say the faults did."""
     shared = {journey.slo_target for journey in chosen}
     if len(shared) != 1:
         raise SystemExit(f"the journeys of a several-location schedule share one target, not "
                          f"{sorted(shared)}")  # fmt: skip
+    allowed = (1 - shared.pop()) * 30 * 86400
     slice_s = quorum.slice_s(chosen[0].replace(interval=f"{chosen[0].interval_s * scale:g}s"))
     stretched: dict[str, list[tuple[float, StoredRun]]] = {}
     for r in runs:
         stretched.setdefault(r.journey, []).append((t0 + (r.finished_at - t0) * scale, r))
-    series = {name: Series(items, quorum=quorum.min_locations, slice_s=slice_s)
-              for name, items in stretched.items()}  # fmt: skip
-    target = shared.pop()
+    sliced = Budget({name: Series(items, quorum=quorum.min_locations, slice_s=slice_s)
+                     for name, items in stretched.items()}, allowed / slice_s,
+                    "slices")  # fmt: skip
+    # A run every 60 s (uncompressed) from every location.
+    counted = Budget({name: Series(items) for name, items in stretched.items()},
+                     allowed / 60 * len(quorum.locations), "runs")  # fmt: skip
     for report in reports:
-        print(locations_markdown(report, events, series, target, slice_s) + "\n")
+        text = locations_markdown(report, events, sliced if report.name in quorate else counted)
+        if report.name not in quorate:
+            text += (
+                "\n* scored without the quorum (run-based SLI, journey-down from "
+                f"{report.rules.journey_down.min_locations} location, no location-local "
+                "alert): with `slo.quorum` the export gives journey-down the quorum's N"
+            )
+        print(text + "\n")
     first = reports[0]
     assert first.incidents is not None
     cases = cases_of([s.incident for s in first.incidents], events)
