@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import IO, Any
 
 from prober.artifacts import ArtifactStore
@@ -31,6 +32,8 @@ from prober.sinks import FanOut, Sink
 from prober.sinks.dogstatsd import DogStatsdSink, resolve_destination
 from prober.sinks.log import LogSink
 from prober.sinks.store import StoreSink
+from prober.slo.blame import blame_failed_run
+from prober.slo.spec import Quorum
 from prober.store import ResultStore
 from prober.target import Target
 
@@ -96,6 +99,12 @@ class App:
         if log_stream is not None:
             sinks.append(LogSink(self.origin, log_stream, site=self.datadog_site))
         self.fanout = FanOut(sinks, on_internal_error=self.statsd.internal_error)
+        # Several locations with their stores readable here (`slo.stores`): a failed scheduled
+        # run says whether the others fail it too (prober/slo/blame.py).
+        n = config.slo.min_locations
+        self.quorum = None if n is None or not config.slo.stores else Quorum(
+            n, tuple(config.slo.locations))  # fmt: skip
+        self.other_stores = [loaded.resolve(path) for path in config.slo.stores]
         self._browser_slots = asyncio.Semaphore(config.browser.max_concurrent)
         self._groups: dict[tuple[str, str], asyncio.Lock] = {}
         try:
@@ -145,8 +154,26 @@ class App:
                 run_id=run_id,
                 started_at=started,
             )
+        if result.status is Status.FAILURE and trigger is Trigger.SCHEDULE and self.quorum:
+            result = await self._across_locations(journey, result, self.quorum)
         self.fanout.emit(result)
         return result
+
+    async def _across_locations(
+        self, journey: Journey, result: JourneyResult, quorum: Quorum
+    ) -> JourneyResult:
+        """The failed run with what the other locations see (their stores, read in a thread);
+        unchanged if they cannot be read."""
+        try:
+            blamed = await asyncio.to_thread(
+                blame_failed_run, journey, quorum, here=self.origin.location,
+                stores=self.other_stores, env=self.origin.env, now=time.time(),
+            )  # fmt: skip
+        except Exception:
+            log.exception("reading the other locations' stores for %s failed", journey.name)
+            self.statsd.internal_error("blame", journey.name)
+            return result
+        return replace(result, locations=blamed.describe(journey.service))
 
     async def sweep(self, journey: Journey, target: Target) -> int | None:
         """Run the journey's Sweep outside a run (serve's schedule) and count what it found;

@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from prober.config import ConfigError, LoadedConfig, Problem
 from prober.errors import JourneyDefinitionError
@@ -188,6 +189,7 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
             problems.append(problem)
     problems += _settings_problems(loaded, list(journeys.values()))
     problems += _credential_problems(loaded, list(journeys.values()))
+    problems += _path_problems(loaded)
     try:
         resolve_destination(config.datadog.statsd_url, loaded.environ)
     except DogStatsdConfigError as exc:
@@ -197,6 +199,35 @@ def build_catalog(loaded: LoadedConfig) -> Catalog:
     if problems:
         raise ConfigError(loaded.source, problems)
     return Catalog(journeys, disabled, loaded.targets(), only)
+
+
+def _path_problems(loaded: LoadedConfig) -> list[Problem]:
+    """The store files and the artifacts folder as they are on disk now: a store that is a
+    folder (or a FIFO, a device) and an artifacts folder that is a file would fail every run's
+    save; said here, with the field, before anything runs."""
+    config = loaded.config
+    problems = []
+    stores: list[tuple[tuple[str | int, ...], Path]] = [(("store", "path"), config.store.path)]
+    stores += [(("slo", "stores", i), path) for i, path in enumerate(config.slo.stores)]
+    for where, path in stores:
+        real = loaded.resolve(path)
+        if real.is_dir():
+            why = (f"{real} is a folder; name the SQLite file of the results in it, e.g. "
+                   f"{real / 'results.db'}")  # fmt: skip
+        elif real.exists() and not real.is_file():
+            why = f"{real} is not a regular file (a FIFO or a device?); name a file"
+        elif real.parent.exists() and not real.parent.is_dir():
+            why = f"{real.parent} is a file, not a folder; put the store in a folder"
+        else:
+            continue
+        problems.append(Problem(loaded.where(*where), why))
+    folder = loaded.resolve(config.artifacts.path)
+    if folder.exists() and not folder.is_dir():
+        problems.append(Problem(loaded.where("artifacts", "path"), (
+            f"{folder} is a file, not a folder; artifacts.path names the folder screenshots, "
+            "traces and logs are written to, e.g. .prober/artifacts"
+        )))  # fmt: skip
+    return problems
 
 
 def _credential_problems(loaded: LoadedConfig, journeys: list[Journey]) -> list[Problem]:

@@ -3,8 +3,9 @@
 A module that fails to import or declares an invalid journey is reported with its file and
 skipped; the others load. Two journeys with one name are both reported; the first one wins.
 What a module prints while it is imported goes to stderr (stdout is the command's output). A
-module that never finishes importing is not timed out (its code runs in this process): Ctrl-C
-stops the command and names the module (exit 130).
+module that does not finish importing within IMPORT_TIMEOUT_S (a loop, a wait, a network call
+at import time) is interrupted there and reported like one that fails to import; Ctrl-C stops
+the command and names the module (exit 130).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import signal
 import sys
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -21,6 +25,47 @@ from types import ModuleType
 
 from prober.errors import JourneyDefinitionError, JourneyImportInterrupted
 from prober.journey import Journey
+
+IMPORT_TIMEOUT_S = 30.0  # importing a module declares journeys; real work belongs in steps
+
+
+class ImportTimedOut(BaseException):
+    """Raised into a journey module still importing at the deadline. A BaseException, so the
+    module's own `except Exception` cannot swallow it (and it is raised again every second)."""
+
+
+@contextlib.contextmanager
+def _import_deadline(source: Path) -> Iterator[None]:
+    """Interrupt the import of `source` after IMPORT_TIMEOUT_S, with SIGALRM (main thread of a
+    POSIX process; elsewhere nothing is timed out, and Ctrl-C remains)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise ImportTimedOut(str(source))
+
+    outer_left, outer_every = signal.getitimer(signal.ITIMER_REAL)  # a caller's own deadline
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, IMPORT_TIMEOUT_S, 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left > 0:  # put it back, less the time the import took
+            left = outer_left - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_every)
+
+
+def _timed_out(source: Path) -> str:
+    return (
+        f"import did not finish within {IMPORT_TIMEOUT_S:g}s (a loop, a wait or a network "
+        "call at import time?); a module only declares journeys - move work into steps"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +161,24 @@ def _not_a_pack(raw: str | Path, path: Path) -> LoadProblem | None:
     return None
 
 
+def _load_module(file: Path, package: str | None) -> ModuleType | LoadProblem:
+    """Import one journey module, or say why it did not import."""
+    try:
+        with _import_deadline(file):
+            return _import(file, package)
+    except ImportTimedOut:
+        return LoadProblem(str(file), _timed_out(file))
+    except KeyboardInterrupt:
+        # Ctrl-C or the module raising it: stop loading, but name the module.
+        raise JourneyImportInterrupted(str(file)) from None
+    except JourneyDefinitionError as exc:
+        return LoadProblem(str(file), str(exc))
+    except SyntaxError as exc:
+        return LoadProblem(str(file), f"line {exc.lineno}: syntax error: {exc.msg}")
+    except (Exception, SystemExit) as exc:
+        return LoadProblem(str(file), f"import failed: {type(exc).__name__}: {exc}")
+
+
 def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadReport:
     journeys: dict[str, Journey] = {}
     problems: list[LoadProblem] = []
@@ -129,7 +192,11 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
             continue
         found_before, problems_before = len(journeys), len(problems)
         try:
-            package = _pack_package(path) if path.is_dir() else None
+            with _import_deadline(path / "__init__.py"):
+                package = _pack_package(path) if path.is_dir() else None
+        except ImportTimedOut:
+            problems.append(LoadProblem(str(path), f"pack {_timed_out(path)}"))
+            continue
         except KeyboardInterrupt:
             raise JourneyImportInterrupted(str(path / "__init__.py")) from None
         except (Exception, SystemExit) as exc:
@@ -138,23 +205,9 @@ def load_packs(paths: Iterable[str | Path], base: Path | None = None) -> LoadRep
             )
             continue
         for file in _modules(path):
-            try:
-                module = _import(file, package)
-            except KeyboardInterrupt:
-                # Ctrl-C or the module raising it: stop loading, but name the module.
-                raise JourneyImportInterrupted(str(file)) from None
-            except JourneyDefinitionError as exc:
-                problems.append(LoadProblem(str(file), str(exc)))
-                continue
-            except SyntaxError as exc:
-                problems.append(
-                    LoadProblem(str(file), f"line {exc.lineno}: syntax error: {exc.msg}")
-                )
-                continue
-            except (Exception, SystemExit) as exc:
-                problems.append(
-                    LoadProblem(str(file), f"import failed: {type(exc).__name__}: {exc}")
-                )
+            module = _load_module(file, package)
+            if isinstance(module, LoadProblem):
+                problems.append(module)
                 continue
             for value in vars(module).values():
                 if not isinstance(value, Journey):

@@ -165,6 +165,9 @@ class JourneyResult:
     attempts: tuple[AttemptResult, ...] = field(default_factory=tuple)
     # The journey's declared latency SLI (prober/latency_sli.py); None: its duration.
     latency_sli: PageTiming | None = None
+    # A failed scheduled run as the other locations' stores see it (`slo.stores`,
+    # prober/slo/blame.py): "failing from eu-west1 only; ..." or None.
+    locations: str | None = None
 
     @property
     def final(self) -> AttemptResult:
@@ -249,6 +252,7 @@ class JourneyResult:
             "failed_service": self.failed_service,
             "blame_source": None if self.blame_source is None else str(self.blame_source),
             "evidence": None if self.failure is None else self.failure.evidence,
+            "locations": self.locations,
             "error": None if self.failure is None else self.failure.message,
             "duration_s": round(self.duration_s, 6),
             "within_slo": self.within_slo,

@@ -188,6 +188,9 @@ def _failure(result: Mapping[str, Any], page: PageView, artifacts: ArtifactStore
     ]
     if result.get("evidence"):
         rows.append(("evidence", _e(result["evidence"])))
+    if result.get("locations"):
+        where = _e(result["locations"])
+        rows.append(("locations", f'<span data-testid="locations">{where}</span>'))
     rows += [("trace id", trace), ("run", _e(result.get("run_id")))]
     listed = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     paths = [str(p) for p in result.get("artifacts") or []]

@@ -313,6 +313,12 @@ CASES = [
         artifacts={"keep_runs": 10**9},
     ),
     cfg("max-age-negative", "artifacts.max_age", "from 1h to 366d", artifacts={"max_age": -1}),
+    # The paths as they are on disk (the working folder holds prober.yaml only).
+    cfg("store-a-folder", "store.path", "is a folder; name the SQLite file", store="."),
+    cfg("store-in-a-file", "store.path", "is a file, not a folder", store="prober.yaml/r.db"),
+    cfg("store-a-device", "store.path", "not a regular file", store="/dev/null"),
+    cfg("artifacts-a-file", "artifacts.path", "is a file, not a folder", artifacts="prober.yaml"),
+    cfg("other-store-a-folder", "slo.stores.0", "is a folder", slo={"stores": ["."]}),
     # --- serve
     cfg("sweep-interval-zero", "serve.sweep_interval", "from 1m to 1d", serve__sweep_interval=0),
     cfg("sweep-interval-1s", "serve.sweep_interval", "from 1m to 1d", serve__sweep_interval="1s"),

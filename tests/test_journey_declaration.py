@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from prober import Journey, StepContext
+from prober import Journey, StepContext, loader
 from prober.errors import JourneyDefinitionError
 from prober.loader import load_packs
 
@@ -125,3 +127,30 @@ def test_relative_pack_paths_resolve_against_the_base(tmp_path: Path) -> None:
     report = load_packs(["journeys/mine"], base=tmp_path)
     assert [j.name for j in report.journeys] == ["good_one"]
     assert report.problems == ()
+
+
+def test_a_module_that_never_finishes_importing_is_reported_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deadline is shortened (the shipped 30 s would make this test 60 s long): what is
+    # judged is that the import is interrupted and reported, whatever the module catches.
+    monkeypatch.setattr(loader, "IMPORT_TIMEOUT_S", 0.5)
+    pack = write_pack(
+        tmp_path / "pack",
+        {
+            "a_good.py": GOOD,
+            "b_spins.py": "while True:\n    pass\n",
+            "c_swallows.py": "import time\nwhile True:\n    try:\n        time.sleep(5)\n"
+            "    except Exception:\n        pass\n",
+        },
+    )
+    before = signal.getsignal(signal.SIGALRM)
+    started = time.monotonic()
+    report = load_packs([pack])
+    assert time.monotonic() - started < 10
+    assert [j.name for j in report.journeys] == ["good_one"]
+    problems = {Path(p.source).name: str(p) for p in report.problems}
+    assert set(problems) == {"b_spins.py", "c_swallows.py"}
+    assert all("import did not finish within 0.5s" in text for text in problems.values())
+    assert signal.getsignal(signal.SIGALRM) == before  # the handler and timer are put back
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

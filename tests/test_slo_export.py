@@ -215,7 +215,7 @@ def test_queries_names_and_alerts_follow_the_contract() -> None:
         "cuj-prober_heartbeat_no_data_us-east-1_prod",
     ]
     assert heartbeats[0].query == (
-        "max(last_5m):sum:cuj.prober.heartbeat{env:prod,location:eu-west-1} < 1"
+        "max(last_2m):sum:cuj.prober.heartbeat{env:prod,location:eu-west-1} < 1"
     )
     [probe] = [mon for mon in built.monitors if mon.monitor_type == "probe_error_rate"]
     assert probe.query == (

@@ -54,9 +54,9 @@ def test_two_of_three_failing_for_five_minutes_pages_and_recovers(tmp_path: Path
     store = tmp_path / "results.db"
     outage_at("eu-west-1", "us-east-1")(store)
     start, end = T0 + DAY * MIN, T0 + (DAY + 30) * MIN
-    # Critical: 2 x 4/5 = 1.6 failing locations per bucket on average, so 4 of the 5 buckets at
-    # two locations: runs 1439-1443 at minute 1445. Recovery below 2/2 = 1: at most 2 failing
-    # buckets of 5, runs 1468-1472, at minute 1474.
+    # Critical: 2 x (5 - 1) = 8 failing locations summed over the 5 buckets, so 4 of them at
+    # two locations: runs 1439-1443 at minute 1445. Recovery below 2 x 5 / 2 = 5: at most 2
+    # failing buckets of 5, runs 1468-1472, at minute 1474.
     assert down_alerts(store) == [(start + 5 * MIN, end + 4 * MIN)]
 
 
@@ -73,8 +73,8 @@ def test_per_journey_settings_from_the_rules_file(tmp_path: Path) -> None:
     rules.write_text("name: one-location\njourney_down:\n  journeys:\n"
                      f"    {CANVAS}: {{min_locations: 1, for: 3m}}\n")  # fmt: skip
     start = T0 + DAY * MIN
-    # N = 1 over three buckets: critical 0.666 (2 of 3 buckets), from minute 1443; recovery
-    # below 0.5 (at most 1 of 3), from minute 1473.
+    # N = 1 over three buckets: critical 2 (2 of 3 buckets), from minute 1443; recovery below
+    # 1.5 (at most 1 of 3), from minute 1473.
     assert down_alerts(store, rules) == [(start + 3 * MIN, start + 33 * MIN)]
     # The export writes the same rule.
     out = io.StringIO()
@@ -84,13 +84,44 @@ def test_per_journey_settings_from_the_rules_file(tmp_path: Path) -> None:
                stdout=out)  # fmt: skip
     monitors = {mon["name"]: mon for mon in json.loads(out.getvalue())["monitors"]}
     canvas = monitors["frontend-monolith_workflow_canvas_load_runs_journey_down_prod"]
-    assert canvas["query"].startswith("avg(last_3m):count_nonzero(") and canvas["query"].endswith(
-        "by {location}.as_count().rollup(sum, 60)) >= 0.666"
+    # A sum over the window, not an average: Datadog averages the points present only, so an
+    # avg would fire on the first failing bucket after a quiet spell (no point is no failure).
+    assert canvas["query"].startswith("sum(last_3m):count_nonzero(") and canvas["query"].endswith(
+        "by {location}.as_count().rollup(sum, 60)) >= 2"
     )
-    assert canvas["options"]["thresholds"] == {"critical": 0.666, "critical_recovery": 0.5}
+    assert canvas["options"]["thresholds"] == {"critical": 2.0, "critical_recovery": 1.5}
     other = monitors["workflow-service_workflow_crud_api_runs_journey_down_prod"]
-    assert other["query"].endswith(">= 1.6") and other["options"]["thresholds"] == {
-        "critical": 1.6,
-        "critical_recovery": 1.0,
+    assert other["query"].endswith(">= 8") and other["options"]["thresholds"] == {
+        "critical": 8.0,
+        "critical_recovery": 5.0,
     }
     assert other["options"]["on_missing_data"] == "resolve"
+
+
+CONSECUTIVE = "name: consecutive\njourney_down: {min_locations: 2, for: 2m, rule: consecutive}\n"
+
+
+def test_the_consecutive_rule_pages_after_two_buckets_and_not_on_a_one_minute_blip(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(CONSECUTIVE)
+    start, end = T0 + DAY * MIN, T0 + (DAY + 30) * MIN
+    outage = tmp_path / "outage.db"
+    outage_at("eu-west-1", "us-east-1")(outage)
+    # Two locations in each of the last 2 buckets: runs 1440-1441 at minute 1443. Recovery
+    # below 2 / 2 = 1: neither bucket at two locations, runs 1470-1471 at minute 1473.
+    assert down_alerts(outage, rules) == [(start + 3 * MIN, end + 3 * MIN)]
+    blip = tmp_path / "blip.db"
+    outage_at(*LOCATIONS, minutes=1)(blip)  # every location fails one run
+    assert down_alerts(blip, rules) == []
+    # The bucket value in Datadog's language: 1 when at least 2 locations failed, else 0.
+    out = io.StringIO()
+    loaded, catalog = config(outage)
+    slo.export(loaded, catalog, fmt="datadog-json", env=None, out_dir=None,
+               locations=list(LOCATIONS), notify_page="", notify_ticket="", rules_path=rules,
+               stdout=out)  # fmt: skip
+    monitors = {mon["name"]: mon for mon in json.loads(out.getvalue())["monitors"]}
+    query = monitors["frontend-monolith_workflow_canvas_load_runs_journey_down_prod"]["query"]
+    assert query.startswith("sum(last_2m):clamp_max(clamp_min(count_nonzero(sum:cuj.journey.runs")
+    assert query.endswith(".rollup(sum, 60)) - 1, 0), 1) >= 2")

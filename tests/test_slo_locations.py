@@ -79,6 +79,9 @@ def three(sandbox: SandboxProcess, tmp_path: Path) -> Iterator[Locations]:
                     PROBER_SERVE__PORT="0", PROBER_SERVE__CLEANUP_TIMEOUT="0s",
                     PROBER_LOCATION=location, PROBER_ENV="loctest",
                     PROBER_SLO__LOCATIONS=json.dumps(list(LOCATIONS)),
+                    # The others' stores, read where they meet: a failed run says who else fails.
+                    PROBER_SLO__STORES=json.dumps([str(tmp_path / other / "results.db")
+                                                   for other in LOCATIONS if other != location]),
                 )  # fmt: skip
                 with (work / "serve.out").open("wb") as out:
                     started.append(subprocess.Popen(
@@ -150,6 +153,20 @@ def test_a_location_local_fault_is_the_locations_and_a_global_one_counts(
     assert _counted(local_points, sli.slice_query) == {BROKEN}
     assert _counted(global_points, sli.slice_query) == set(LOCATIONS)
 
+    # Every query of every exported monitor and SLO (journey-down, location_failing,
+    # quorum_failing, burn rates' SLOs, heartbeats) selects points the sinks really sent.
+    queries = [mon.query for mon in export.monitors if mon.datadog_type == "metric alert"]
+    queries += [q for s in export.slos for q in (s.numerator, s.denominator, s.slice_query) if q]
+    everything_sent = agent.points()
+    for query in queries:
+        for metric, filters in re.findall(r"sum:([a-z_.]+)\{([^}]*)\}", query):
+            if f"{m.STATUS}:{m.PROBE_ERROR}" in filters.split(","):
+                continue  # no prober fault happened here (tests/test_dogstatsd_sink.py has one)
+            wanted = {f for f in filters.split(",") if not f.startswith("!")}
+            unwanted = {f[1:] for f in filters.split(",") if f.startswith("!")}
+            assert any(p.name == metric and wanted <= set(p.tags) and not unwanted & set(p.tags)
+                       for p in everything_sent), (metric, filters)  # fmt: skip
+
     # The stores, read together as `slo status` reads them, at 60 s cadence.
     everything = [r for path in stores.values() for r in stored(path)]
     t0 = min(r.finished_at for r in everything)
@@ -166,6 +183,15 @@ def test_a_location_local_fault_is_the_locations_and_a_global_one_counts(
     assert bad(global_start, global_end) > 0  # the platform's outage counts
     verdict = blame(everything, journey, quorum, local_end)
     assert verdict.location_local and verdict.failing == (BROKEN,)
+
+    # The failed runs themselves say it, in their event (and `locations` of the result): the
+    # broken location alone first, then the platform.
+    texts = [p.fields["text"] for p in agent.points() if p.kind == "event"
+             and p.name.startswith(f"CUJ {JOURNEY} is failing")]  # fmt: skip
+    others = ", ".join(loc for loc in LOCATIONS if loc != BROKEN)
+    assert f"locations: failing from {BROKEN} only; {others} succeed: that location's " \
+        "problem, not workflow-service's" in texts[0], texts  # fmt: skip
+    assert any("locations, quorum 2): workflow-service" in text for text in texts[1:]), texts
 
 
 def _counted(points: list[Point], query: str) -> set[str]:

@@ -94,8 +94,12 @@ def test_two_locations_failing_spend_the_budget_and_page_the_service(tmp_path: P
     availability = after["availability"]
     assert availability["total"] - availability["good"] == 30  # one bad minute per failed minute
     assert "us-east-1, ap-south-1 (2 locations, quorum 2)" not in (after["blame"] or "")
-    down = [a for a in alerts(env) if a["monitor_type"] == "journey_down"]
+    found = alerts(env)
+    down = [a for a in found if a["monitor_type"] == "journey_down"]
     assert len(down) == 1 and down[0]["fired_at"] - (T0 + DAY * MIN) <= 5 * MIN
+    # The platform's outage is not the locations': the composite keeps the prober's owners out
+    # of it from its start to after its end.
+    assert [a for a in found if a["service"] == spec.PROBER_SERVICE] == []
 
 
 def test_the_gate_reads_the_same_slices(tmp_path: Path) -> None:
@@ -147,7 +151,8 @@ def test_the_export_writes_a_time_slice_sli_from_the_emitted_metric() -> None:
         )
     types = {mon.monitor_type for mon in built.monitors if mon.slo is not None and
              mon.slo.slo_type == spec.AVAILABILITY}  # fmt: skip
-    assert types == {"error_budget"}  # pages come from journey-down, on the same query
+    # Datadog takes burn-rate alerts on time-slice SLOs: bad slices burn the budget.
+    assert types == {"burn_rate", "error_budget"}
     downs = [mon for mon in built.monitors if mon.monitor_type == "journey_down"]
     assert downs and all(mon.down is not None and mon.down.min_locations == 2 for mon in downs)
     local = [mon for mon in built.monitors if mon.monitor_type == "location_local"]
@@ -161,6 +166,13 @@ def test_the_export_writes_a_time_slice_sli_from_the_emitted_metric() -> None:
     for slo_body in body["slos"]:
         validate_and_convert_types(slo_body, (ServiceLevelObjectiveRequest,), ["slo"], True,
                                    True, config_)  # fmt: skip
+    names = [mon["name"] for mon in body["monitors"]]
+    for mon in body["monitors"]:
+        if mon["type"] == "composite":  # its parts by id, created before it
+            parts = re.findall(r"\{\{monitor_id:([^{}]+)\}\}", mon["query"])
+            assert len(parts) == 2 and all(names.index(p) < names.index(mon["name"])
+                                           for p in parts)  # fmt: skip
+            assert "thresholds" not in mon["options"]
     sliced = [b for b in body["slos"] if b["type"] == "time_slice"]
     assert len(sliced) == len(availability)
     condition = sliced[0]["sli_specification"]["time_slice"]
@@ -170,7 +182,18 @@ def test_the_export_writes_a_time_slice_sli_from_the_emitted_metric() -> None:
     rendered = terraform.render(built)
     parsed = {n: dict(hcl2.loads(t)) for n, t in rendered.items() if n.endswith(".tf")}
     module = rendered[f"{terraform.QUORUM_MODULE_DIR}/main.tf"]
-    assert 'type        = "time_slice"' in module and "burn" not in module.split("latency")[0]
+    assert 'type        = "time_slice"' in module
+    assert 'burn_rate(\\"${datadog_service_level_objective.availability.id}\\")' in module
+    # The location-local composite names its parts by their Terraform ids.
+    monitors_tf = [body_ for block in parsed["main.tf"]["resource"]
+                   for kind, named in block.items() if kind.strip('"') == "datadog_monitor"
+                   for body_ in named.values()]  # fmt: skip
+    composites = [body_ for body_ in monitors_tf if body_["type"].strip('"') == "composite"]
+    assert len(composites) == len(availability)
+    assert re.fullmatch(r"\$\{datadog_monitor\.cuj_prober_\w+_location_failing_prod\.id\} && "
+                        r"!\$\{datadog_monitor\.cuj_prober_\w+_quorum_failing_prod\.id\}",
+                        composites[0]["query"].strip('"'))  # fmt: skip
+    assert "monitor_thresholds" not in composites[0]
     declared = {
         k.strip('"')
         for block in parsed[f"{terraform.QUORUM_MODULE_DIR}/variables.tf"]["variable"]

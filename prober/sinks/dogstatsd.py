@@ -358,6 +358,8 @@ def _summary(result: JourneyResult, site: str | None) -> str:
         lines.append(failure.message[:500])
         if failure.evidence:
             lines.append(f"evidence: {failure.evidence}")
+    if result.locations:
+        lines.append(f"locations: {result.locations}")
     if result.artifacts:
         lines.append(f"artifacts: {result.artifacts[0].rsplit('/', 1)[0]}")
     return "\n".join(lines)

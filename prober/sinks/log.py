@@ -48,6 +48,7 @@ class LogSink:
             "blame_source": None if result.blame_source is None else str(result.blame_source),
             "error": None if failure is None else failure.message,
             "evidence": None if failure is None else failure.evidence,
+            "locations": result.locations,
             "duration_s": round(result.duration_s, 4),
             "within_slo": result.within_slo,
             "steps": {s.name: round(s.duration_s, 4) for s in result.steps},

@@ -128,8 +128,9 @@ class CandidateReport:
         def alert(a: AlertEpisode) -> dict[str, Any]:
             return {
                 "monitor": a.monitor, "monitor_type": a.monitor_type, "severity": a.severity,
-                "journey": a.journey, "group": a.group, "fired_at": a.fired_at,
-                "recovered_at": a.recovered_at, "fired_after_start_s": a.fired_at - self.start,
+                "service": a.service, "journey": a.journey, "group": a.group,
+                "fired_at": a.fired_at, "recovered_at": a.recovered_at,
+                "fired_after_start_s": a.fired_at - self.start,
             }  # fmt: skip
 
         return {

@@ -9,13 +9,15 @@ owners get the location-local alert. From N locations on, it is the service's.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from prober import metrics as m
 from prober.journey import Journey
 from prober.slo.spec import Quorum
-from prober.store import StoredRun
+from prober.store import ResultStore, StoredRun, StoreError
 
 RECENT_SLICES = 3  # a location's latest verdict is its latest run in the last 3 slices
 
@@ -47,9 +49,11 @@ class Blame:
         return "; ".join(parts)
 
 
-def blame(runs: Iterable[StoredRun], journey: Journey, quorum: Quorum, now: float) -> Blame:
-    """Each listed location's latest scheduled verdict (prober faults say nothing about the
-    service) over the last RECENT_SLICES slices before `now`."""
+def latest_verdicts(
+    runs: Iterable[StoredRun], journey: Journey, quorum: Quorum, now: float
+) -> dict[str, str]:
+    """Each location's latest scheduled verdict (prober faults say nothing about the service)
+    over the last RECENT_SLICES slices before `now`."""
     since = now - RECENT_SLICES * quorum.slice_s(journey)
     latest: dict[str, StoredRun] = {}
     for run in runs:
@@ -58,9 +62,42 @@ def blame(runs: Iterable[StoredRun], journey: Journey, quorum: Quorum, now: floa
             kept = latest.get(run.location)
             if kept is None or run.finished_at > kept.finished_at:
                 latest[run.location] = run
-    failing = tuple(loc for loc in quorum.locations
-                    if loc in latest and latest[loc].status == m.FAILURE)  # fmt: skip
-    succeeding = tuple(loc for loc in quorum.locations
-                       if loc in latest and latest[loc].status == m.SUCCESS)  # fmt: skip
+    return {location: run.status for location, run in latest.items()}
+
+
+def verdict(latest: dict[str, str], quorum: Quorum) -> Blame:
+    failing = tuple(loc for loc in quorum.locations if latest.get(loc) == m.FAILURE)
+    succeeding = tuple(loc for loc in quorum.locations if latest.get(loc) == m.SUCCESS)
     silent = tuple(loc for loc in quorum.locations if loc not in latest)
     return Blame(failing, succeeding, silent, quorum.min_locations)
+
+
+def blame(runs: Iterable[StoredRun], journey: Journey, quorum: Quorum, now: float) -> Blame:
+    """Whose problem the journey's latest runs from every listed location are."""
+    return verdict(latest_verdicts(runs, journey, quorum, now), quorum)
+
+
+def blame_failed_run(
+    journey: Journey, quorum: Quorum, *, here: str, stores: Iterable[Path], env: str, now: float
+) -> Blame:
+    """A scheduled run of `journey` just failed at location `here`: whose problem is it, as the
+    other locations' stores (`slo.stores`) see it now? A store that is missing or cannot be
+    read leaves its location silent; reading it creates nothing."""
+    since = now - RECENT_SLICES * quorum.slice_s(journey)
+    runs: list[StoredRun] = []
+    for path in stores:
+        if not path.is_file():
+            continue
+        try:
+            store = ResultStore(path)
+        except StoreError:
+            continue
+        try:
+            runs += store.runs(journey=journey.name, env=env, since=since)
+        except (StoreError, sqlite3.Error):
+            pass
+        finally:
+            store.close()
+    latest = latest_verdicts(runs, journey, quorum, now)
+    latest[here] = m.FAILURE
+    return verdict(latest, quorum)

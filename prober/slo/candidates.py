@@ -13,6 +13,7 @@ A YAML list (or one mapping) of candidates; each changes what it names of the sh
       journey_down:                     # N of the locations for `for` (default 2, max(5m, 3
         min_locations: 2                #   intervals)); per journey by name
         for: 5m
+        rule: average                   # or consecutive: N in each of the window's buckets
         journeys: {workflow_run_browser: {min_locations: 1, for: 10m}}
 
 `slo export --rules FILE` exports the one candidate FILE holds instead of the shipped rules.
@@ -43,7 +44,7 @@ MAX_RULES_BYTES = 1024 * 1024  # a few candidate rule sets are a few KiB
 
 SEVERITIES = ("page", "ticket")
 _FIELDS = {"name", "burn_rates", "slo_target", "error_budget", "probe_errors", "journey_down"}
-_DOWN_FIELDS = {"min_locations", "for"}
+_DOWN_FIELDS = {"min_locations", "for", "rule"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ def _burn_rate(raw: Any, where: str) -> BurnRate:
 
 def _down(raw: Any, where: str, base: JourneyDown) -> JourneyDown:
     if not isinstance(raw, Mapping) or set(raw) - _DOWN_FIELDS:
-        raise RulesError(f"{where}: expected {{min_locations: 2, for: 5m}}")
+        raise RulesError(f"{where}: expected {{min_locations: 2, for: 5m, rule: average}}")
     found = base
     if "min_locations" in raw:
         count = raw["min_locations"]
@@ -104,6 +105,11 @@ def _down(raw: Any, where: str, base: JourneyDown) -> JourneyDown:
         found = dataclasses.replace(found, min_locations=count)
     if "for" in raw:
         found = dataclasses.replace(found, window=_window(raw["for"], f"{where}.for"))
+    if "rule" in raw:
+        if raw["rule"] not in spec.DOWN_RULES:
+            raise RulesError(f"{where}.rule: {raw['rule']!r} is not one of "
+                             f"{', '.join(spec.DOWN_RULES)}")  # fmt: skip
+        found = dataclasses.replace(found, rule=raw["rule"])
     return found
 
 

@@ -4,7 +4,10 @@ fails here, not at apply time.
 
 SLO monitors and SLO corrections (`POST /api/v1/slo/correction`) need the SLO's id, which exists
 only once Datadog created the SLO: their query (a correction's `slo_id`) carries
-`{{slo_id:<slo name>}}`; replace it with the id returned by `POST /api/v1/slo`.
+`{{slo_id:<slo name>}}`; replace it with the id returned by `POST /api/v1/slo`. A composite
+monitor's query names its parts as `{{monitor_id:<monitor name>}}`: create the other monitors
+first (they come before it in `monitors`) and replace each with the id `POST /api/v1/monitor`
+returned.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from prober.slo import dashboards
 from prober.slo.spec import (
     CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
+    MONITOR_REF,
     ON_MISSING_DATA,
     PRIORITY,
     SHORT_TIMEFRAME,
@@ -111,10 +115,24 @@ def slo_id_placeholder(slo: Slo) -> str:
     return f"{{{{slo_id:{slo.name}}}}}"
 
 
+def monitor_id_placeholder(name: str) -> str:
+    return f"{{{{monitor_id:{name}}}}}"
+
+
 def monitor_request(monitor: Monitor) -> ApiMonitor:
     query = monitor.query
     if monitor.slo is not None:
         query = query.replace(SLO_ID, slo_id_placeholder(monitor.slo))
+    if monitor.composite_of is not None:  # its parts decide; a composite has no thresholds
+        return ApiMonitor(
+            name=monitor.name,
+            type=MonitorType(monitor.datadog_type),
+            query=MONITOR_REF.sub(lambda found: monitor_id_placeholder(found[1]), query),
+            message=monitor.message,
+            tags=monitor.tags,
+            priority=PRIORITY[monitor.severity],
+            options=MonitorOptions(include_tags=False),
+        )
     levels: dict[str, Any] = {
         "warning": monitor.warning,
         "critical_recovery": monitor.critical_recovery,
@@ -134,7 +152,7 @@ def monitor_request(monitor: Monitor) -> ApiMonitor:
         options = MonitorOptions(
             thresholds=thresholds,
             notify_no_data=True,
-            no_data_timeframe=HEARTBEAT_NO_DATA_MINUTES * 2,
+            no_data_timeframe=HEARTBEAT_NO_DATA_MINUTES,
             include_tags=False,
         )
     return ApiMonitor(

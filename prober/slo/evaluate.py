@@ -8,12 +8,15 @@ windows ending at that minute:
     error_budget      more than `critical`% of the 30-day budget spent
     probe_error_rate  probe_error runs / scheduled runs over the window above `critical`, per
                       journey and location (the monitor's `by {journey,location}`)
-    location_local    per location, the share of `rollup` buckets of the window with a failed
-                      scheduled run of the journey there (clamp_max(..., 1) by {location})
     journey_down      per `rollup` bucket, how many locations had a failed scheduled run of the
-                      journey (count_nonzero ... by {location}); fires when the average over the
-                      complete buckets of the last `window` (a bucket without a point is 0)
-                      reaches the critical threshold, recovers below critical_recovery
+                      journey (count_nonzero ... by {location}), made the rule's bucket value
+                      (`spec.DownRule`: the count, or 1 when it reaches N); fires when the sum
+                      over the complete buckets of the last `window` (a bucket without a point
+                      adds nothing) reaches the critical threshold, recovers below
+                      critical_recovery
+    location_failing  the same per location, of that location's own failures (clamp_max(...,
+                      1) by {location}); it notifies nobody and makes no alert here
+    location_local    the composite "location_failing AND NOT journey_down", per location
     no_data           the heartbeat, by proxy: no scheduled run finished at the location for
                       HEARTBEAT_NO_DATA_MINUTES, between its first and last stored run (the store
                       keeps runs, not heartbeats; valid while journeys run more often than that)
@@ -108,7 +111,8 @@ def _silence(series: Series) -> Condition:
 
 
 def _down(rule: spec.DownRule, failures: Mapping[str, list[float]]) -> Callable[[float], float]:
-    """The monitor's value at t: the average number of failing locations per bucket."""
+    """The monitor's value at t: the sum of the bucket values of the window's complete
+    buckets (`spec.DownRule.bucket_value` of the number of failing locations)."""
     buckets: dict[int, set[str]] = {}
     for location, times in failures.items():
         for t in times:
@@ -117,25 +121,28 @@ def _down(rule: spec.DownRule, failures: Mapping[str, list[float]]) -> Callable[
     def value(t: float) -> float:
         last = int(t // rule.rollup_s) - 1  # complete buckets only
         first = int((t - rule.window_s) // rule.rollup_s)
-        if last < first:
-            return 0.0
-        counts = [len(buckets.get(k, ())) for k in range(first, last + 1)]
-        return sum(counts) / len(counts)
+        return float(sum(rule.bucket_value(len(buckets.get(k, ())))
+                         for k in range(first, last + 1)))  # fmt: skip
 
     return value
 
 
-def _episodes(
-    holds: Condition, times: list[float], clears: Condition | None = None
-) -> Iterable[tuple[float, float | None]]:
-    """Firing from the first minute `holds`; recovered at the first minute `clears` (default:
-    no longer holds)."""
-    fired: float | None = None
+def _states(holds: Condition, times: list[float], clears: Condition | None = None) -> list[bool]:
+    """Whether the monitor is firing at each time: from the first time `holds` until the first
+    time `clears` (default: no longer holds)."""
+    firing, found = False, []
     for t in times:
-        if fired is None:
-            if holds(t):
-                fired = t
-        elif clears(t) if clears is not None else not holds(t):
+        firing = holds(t) if not firing else not (clears(t) if clears else not holds(t))
+        found.append(firing)
+    return found
+
+
+def _episodes(states: list[bool], times: list[float]) -> Iterable[tuple[float, float | None]]:
+    fired: float | None = None
+    for t, firing in zip(times, states, strict=True):
+        if firing and fired is None:
+            fired = t
+        elif not firing and fired is not None:
             yield fired, t
             fired = None
     if fired is not None:
@@ -178,12 +185,17 @@ def evaluate(
     times = evaluation_times(start, end)
     found: list[AlertEpisode] = []
 
-    def add(monitor: spec.Monitor, holds: Condition, service: str, journey: str | None,
-            group: str, *, clears: Condition | None = None) -> None:  # fmt: skip
-        for fired, recovered in _episodes(holds, times, clears):
+    def emit(monitor: spec.Monitor, states: list[bool], service: str, journey: str | None,
+             group: str) -> None:  # fmt: skip
+        for fired, recovered in _episodes(states, times):
             found.append(AlertEpisode(monitor.name, monitor.monitor_type, monitor.severity,
                                       service, journey, group, fired, recovered))  # fmt: skip
 
+    def add(monitor: spec.Monitor, holds: Condition, service: str, journey: str | None,
+            group: str, *, clears: Condition | None = None) -> None:  # fmt: skip
+        emit(monitor, _states(holds, times, clears), service, journey, group)
+
+    downs = _down_states(export, by_all_journey, times)  # the composites read them
     for monitor in export.monitors:
         if monitor.slo is not None:
             series = journey_series.get(monitor.slo.journey)
@@ -192,27 +204,16 @@ def evaluate(
             make = _burn if monitor.monitor_type == "burn_rate" else _budget
             add(monitor, make(monitor, series), monitor.slo.service, monitor.slo.journey,
                 f"journey:{monitor.slo.journey}")  # fmt: skip
-        elif monitor.down is not None and monitor.monitor_type == "location_local":
-            rule = monitor.down
-            per_location: dict[str, list[float]] = {}
-            for t, run in by_all_journey.get(rule.journey, []):
-                if run.trigger == m.SCHEDULE_TRIGGER:
-                    per_location.setdefault(run.location, [])
-                    if run.status == m.FAILURE:
-                        per_location[run.location].append(t)
-            for location, times in sorted(per_location.items()):
-                holds, clears = _down_conditions(monitor, _down(rule, {location: times}))
-                add(monitor, holds, spec.PROBER_SERVICE, rule.journey,
-                    f"journey:{rule.journey},location:{location}", clears=clears)  # fmt: skip
-        elif monitor.down is not None:
-            rule = monitor.down
-            failures: dict[str, list[float]] = {}
-            for t, run in by_all_journey.get(rule.journey, []):
-                if run.status == m.FAILURE and run.trigger == m.SCHEDULE_TRIGGER:
-                    failures.setdefault(run.location, []).append(t)
-            holds, clears = _down_conditions(monitor, _down(rule, failures))
-            add(monitor, holds, _service_of(monitor), rule.journey, f"journey:{rule.journey}",
-                clears=clears)  # fmt: skip
+        elif monitor.composite_of is not None and monitor.down is not None:
+            signal, excluded = (downs.get(name, {}) for name in monitor.composite_of)
+            down = excluded.get("", [False] * len(times))
+            for location, states in sorted(signal.items()):
+                emit(monitor, [a and not b for a, b in zip(states, down, strict=True)],
+                     spec.PROBER_SERVICE, monitor.down.journey,
+                     f"journey:{monitor.down.journey},location:{location}")  # fmt: skip
+        elif monitor.down is not None and monitor.monitor_type == "journey_down":
+            emit(monitor, downs[monitor.name][""], _service_of(monitor), monitor.down.journey,
+                 f"journey:{monitor.down.journey}")  # fmt: skip
         elif monitor.probe_errors is not None:
             journeys = {slo.journey for slo in export.slos}
             for (journey, location), items in sorted(by_group.items()):
@@ -225,6 +226,32 @@ def evaluate(
                 add(monitor, _silence(Series(by_location[location])), spec.PROBER_SERVICE,
                     None, f"location:{location}")  # fmt: skip
     return sorted(found, key=lambda a: (a.fired_at, a.monitor, a.group))
+
+
+def _down_states(
+    export: spec.Export, runs: Mapping[str, list[tuple[float, StoredRun]]], times: list[float]
+) -> dict[str, dict[str, list[bool]]]:
+    """Per journey-down and location_failing monitor, per group ("" or the location), whether
+    it is firing at each evaluation time."""
+    downs: dict[str, dict[str, list[bool]]] = {}
+    for monitor in export.monitors:
+        rule = monitor.down
+        if rule is None or monitor.composite_of is not None:
+            continue
+        failures: dict[str, list[float]] = {}
+        for t, run in runs.get(rule.journey, []):
+            if run.trigger == m.SCHEDULE_TRIGGER:
+                failures.setdefault(run.location, [])
+                if run.status == m.FAILURE:
+                    failures[run.location].append(t)
+        groups = ({loc: {loc: ts} for loc, ts in sorted(failures.items())}
+                  if monitor.monitor_type == "location_failing" else {"": failures})  # fmt: skip
+        downs[monitor.name] = {
+            group: _states(holds, times, clears)
+            for group, fails in groups.items()
+            for holds, clears in [_down_conditions(monitor, _down(rule, fails))]
+        }
+    return downs
 
 
 def _down_conditions(

@@ -3,14 +3,14 @@ the Datadog queries, and the burn-rate alerts as `AlertCondition`s of one `Alert
 journey's error-budget policy rides along as an annotation of each SLO.
 
 Not here: the error-budget, heartbeat, probe_error-rate, journey-down and location-local
-monitors. OpenSLO's only alert condition kind is a burn rate; those monitors exist in the
-Terraform and datadog-json formats.
+monitors (a composite of two metric monitors). OpenSLO's only alert condition kind is a burn
+rate; those monitors exist in the Terraform and datadog-json formats.
 
 A quorum SLI (several locations) is a `Timeslices` SLO: a `thresholdMetric` indicator (the
 number of locations the journey failed from, `count_nonzero` of the failed runs by location)
-with an objective `op: lt`, `value: N` per `timeSliceWindow`. OpenSLO cannot say how a
-slice without data counts (Datadog counts it as good) and carries no burn-rate policy for it,
-as the Datadog export does not: it pages through journey-down.
+with an objective `op: lt`, `value: N` per `timeSliceWindow`, under the same burn-rate
+policy (its budget burns in bad slices). OpenSLO cannot say how a slice without data counts
+(Datadog counts it as good).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _slo(slo: Slo) -> dict[str, Any]:
             "timeWindow": [{"duration": TIMEFRAME, "isRolling": True}],
             "budgetingMethod": "Timeslices" if slo.time_slice else "Occurrences",
             "objectives": [_objective(slo)],
-            "alertPolicies": [] if slo.time_slice else ["cuj-burn-rate"],
+            "alertPolicies": ["cuj-burn-rate"],
         },
     }
 

@@ -12,7 +12,7 @@ denominator, so they never spend the target's error budget.
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -63,26 +63,38 @@ class ProbeErrorRate:
     warning: float
 
 
+AVERAGE = "average"  # journey-down rule families (JourneyDown.rule)
+CONSECUTIVE = "consecutive"
+DOWN_RULES = (AVERAGE, CONSECUTIVE)
+
+
 @dataclass(frozen=True, slots=True)
 class JourneyDown:
-    """The fast page for a hard outage: the journey's final scheduled runs fail (status
-    `failure`; prober faults are not failures) from `min_locations` (N) of the locations that
-    report it, bucket after bucket (a bucket is one probe interval, at least 60 s), for
-    `window`: the average number of failing locations over the window's K buckets reaches
-    N x (K-1)/K, so one bucket that happens to hold no run (jitter, a slow run) neither hides
-    nor ends an outage. It recovers when that average falls below N/2.
+    """The fast page for a hard outage, from the journey's final scheduled runs that failed
+    (status `failure`; prober faults are not failures), counted per bucket (one probe
+    interval, at least 60 s) as the number of locations they failed from. Two rule families:
 
-    `min_locations` is capped at the number of locations exported (one location: 1). `window`
-    None is max(5 min, 3 probe intervals)."""
+    * `average` (shipped): over the window's K buckets the failing-location counts add up to
+      N x (K-1): N locations in all buckets but one, so one bucket that happens to hold no run
+      (jitter, a slow run) neither hides nor ends an outage. Recovers below N x K / 2.
+    * `consecutive`: N of the locations failed in each of the last K buckets. Recovers when
+      fewer than half of them are.
+
+    Both are sums over the window's buckets, so a bucket without points counts as nothing in
+    Datadog as in the backtest (an `avg` would average the points present only and fire on
+    the first bucket of a blip). `min_locations` (N) is capped at the number of locations
+    exported (one location: 1). `window` None is max(5 min, 3 probe intervals)."""
 
     min_locations: int = 2
     window: str | None = None
+    rule: str = AVERAGE
 
     def resolve(self, journey: Journey, locations: int) -> tuple[int, int, int]:
         """(N, window seconds, rollup seconds) for `journey` seen from `locations` locations."""
         rollup = max(60, 60 * -int(-journey.interval_s // 60))  # whole minutes, rounded up
         window = max(300, 3 * rollup) if self.window is None else int(parse_duration(self.window))
-        window = rollup * max(3, -int(-window // rollup))  # whole buckets, at least three
+        least = 2 if self.rule == CONSECUTIVE else 3
+        window = rollup * max(least, -int(-window // rollup))  # whole buckets
         return max(1, min(self.min_locations, locations)), window, rollup
 
 
@@ -120,7 +132,10 @@ SHIPPED = Rules(
 )
 PRIORITY = {"page": 2, "ticket": 3}
 ON_MISSING_DATA = "resolve"  # journey-down: no failure reported is no outage
-HEARTBEAT_NO_DATA_MINUTES = 5
+# The heartbeat (a gauge every 15 s) over 2 minutes; silent for 4 (twice the window, as Datadog
+# recommends for no-data) pages the prober's owners: a dead location is named within 5 minutes.
+HEARTBEAT_WINDOW_MINUTES = 2
+HEARTBEAT_NO_DATA_MINUTES = 4
 
 
 class SloError(UsageError, ValueError):
@@ -241,18 +256,23 @@ class Monitor:
     burn_rate: BurnRate | None = None
     probe_errors: ProbeErrorRate | None = None  # monitor_type probe_error_rate
     critical_recovery: float | None = None
-    down: DownRule | None = None  # monitor_type journey_down and location_local
+    down: DownRule | None = None  # monitor_type journey_down, location_failing, location_local
+    composite_of: tuple[str, str] | None = None  # (A, B) of a composite "A && !B"
 
 
 @dataclass(frozen=True, slots=True)
 class DownRule:
-    """A journey-down monitor's resolved numbers (`JourneyDown.resolve`)."""
+    """A journey-down monitor's resolved numbers (`JourneyDown.resolve`) and its arithmetic,
+    shared by the exported query and the backtest: per bucket a value (`bucket_value`), summed
+    over the window's buckets, fires at `critical` and recovers below `recovery`."""
 
     journey: str
     min_locations: int
     locations: int
     window_s: int
     rollup_s: int
+    rule: str = AVERAGE
+    needed: int | None = None  # consecutive: buckets at N needed (default all of them)
 
     @property
     def buckets(self) -> int:
@@ -260,13 +280,38 @@ class DownRule:
 
     @property
     def critical(self) -> float:
-        """N x (K-1)/K: all K buckets but one at N failing locations (rounded down to what
-        Datadog keeps, so the exact average still reaches it)."""
-        return math.floor(1000 * self.min_locations * (self.buckets - 1) / self.buckets) / 1000
+        if self.rule == CONSECUTIVE:
+            return float(self.needed or self.buckets)
+        return float(self.min_locations * (self.buckets - 1))
 
     @property
     def recovery(self) -> float:
-        return self.min_locations / 2
+        if self.rule == CONSECUTIVE:
+            return self.critical / 2
+        return self.min_locations * self.buckets / 2
+
+    def bucket_value(self, failing_locations: int) -> int:
+        if self.rule == CONSECUTIVE:
+            return int(failing_locations >= self.min_locations)
+        return failing_locations
+
+    def expression(self, failing: str) -> str:
+        """The per-bucket value in Datadog's query language, of `failing` (by location)."""
+        count = f"count_nonzero({failing}.rollup(sum, {self.rollup_s}))"
+        if self.rule != CONSECUTIVE:
+            return count
+        if self.min_locations > 1:
+            count = f"clamp_min({count} - {self.min_locations - 1}, 0)"
+        return f"clamp_max({count}, 1)"
+
+    def describe(self) -> str:
+        where = f"{self.min_locations} of {self.locations} location" + (
+            "s" if self.locations != 1 else "")  # fmt: skip
+        each = f"{self.rollup_s}s"
+        if self.rule == CONSECUTIVE:
+            return f"failed from {where} in each of the last {self.buckets} {each} buckets"
+        return (f"failed from {where} in (nearly) every {each} bucket for "
+                f"{self.window_s / 60:g}m")  # fmt: skip
 
 
 SLO_ID = "{slo_id}"  # filled in by each format: a Terraform reference, or the id after creation
@@ -449,9 +494,16 @@ def build(
             journey_down(journey, env, len(set(locations)), notify_page, rules, min_locations=n)
         )
         if quorum is not None:
-            monitors.append(location_local(journey, env, len(quorum.locations), prober_team,
-                                           notify_page, rules=rules,
-                                           min_locations=quorum.min_locations))  # fmt: skip
+            monitors.extend(
+                location_local(
+                    journey,
+                    env,
+                    len(quorum.locations),
+                    prober_team,
+                    notify_page,
+                    min_locations=quorum.min_locations,
+                )
+            )
     if journeys:
         monitors.append(_probe_errors(env, prober_team, notify_page, rules.probe_errors))
     for location in sorted(set(locations)):
@@ -465,9 +517,9 @@ def slo_monitors(slo: Slo, notify_page: str, notify_ticket: str, rules: Rules) -
     metric = f"{slo.journey}_{slo.slo_type}"
     base_tags = slo.tags
     made = []
-    # Burn-rate SLO alerts are written for metric-based SLOs only: a quorum SLI pages through
-    # its journey-down monitor (same N, same query), docs/operations.md says why.
-    for rate in () if slo.time_slice else rules.burn_rates:
+    # Datadog takes SLO alerts (burn rate, error budget) on metric-based and time-slice SLOs
+    # alike: a quorum SLI burns its budget in bad slices instead of failed runs.
+    for rate in rules.burn_rates:
         notify = notify_page if rate.severity == "page" else notify_ticket
         made.append(
             Monitor(
@@ -521,29 +573,28 @@ def journey_down(
 ) -> Monitor:  # fmt: skip
     """The journey-down metric monitor of `journey` (see `JourneyDown`); `min_locations` (the
     quorum) overrides the rule's N."""
-    n, window_s, rollup_s = rules.journey_down_for(journey.name).resolve(journey, locations)
+    chosen = rules.journey_down_for(journey.name)
+    n, window_s, rollup_s = chosen.resolve(journey, locations)
     if min_locations is not None:
         n = max(1, min(min_locations, locations))
-    rule = DownRule(journey.name, n, locations, window_s, rollup_s)
+    rule = DownRule(journey.name, n, locations, window_s, rollup_s, chosen.rule)
     failing = failing_by_location(journey.name, env)
     minutes = f"{window_s / 60:g}m"
     handle = f" {notify}" if notify else ""
-    where = f"{n} of {locations} location{'s' if locations != 1 else ''}"
     return Monitor(
         name=monitor_name(journey.service, f"{journey.name}_runs", "journey_down", env),
         monitor_type="journey_down",
         datadog_type="metric alert",
-        query=f"avg(last_{minutes}):count_nonzero({failing}.rollup(sum, {rollup_s})) "
-        f">= {rule.critical:g}",
+        query=f"sum(last_{minutes}):{rule.expression(failing)} >= {rule.critical:g}",
         critical=rule.critical,
         warning=None,
         critical_recovery=rule.recovery,
         severity="page",
         message=(
-            f"{{{{#is_alert}}}}CUJ {journey.name} on {env} is down: its scheduled runs failed "
-            f"from {where} in (nearly) every {rollup_s}s for {minutes}.{handle}{{{{/is_alert}}}}"
-            "\n{{#is_recovery}}Recovered: failures from fewer than half as many locations."
-            f"{{{{/is_recovery}}}}\nSee {m.RUNS}{{journey:{journey.name},env:{env},"
+            f"{{{{#is_alert}}}}CUJ {journey.name} on {env} is down: its scheduled runs "
+            f"{rule.describe()}.{handle}{{{{/is_alert}}}}"
+            "\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}"
+            f"\nSee {m.RUNS}{{journey:{journey.name},env:{env},"
             f"status:{m.FAILURE}}} by failed_service and failed_step. Runbook: "
             f"{journey.runbook or 'no runbook declared'}"
         ),
@@ -559,53 +610,92 @@ def journey_down(
     )
 
 
+def monitor_ref(name: str) -> str:
+    """Where a composite's query names another monitor of the export (each format fills in a
+    Terraform reference, or the id Datadog gave it)."""
+    return f"{{monitor:{name}}}"
+
+
+MONITOR_REF = re.compile(r"\{monitor:([^{}]+)\}")
+
+
+LOCATION_WINDOW = JourneyDown(min_locations=1, window="4m")  # 3 of 4 buckets at one location
+
+
 def location_local(
     journey: Journey, env: str, locations: int, team: str, notify: str,
-    *, rules: Rules, min_locations: int,
-) -> Monitor:  # fmt: skip
-    """The prober owners' alert for one location failing where the others succeed: per
-    location, the journey's scheduled runs failed in all buckets of the journey-down window
-    but one, grouped by location so the alert names it. It pages the prober's owners and
-    spends nobody's budget (the quorum SLI leaves one location out). During a platform outage
-    every location fails and it fires beside journey-down (the message says to look there);
-    a composite (this AND NOT journey-down) would silence that, docs/operations.md."""
-    down = journey_down(journey, env, locations, notify, rules, min_locations=min_locations)
-    assert down.down is not None
-    rule = down.down
-    minutes = f"{rule.window_s / 60:g}m"
+    *, min_locations: int,
+) -> list[Monitor]:  # fmt: skip
+    """The prober owners' alert for one location failing where the others succeed, as three
+    monitors:
+
+    * `location_failing` (per location, notifies nobody): the journey's scheduled runs failed
+      there in 3 of the last 4 buckets (60 s, or the interval; 3 of at least 3 intervals);
+    * `quorum_failing` (notifies nobody): in some bucket of the same window the journey failed
+      from N or more locations (the quorum: then it is the platform's, not a location's);
+    * the composite `location_local` = location_failing AND NOT quorum_failing, per location:
+      it pages the prober's owners and names the location. A platform outage makes the
+      quorum fail first and keeps it failing for the window after, so it pages the service's
+      team alone (journey-down) and this stays quiet from its start to its end.
+
+    The location's failures spend nobody's budget: the quorum SLI leaves one location out."""
+    n, window_s, rollup_s = LOCATION_WINDOW.resolve(journey, 1)
+    quorum = max(1, min(min_locations, locations))
+    own = DownRule(journey.name, n, locations, window_s, rollup_s, AVERAGE)
+    wide = DownRule(journey.name, quorum, locations, window_s, rollup_s, CONSECUTIVE, needed=1)
+    minutes = f"{window_s / 60:g}m"
     scope = [m.tag(m.JOURNEY, journey.name), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
              f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
     per_location = f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
-    critical = math.floor(1000 * (rule.buckets - 1) / rule.buckets) / 1000
+    tags = [m.tag(m.ENV, env), m.tag(m.SERVICE, PROBER_SERVICE), m.tag(m.TEAM, team),
+            m.tag(m.JOURNEY, journey.name)]  # fmt: skip
+    name = monitor_name(PROBER_SERVICE, f"{journey.name}_runs", "location_local", env)
+    feeds = f"Notifies nobody: it feeds the composite {name}."
+
+    def part(kind: str, rule: DownRule, query: str, what: str) -> Monitor:
+        return Monitor(
+            name=monitor_name(PROBER_SERVICE, f"{journey.name}_runs", kind, env),
+            monitor_type=kind,
+            datadog_type="metric alert",
+            query=f"sum(last_{minutes}):{query} >= {rule.critical:g}",
+            critical=rule.critical,
+            warning=None,
+            critical_recovery=rule.recovery,
+            severity="ticket",
+            message=f"{journey.name} ({env}) {what}. {feeds}",
+            tags=[*tags, f"monitor_type:{kind}", "severity:ticket"],
+            down=rule,
+        )
+
+    signal = part("location_failing", own,
+                  f"clamp_max({per_location}.rollup(sum, {rollup_s}), 1)",
+                  f"failed from {{{{location.name}}}} in {own.critical:g} of the last "
+                  f"{own.buckets} {rollup_s}s buckets")  # fmt: skip
+    widely = part("quorum_failing", wide, wide.expression(failing_by_location(journey.name, env)),
+                  f"failed from {quorum} or more locations in a {rollup_s}s bucket of the last "
+                  f"{minutes}")  # fmt: skip
     handle = f" {notify}" if notify else ""
-    return Monitor(
-        name=monitor_name(PROBER_SERVICE, f"{journey.name}_runs", "location_local", env),
+    composite = Monitor(
+        name=name,
         monitor_type="location_local",
-        datadog_type="metric alert",
-        query=f"avg(last_{minutes}):clamp_max({per_location}.rollup(sum, {rule.rollup_s}), 1) "
-        f">= {critical:g}",
-        critical=critical,
+        datadog_type="composite",
+        query=f"{monitor_ref(signal.name)} && !{monitor_ref(widely.name)}",
+        critical=1,
         warning=None,
-        critical_recovery=0.5,
         severity="page",
         message=(
             f"{{{{#is_alert}}}}cuj-prober in {{{{location.name}}}} ({env}): {journey.name} fails "
-            f"from this location only (fewer than {min_locations} of {locations} locations "
+            f"from this location only (fewer than {quorum} of {locations} locations "
             f"fail it): the location's network, DNS or node, not {journey.service}. The "
             f"service's SLO is not spent.{handle}{{{{/is_alert}}}}\n"
             "{{#is_recovery}}Recovered.{{/is_recovery}}\n"
             f"See {m.RUNS}{{journey:{journey.name},env:{env}}} by location, error_type."
         ),
-        tags=[
-            m.tag(m.ENV, env),
-            m.tag(m.SERVICE, PROBER_SERVICE),
-            m.tag(m.TEAM, team),
-            m.tag(m.JOURNEY, journey.name),
-            "monitor_type:location_local",
-            "severity:page",
-        ],
-        down=rule,
+        tags=[*tags, "monitor_type:location_local", "severity:page"],
+        down=own,
+        composite_of=(signal.name, widely.name),
     )
+    return [signal, widely, composite]
 
 
 PROBE_ERROR_GROUPS = (m.JOURNEY, m.LOCATION)  # one alert per journey and prober location
@@ -652,7 +742,7 @@ def _heartbeat(env: str, location: str, team: str, notify: str) -> Monitor:
         name=monitor_name(PROBER_SERVICE, "heartbeat", f"no_data_{location}", env),
         monitor_type="no_data",
         datadog_type="metric alert",
-        query=f"max(last_{HEARTBEAT_NO_DATA_MINUTES}m):sum:{m.HEARTBEAT}{{{scope}}} < 1",
+        query=f"max(last_{HEARTBEAT_WINDOW_MINUTES}m):sum:{m.HEARTBEAT}{{{scope}}} < 1",
         critical=1,
         warning=None,
         severity="page",

@@ -15,6 +15,7 @@ from prober.slo.spec import (
     CORRECTION_CATEGORY,
     HEARTBEAT_NO_DATA_MINUTES,
     LATENCY,
+    MONITOR_REF,
     ON_MISSING_DATA,
     PRIORITY,
     SHIPPED,
@@ -148,7 +149,27 @@ def _slo_resource(key: str, slo: Slo) -> str:
     )
 
 
+def _monitor_key(name: str) -> str:
+    return name.replace("-", "_").replace(".", "_")
+
+
+def _references(query: str) -> str:
+    """A composite's `{monitor:NAME}` as the Terraform reference to that monitor's id."""
+    return MONITOR_REF.sub(lambda found: f"${{datadog_monitor.{_monitor_key(found[1])}.id}}",
+                           query)  # fmt: skip
+
+
 def _monitor_lines(monitor: Monitor, query: str) -> list[str]:
+    if monitor.composite_of is not None:  # its parts decide; a composite has no thresholds
+        return [
+            f"name     = {hcl_string(monitor.name)}",
+            f"type     = {hcl_string(monitor.datadog_type)}",
+            f"query    = {hcl_string(_references(query))}",
+            f"message  = {hcl_string(monitor.message)}",
+            f"priority = {PRIORITY[monitor.severity]}",
+            "include_tags = false",
+            f"tags = {_list(monitor.tags)}",
+        ]
     thresholds = [f"  critical = {_number(monitor.critical)}"]
     if monitor.warning is not None:
         thresholds.append(f"  warning  = {_number(monitor.warning)}")
@@ -168,7 +189,7 @@ def _monitor_lines(monitor: Monitor, query: str) -> list[str]:
     if monitor.monitor_type == "no_data":
         lines += [
             "notify_no_data    = true",
-            f"no_data_timeframe = {HEARTBEAT_NO_DATA_MINUTES * 2}",
+            f"no_data_timeframe = {HEARTBEAT_NO_DATA_MINUTES}",
         ]
     if monitor.down is not None:  # no failure reported is no outage; heartbeats watch silence
         lines += ["require_full_window = false", f'on_missing_data     = "{ON_MISSING_DATA}"']
@@ -292,7 +313,7 @@ def root_files(export: Export) -> dict[str, str]:
     prober_monitors = [  # journey-down, and the prober's own: heartbeats, probe_error rate
         _block(
             "resource",
-            ["datadog_monitor", mon.name.replace("-", "_").replace(".", "_")],
+            ["datadog_monitor", _monitor_key(mon.name)],
             _monitor_lines(mon, mon.query),
         )
         for mon in export.monitors
