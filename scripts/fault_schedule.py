@@ -503,6 +503,7 @@ class Row:
     prober_alerts: int = 0
     false_pages: int = 0
     detect_s: list[float] = field(default_factory=list)
+    down_s: list[float] = field(default_factory=list)  # journey-down alone
     bad: int = 0  # slices (or runs) the availability SLI counted bad
 
 
@@ -513,6 +514,7 @@ def attribute(alerts: Sequence[AlertEpisode], cases: Sequence[Case]) -> dict[str
     for case in sorted(cases, key=lambda c: c.incident.start):
         rows.setdefault(case.fault, Row(case.fault)).cases.append(case)
     first: dict[int, float] = {}  # id(case) -> first deserved alert
+    down: dict[int, float] = {}  # id(case) -> first deserved journey-down alert
     for alert in alerts:
         right = [c for c in cases if deserved(alert, c)]
         if right:
@@ -520,6 +522,8 @@ def attribute(alerts: Sequence[AlertEpisode], cases: Sequence[Case]) -> dict[str
             row = rows[case.fault]
             if to_prober(alert) or alert.severity == "page":
                 first[id(case)] = min(first.get(id(case), alert.fired_at), alert.fired_at)
+            if alert.monitor_type == "journey_down":
+                down[id(case)] = min(down.get(id(case), alert.fired_at), alert.fired_at)
         else:
             wrong = [c for c in cases if blamed(alert, c)]
             if wrong:  # the latest fault started before it fired (else the first one)
@@ -538,6 +542,8 @@ def attribute(alerts: Sequence[AlertEpisode], cases: Sequence[Case]) -> dict[str
     for row in rows.values():
         row.detect_s = [max(0.0, first[id(c)] - c.incident.start)
                         for c in row.cases if id(c) in first]  # fmt: skip
+        row.down_s = [max(0.0, down[id(c)] - c.incident.start)
+                      for c in row.cases if id(c) in down]  # fmt: skip
     return rows
 
 
@@ -603,6 +609,12 @@ def locations_markdown(report: CandidateReport, events: Sequence[Event], budget:
         if row.detect_s:
             shown = ", ".join(f"{d / 60:.1f}" for d in row.detect_s)
             lines.append(f"* {row.fault}: time to the first right alert per incident: {shown} min")
+        if row.down_s:
+            shown = ", ".join(f"{d / 60:.1f}" for d in row.down_s)
+            lines.append(f"  journey-down alone: {shown} min (median "
+                         f"{_minutes(statistics.median(row.down_s))}, p95 "
+                         f"{_minutes(p95(row.down_s))}; {len(row.down_s)} of "
+                         f"{len(row.cases)} incidents)")  # fmt: skip
     kinds: dict[tuple[str, str], int] = {}
     for alert in report.alerts:
         key = ("prober's owners" if to_prober(alert) else "service's team", alert.monitor_type)
