@@ -190,6 +190,18 @@ def test_method_and_glob_select_and_rules_apply_in_the_order_added(
     assert client.get("/api/workflows/nope").status_code == 404
 
 
+def test_remove_drops_one_rule_and_keeps_the_others_and_what_was_seen(
+    client: httpx.Client, wire_proxy: WireProxy
+) -> None:
+    first = wire_proxy.add(Respond("GET", "/api/workflows/*", status=503))
+    wire_proxy.add(Respond("GET", "/api/workflows/*", status=504))
+    assert client.get("/api/workflows/nope").status_code == 503
+    assert wire_proxy.remove(first) == 1
+    assert client.get("/api/workflows/nope").status_code == 504
+    assert wire_proxy.hits(first) == 0
+    assert len(wire_proxy.requests) == 2
+
+
 def test_throw_in_page_prepends_a_throw_to_a_script_even_when_the_client_has_it_cached(
     client: httpx.Client, wire_proxy: WireProxy, anon: httpx.Client
 ) -> None:

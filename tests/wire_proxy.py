@@ -95,7 +95,8 @@ client connection is kept alive unless it asked otherwise. Every request the pro
 recorded (`requests`, as `SeenRequest`), faulted or not.
 
 WireProxy(upstream_url, *, upstream_timeout_s=30, tls=None): `with` it (or start()/stop());
-`.url`; `.add(rule) -> rule`; `.clear()` (rules, requests and resets); `.hits(rule)`;
+`.url`; `.add(rule) -> rule`; `.remove(rule) -> hits`; `.clear()` (rules, requests and
+resets); `.hits(rule)`;
 `.requests -> list[SeenRequest]`
 (method, target, path, headers, body, at, rule, connection); `.resets -> list[ResetEvent]`
 (method, path, at). `at` is time.monotonic().
@@ -558,6 +559,13 @@ class WireProxy:
         with self._lock:
             self._rules.append(_Armed(rule))
         return rule
+
+    def remove(self, rule: Rule) -> int:
+        """Drop this very rule object (identity); returns how many requests it applied to."""
+        with self._lock:
+            hits = sum(armed.hits for armed in self._rules if armed.rule is rule)
+            self._rules[:] = [armed for armed in self._rules if armed.rule is not rule]
+        return hits
 
     def clear(self) -> None:
         """Drop every rule and forget the requests and resets seen so far."""

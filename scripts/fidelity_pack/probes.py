@@ -1,5 +1,7 @@
 """API journeys for scripts/fault_schedule.py: one per fault class and SLO target, so each SLO
-sees one kind of fault and the alerts of one cannot be confused with another's.
+sees one kind of fault and the alerts of one cannot be confused with another's. The
+several-location schedule (scripts/fault_schedule_locations.yaml) adds a journey for the
+one-run blips and one for the location-local faults (its dead locations stop every journey).
 
 Each journey reads its own workflow (named after the journey, created by the script before
 probing): a fault on the path `/api/workflows/<its id>` hits that journey only.
@@ -50,3 +52,5 @@ fidelity_latency_995 = _declare("fidelity_latency_995", 0.995)
 fidelity_latency_99 = _declare("fidelity_latency_99", 0.99)
 fidelity_blip_995 = _declare("fidelity_blip_995", 0.995)
 fidelity_blip_99 = _declare("fidelity_blip_99", 0.99)
+fidelity_oneblip_995 = _declare("fidelity_oneblip_995", 0.995)
+fidelity_local_995 = _declare("fidelity_local_995", 0.995)
