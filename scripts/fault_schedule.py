@@ -774,10 +774,14 @@ def score_all(
 ) -> tuple[list[CandidateReport], set[str]]:  # fmt: skip
     """A report per candidate (shipped first), and the names of those scored with the quorum."""
     candidates = [shipped(), *(load_candidates(rules) if rules else [])]
-    # The export gives journey-down the quorum's N: a candidate asking for fewer locations is
-    # scored as a prober without the quorum would alert (run-based SLI, its own N).
-    quorate = {c.name for c in candidates if quorum
-               and c.rules.journey_down.min_locations >= quorum.min_locations}  # fmt: skip
+    # A candidate asking journey-down for fewer locations than the quorum stands for a prober
+    # without the quorum SLI: scored with the run-based SLI, its own N, no location-local alert.
+    quorate = {
+        c.name
+        for c in candidates
+        if quorum
+        and (c.rules.journey_down.min_locations or quorum.min_locations) >= quorum.min_locations
+    }
     incidents = load_incidents(incidents_file)
     reports = [
         report for candidate in candidates
@@ -909,7 +913,7 @@ def print_locations(
             text += (
                 "\n* scored without the quorum (run-based SLI, journey-down from "
                 f"{report.rules.journey_down.min_locations} location, no location-local "
-                "alert): with `slo.quorum` the export gives journey-down the quorum's N"
+                "alert): what several locations without `slo.quorum` would alert"
             )
         print(text + "\n")
     first = reports[0]

@@ -1,6 +1,7 @@
 """Journey-down monitors: the exported query evaluated on stored runs from three locations (one
 scheduled run a minute each, frozen clock). N = 2 of 3: one failing location does not page, two
-failing for the window do; per-journey settings come from `slo export --rules`.
+failing in each of 2 minutes do (the shipped `consecutive` rule); the `average` rule and
+per-journey settings come from `slo export --rules`.
 
 Run i finishes 10 s into its 60 s bucket (T0 is 40 s past a whole minute), so at evaluation
 minute 1441 + j the complete buckets of a 5-minute window hold runs 1435 + j .. 1439 + j."""
@@ -50,20 +51,34 @@ def test_one_of_three_locations_failing_does_not_page(tmp_path: Path) -> None:
     assert down_alerts(store) == []
 
 
-def test_two_of_three_failing_for_five_minutes_pages_and_recovers(tmp_path: Path) -> None:
+def test_two_of_three_failing_page_within_three_minutes_and_recover(tmp_path: Path) -> None:
     store = tmp_path / "results.db"
     outage_at("eu-west-1", "us-east-1")(store)
     start, end = T0 + DAY * MIN, T0 + (DAY + 30) * MIN
+    # The shipped rule with three locations: two of them in each of the last 2 buckets, runs
+    # 1440-1441, at minute 1443. Recovery: neither bucket at two, runs 1470-1471, minute 1473.
+    assert down_alerts(store) == [(start + 3 * MIN, end + 3 * MIN)]
+
+
+AVERAGE = "name: average\njourney_down: {rule: average, for: 5m}\n"
+
+
+def test_the_average_rule_over_five_minutes_pages_later_and_lets_three_minutes_pass(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(AVERAGE)
+    start, end = T0 + DAY * MIN, T0 + (DAY + 30) * MIN
+    long = tmp_path / "long.db"
+    outage_at("eu-west-1", "us-east-1")(long)
     # Critical: 2 x (5 - 1) = 8 failing locations summed over the 5 buckets, so 4 of them at
     # two locations: runs 1439-1443 at minute 1445. Recovery below 2 x 5 / 2 = 5: at most 2
     # failing buckets of 5, runs 1468-1472, at minute 1474.
-    assert down_alerts(store) == [(start + 5 * MIN, end + 4 * MIN)]
-
-
-def test_a_three_minute_outage_at_two_locations_does_not_page(tmp_path: Path) -> None:
-    store = tmp_path / "results.db"
-    outage_at("eu-west-1", "us-east-1", minutes=3)(store)  # 3 buckets of 5: 1.2 < 1.6
-    assert down_alerts(store) == []
+    assert down_alerts(long, rules) == [(start + 5 * MIN, end + 4 * MIN)]
+    short = tmp_path / "short.db"
+    outage_at("eu-west-1", "us-east-1", minutes=3)(short)  # 3 buckets of 5: 6 < 8
+    assert down_alerts(short, rules) == []
+    assert down_alerts(short) != []  # the shipped rule pages a 3-minute outage: its price
 
 
 def test_per_journey_settings_from_the_rules_file(tmp_path: Path) -> None:
@@ -91,9 +106,9 @@ def test_per_journey_settings_from_the_rules_file(tmp_path: Path) -> None:
     )
     assert canvas["options"]["thresholds"] == {"critical": 2.0, "critical_recovery": 1.5}
     other = monitors["workflow-service_workflow_crud_api_runs_journey_down_prod"]
-    assert other["query"].endswith(">= 8") and other["options"]["thresholds"] == {
-        "critical": 8.0,
-        "critical_recovery": 5.0,
+    assert other["query"].endswith("- 1, 0), 1) >= 2") and other["options"]["thresholds"] == {
+        "critical": 2.0,
+        "critical_recovery": 1.0,
     }
     assert other["options"]["on_missing_data"] == "resolve"
 

@@ -74,28 +74,41 @@ class JourneyDown:
     (status `failure`; prober faults are not failures), counted per bucket (one probe
     interval, at least 60 s) as the number of locations they failed from. Two rule families:
 
-    * `average` (shipped): over the window's K buckets the failing-location counts add up to
-      N x (K-1): N locations in all buckets but one, so one bucket that happens to hold no run
-      (jitter, a slow run) neither hides nor ends an outage. Recovers below N x K / 2.
     * `consecutive`: N of the locations failed in each of the last K buckets. Recovers when
       fewer than half of them are.
+    * `average`: over the window's K buckets the failing-location counts add up to N x (K-1):
+      N locations in all buckets but one, so one bucket that happens to hold no run (jitter, a
+      slow run) neither hides nor ends an outage. Recovers below N x K / 2.
 
     Both are sums over the window's buckets, so a bucket without points counts as nothing in
     Datadog as in the backtest (an `avg` would average the points present only and fire on
-    the first bucket of a blip). `min_locations` (N) is capped at the number of locations
-    exported (one location: 1). `window` None is max(5 min, 3 probe intervals)."""
+    the first bucket of a blip).
 
-    min_locations: int = 2
+    Unset fields take the defaults docs/slo-fidelity.md chose: N is the quorum's (with
+    several locations, `slo.quorum`), else 2, capped at the number of locations; the rule is
+    `consecutive` over max(2 min, 2 intervals) where N >= 2 locations must agree (measured on
+    three locations: a hard outage pages within 3 minutes, a location's own fault or one
+    failed run per location never), and `average` over max(5 min, 3 intervals) where one
+    location decides alone (a 2-minute blip there must not page)."""
+
+    min_locations: int | None = None
     window: str | None = None
-    rule: str = AVERAGE
+    rule: str | None = None
 
-    def resolve(self, journey: Journey, locations: int) -> tuple[int, int, int]:
-        """(N, window seconds, rollup seconds) for `journey` seen from `locations` locations."""
+    def resolve(
+        self, journey: Journey, locations: int, quorum: int | None = None
+    ) -> tuple[int, int, int, str]:
+        """(N, window seconds, rollup seconds, rule) for `journey` seen from `locations`
+        locations, `quorum` the quorum SLI's N if there is one."""
+        wanted = self.min_locations or quorum or 2
+        n = max(1, min(wanted, locations))
+        rule = self.rule or (CONSECUTIVE if n >= 2 else AVERAGE)
         rollup = max(60, 60 * -int(-journey.interval_s // 60))  # whole minutes, rounded up
-        window = max(300, 3 * rollup) if self.window is None else int(parse_duration(self.window))
-        least = 2 if self.rule == CONSECUTIVE else 3
+        least = 2 if rule == CONSECUTIVE else 3
+        default = max(120, 2 * rollup) if rule == CONSECUTIVE else max(300, 3 * rollup)
+        window = default if self.window is None else int(parse_duration(self.window))
         window = rollup * max(least, -int(-window // rollup))  # whole buckets
-        return max(1, min(self.min_locations, locations)), window, rollup
+        return n, window, rollup, rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +140,8 @@ SHIPPED = Rules(
     error_budget_critical=90.0,
     error_budget_warning=75.0,
     probe_errors=ProbeErrorRate("30m", critical=0.5, warning=0.2),
-    # 2 of the locations for max(5 min, 3 intervals): docs/operations.md has the measurements.
-    journey_down=JourneyDown(min_locations=2),
+    # N of the locations in each of 2 minutes, or one location in 4 of 5: docs/slo-fidelity.md.
+    journey_down=JourneyDown(),
 )
 PRIORITY = {"page": 2, "ticket": 3}
 ON_MISSING_DATA = "resolve"  # journey-down: no failure reported is no outage
@@ -571,13 +584,11 @@ def journey_down(
     journey: Journey, env: str, locations: int, notify: str, rules: Rules,
     *, min_locations: int | None = None,
 ) -> Monitor:  # fmt: skip
-    """The journey-down metric monitor of `journey` (see `JourneyDown`); `min_locations` (the
-    quorum) overrides the rule's N."""
+    """The journey-down metric monitor of `journey` (see `JourneyDown`); `min_locations` is the
+    quorum's N, the default of the rule's."""
     chosen = rules.journey_down_for(journey.name)
-    n, window_s, rollup_s = chosen.resolve(journey, locations)
-    if min_locations is not None:
-        n = max(1, min(min_locations, locations))
-    rule = DownRule(journey.name, n, locations, window_s, rollup_s, chosen.rule)
+    n, window_s, rollup_s, kind = chosen.resolve(journey, locations, min_locations)
+    rule = DownRule(journey.name, n, locations, window_s, rollup_s, kind)
     failing = failing_by_location(journey.name, env)
     minutes = f"{window_s / 60:g}m"
     handle = f" {notify}" if notify else ""
@@ -619,7 +630,11 @@ def monitor_ref(name: str) -> str:
 MONITOR_REF = re.compile(r"\{monitor:([^{}]+)\}")
 
 
-LOCATION_WINDOW = JourneyDown(min_locations=1, window="4m")  # 3 of 4 buckets at one location
+# One location failing in each of 3 buckets, unless the quorum failed in one of the last 10:
+# docs/slo-fidelity.md (3 of 4 buckets over 4 minutes alerted 3 times in a 60-minute partial
+# platform outage, 20% of runs failing everywhere).
+LOCATION_WINDOW = JourneyDown(min_locations=1, window="3m", rule=CONSECUTIVE)
+QUORUM_LOOKBACK = JourneyDown(window="10m", rule=CONSECUTIVE)
 
 
 def location_local(
@@ -630,20 +645,22 @@ def location_local(
     monitors:
 
     * `location_failing` (per location, notifies nobody): the journey's scheduled runs failed
-      there in 3 of the last 4 buckets (60 s, or the interval; 3 of at least 3 intervals);
-    * `quorum_failing` (notifies nobody): in some bucket of the same window the journey failed
-      from N or more locations (the quorum: then it is the platform's, not a location's);
+      there in each of the last 3 buckets (60 s, or the interval);
+    * `quorum_failing` (notifies nobody): in some bucket of the last 10 minutes (at least 2
+      buckets) the journey failed from N or more locations (the quorum: then it is the
+      platform's, not a location's);
     * the composite `location_local` = location_failing AND NOT quorum_failing, per location:
       it pages the prober's owners and names the location. A platform outage makes the
-      quorum fail first and keeps it failing for the window after, so it pages the service's
-      team alone (journey-down) and this stays quiet from its start to its end.
+      quorum fail first and keeps it failing for 10 minutes after, so it pages the service's
+      team alone (journey-down) and this stays quiet from its start to its end; a partial
+      outage, where every location fails now and then, rarely goes 10 minutes without two
+      locations failing in the same minute.
 
     The location's failures spend nobody's budget: the quorum SLI leaves one location out."""
-    n, window_s, rollup_s = LOCATION_WINDOW.resolve(journey, 1)
-    quorum = max(1, min(min_locations, locations))
-    own = DownRule(journey.name, n, locations, window_s, rollup_s, AVERAGE)
-    wide = DownRule(journey.name, quorum, locations, window_s, rollup_s, CONSECUTIVE, needed=1)
-    minutes = f"{window_s / 60:g}m"
+    n, window_s, rollup_s, kind = LOCATION_WINDOW.resolve(journey, 1)
+    own = DownRule(journey.name, n, locations, window_s, rollup_s, kind)
+    quorum, lookback_s, _, _ = QUORUM_LOOKBACK.resolve(journey, locations, min_locations)
+    wide = DownRule(journey.name, quorum, locations, lookback_s, rollup_s, CONSECUTIVE, needed=1)
     scope = [m.tag(m.JOURNEY, journey.name), m.tag(m.ENV, env), f"{m.TRIGGER}:{m.SCHEDULE_TRIGGER}",
              f"{m.STATUS}:{m.FAILURE}"]  # fmt: skip
     per_location = f"sum:{m.RUNS}{{{','.join(scope)}}} by {{{m.LOCATION}}}.as_count()"
@@ -657,7 +674,7 @@ def location_local(
             name=monitor_name(PROBER_SERVICE, f"{journey.name}_runs", kind, env),
             monitor_type=kind,
             datadog_type="metric alert",
-            query=f"sum(last_{minutes}):{query} >= {rule.critical:g}",
+            query=f"sum(last_{rule.window_s / 60:g}m):{query} >= {rule.critical:g}",
             critical=rule.critical,
             warning=None,
             critical_recovery=rule.recovery,
@@ -669,11 +686,11 @@ def location_local(
 
     signal = part("location_failing", own,
                   f"clamp_max({per_location}.rollup(sum, {rollup_s}), 1)",
-                  f"failed from {{{{location.name}}}} in {own.critical:g} of the last "
-                  f"{own.buckets} {rollup_s}s buckets")  # fmt: skip
+                  f"failed from {{{{location.name}}}} in each of the last {own.buckets} "
+                  f"{rollup_s}s buckets")  # fmt: skip
     widely = part("quorum_failing", wide, wide.expression(failing_by_location(journey.name, env)),
                   f"failed from {quorum} or more locations in a {rollup_s}s bucket of the last "
-                  f"{minutes}")  # fmt: skip
+                  f"{lookback_s / 60:g}m")  # fmt: skip
     handle = f" {notify}" if notify else ""
     composite = Monitor(
         name=name,

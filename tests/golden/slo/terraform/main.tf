@@ -97,12 +97,12 @@ module "cuj_workflow_run_browser" {
 resource "datadog_monitor" "frontend_monolith_workflow_canvas_load_runs_journey_down_prod" {
   name     = "frontend-monolith_workflow_canvas_load_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "sum(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 8"
-  message  = "{{#is_alert}}CUJ workflow_canvas_load on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s bucket for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_canvas_load,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-canvas-load"
+  query    = "sum(last_2m):clamp_max(clamp_min(count_nonzero(sum:cuj.journey.runs{journey:workflow_canvas_load,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) - 1, 0), 1) >= 2"
+  message  = "{{#is_alert}}CUJ workflow_canvas_load on prod is down: its scheduled runs failed from 2 of 2 locations in each of the last 2 60s buckets. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_canvas_load,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-canvas-load"
   priority = 2
   monitor_thresholds {
-    critical = 8
-    critical_recovery = 5
+    critical = 2
+    critical_recovery = 1
   }
   include_tags = false
   require_full_window = false
@@ -113,12 +113,12 @@ resource "datadog_monitor" "frontend_monolith_workflow_canvas_load_runs_journey_
 resource "datadog_monitor" "workflow_service_workflow_crud_api_runs_journey_down_prod" {
   name     = "workflow-service_workflow_crud_api_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "sum(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 8"
-  message  = "{{#is_alert}}CUJ workflow_crud_api on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s bucket for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
+  query    = "sum(last_2m):clamp_max(clamp_min(count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) - 1, 0), 1) >= 2"
+  message  = "{{#is_alert}}CUJ workflow_crud_api on prod is down: its scheduled runs failed from 2 of 2 locations in each of the last 2 60s buckets. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
   priority = 2
   monitor_thresholds {
-    critical = 8
-    critical_recovery = 5
+    critical = 2
+    critical_recovery = 1
   }
   include_tags = false
   require_full_window = false
@@ -129,12 +129,12 @@ resource "datadog_monitor" "workflow_service_workflow_crud_api_runs_journey_down
 resource "datadog_monitor" "workflow_service_workflow_crud_browser_runs_journey_down_prod" {
   name     = "workflow-service_workflow_crud_browser_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "sum(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 8"
-  message  = "{{#is_alert}}CUJ workflow_crud_browser on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s bucket for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
+  query    = "sum(last_2m):clamp_max(clamp_min(count_nonzero(sum:cuj.journey.runs{journey:workflow_crud_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) - 1, 0), 1) >= 2"
+  message  = "{{#is_alert}}CUJ workflow_crud_browser on prod is down: its scheduled runs failed from 2 of 2 locations in each of the last 2 60s buckets. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_crud_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-crud"
   priority = 2
   monitor_thresholds {
-    critical = 8
-    critical_recovery = 5
+    critical = 2
+    critical_recovery = 1
   }
   include_tags = false
   require_full_window = false
@@ -145,12 +145,12 @@ resource "datadog_monitor" "workflow_service_workflow_crud_browser_runs_journey_
 resource "datadog_monitor" "orchestration_engine_workflow_run_api_runs_journey_down_prod" {
   name     = "orchestration-engine_workflow_run_api_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "sum(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 8"
-  message  = "{{#is_alert}}CUJ workflow_run_api on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s bucket for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
+  query    = "sum(last_2m):clamp_max(clamp_min(count_nonzero(sum:cuj.journey.runs{journey:workflow_run_api,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) - 1, 0), 1) >= 2"
+  message  = "{{#is_alert}}CUJ workflow_run_api on prod is down: its scheduled runs failed from 2 of 2 locations in each of the last 2 60s buckets. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_api,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
   priority = 2
   monitor_thresholds {
-    critical = 8
-    critical_recovery = 5
+    critical = 2
+    critical_recovery = 1
   }
   include_tags = false
   require_full_window = false
@@ -161,12 +161,12 @@ resource "datadog_monitor" "orchestration_engine_workflow_run_api_runs_journey_d
 resource "datadog_monitor" "orchestration_engine_workflow_run_browser_runs_journey_down_prod" {
   name     = "orchestration-engine_workflow_run_browser_runs_journey_down_prod"
   type     = "metric alert"
-  query    = "sum(last_5m):count_nonzero(sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) >= 8"
-  message  = "{{#is_alert}}CUJ workflow_run_browser on prod is down: its scheduled runs failed from 2 of 2 locations in (nearly) every 60s bucket for 5m. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
+  query    = "sum(last_2m):clamp_max(clamp_min(count_nonzero(sum:cuj.journey.runs{journey:workflow_run_browser,env:prod,trigger:schedule,status:failure} by {location}.as_count().rollup(sum, 60)) - 1, 0), 1) >= 2"
+  message  = "{{#is_alert}}CUJ workflow_run_browser on prod is down: its scheduled runs failed from 2 of 2 locations in each of the last 2 60s buckets. @pagerduty-cuj{{/is_alert}}\n{{#is_recovery}}Recovered: failures from fewer locations.{{/is_recovery}}\nSee cuj.journey.runs{journey:workflow_run_browser,env:prod,status:failure} by failed_service and failed_step. Runbook: https://runbooks.example.com/cuj/workflow-run"
   priority = 2
   monitor_thresholds {
-    critical = 8
-    critical_recovery = 5
+    critical = 2
+    critical_recovery = 1
   }
   include_tags = false
   require_full_window = false
