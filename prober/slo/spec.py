@@ -317,6 +317,10 @@ class DownRule:
             count = f"clamp_min({count} - {self.min_locations - 1}, 0)"
         return f"clamp_max({count}, 1)"
 
+    def query(self, expression: str) -> str:
+        """The monitor's query: `expression` (the per-bucket value) summed over the window."""
+        return f"sum(last_{self.window_s / 60:g}m):{expression} >= {self.critical:g}"
+
     def describe(self) -> str:
         where = f"{self.min_locations} of {self.locations} location" + (
             "s" if self.locations != 1 else "")  # fmt: skip
@@ -590,13 +594,12 @@ def journey_down(
     n, window_s, rollup_s, kind = chosen.resolve(journey, locations, min_locations)
     rule = DownRule(journey.name, n, locations, window_s, rollup_s, kind)
     failing = failing_by_location(journey.name, env)
-    minutes = f"{window_s / 60:g}m"
     handle = f" {notify}" if notify else ""
     return Monitor(
         name=monitor_name(journey.service, f"{journey.name}_runs", "journey_down", env),
         monitor_type="journey_down",
         datadog_type="metric alert",
-        query=f"sum(last_{minutes}):{rule.expression(failing)} >= {rule.critical:g}",
+        query=rule.query(rule.expression(failing)),
         critical=rule.critical,
         warning=None,
         critical_recovery=rule.recovery,
@@ -674,7 +677,7 @@ def location_local(
             name=monitor_name(PROBER_SERVICE, f"{journey.name}_runs", kind, env),
             monitor_type=kind,
             datadog_type="metric alert",
-            query=f"sum(last_{rule.window_s / 60:g}m):{query} >= {rule.critical:g}",
+            query=rule.query(query),
             critical=rule.critical,
             warning=None,
             critical_recovery=rule.recovery,
