@@ -92,6 +92,8 @@ def test_one_location_failing_spends_nothing_and_is_blamed_on_the_location(
 
 def test_two_locations_failing_spend_the_budget_and_page_the_service(tmp_path: Path) -> None:
     env = stores(tmp_path, "us-east-1", "ap-south-1", minutes=30)
+    during = status(env, now=finished(DAY + 10) + 1)["availability"]
+    assert "fast_burn (page)" in during["firing"]  # bad slices burn the quorum SLI's budget
     after = status(env, now=finished(DAY + 40) + 1)
     availability = after["availability"]
     assert availability["total"] - availability["good"] == 30  # one bad minute per failed minute

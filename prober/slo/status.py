@@ -122,7 +122,6 @@ def compute(
                     f"{r.name}_burn ({r.severity})"
                     for r in rules.burn_rates
                     if r.fires(burn[r.long_window], burn[r.short_window])
-                    and not (quorum is not None and slo_type == spec.AVAILABILITY)
                 ],
                 []
                 if few
