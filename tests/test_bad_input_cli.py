@@ -736,6 +736,7 @@ NOT_USAGE = {
     "prober.yaml_source.YamlError": "the config loader reports its problems as a ConfigError",
     "prober.yaml_source._Refused": "internal to the YAML reader: becomes a YamlError",
     "prober.errors.JourneyImportInterrupted": "an interrupt (130) naming the module",
+    "prober.loader.ImportTimedOut": "the loader reports the module as a config problem",
     "prober.maintenance.WindowError": "config validation reports it as a problem",
     "prober.sinks.dogstatsd.DogStatsdConfigError": "the catalog reports it as a config problem",
     "prober.dogstatsd_wire.WireError": "dogstatsd-listen prints the undecodable datagram",
