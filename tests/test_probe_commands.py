@@ -201,14 +201,16 @@ def test_paths_that_cannot_be_written_stop_the_command_before_it_runs(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
+    garbage = tmp_path / "garbage.db"  # a file, not a SQLite database (a folder: validate)
+    garbage.write_text("not a database\n" * 100)
     cases = [
         (["smoke", *API_JOURNEYS, "--junit", str(blocker / "junit.xml")], {},
          f"{blocker / 'junit.xml'}: cannot write it ({blocker}: it is a file, not a folder); "
          "give --junit a path this user can write"),
         (["run", "workflow_run_api"], {"PROBER_ARTIFACTS__PATH": str(blocker / "artifacts")},
          f"{blocker / 'artifacts'}: cannot use this folder ("),
-        (["smoke", "workflow_run_api"], {"PROBER_STORE__PATH": str(tmp_path)},
-         f"{tmp_path}: cannot open the result store ("),
+        (["smoke", "workflow_run_api"], {"PROBER_STORE__PATH": str(garbage)},
+         f"{garbage}: not a usable result store (file is not a database)"),
         (["slo", "export", "--format", "terraform", "--out", str(blocker / "tf")], {},
          f"{blocker / 'tf'}: cannot use this folder ({blocker} is a file, not a folder)"),
     ]  # fmt: skip
