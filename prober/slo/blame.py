@@ -89,8 +89,9 @@ def latest_runs(
         recent = since < run.finished_at <= now and run.trigger == m.SCHEDULE_TRIGGER
         if recent and run.journey == journey.name and run.status != m.PROBE_ERROR:
             kept = latest.get(run.location)
-            streak = kept.since if kept is not None and kept.status == run.status else None
-            latest[run.location] = Seen(run.status, streak or run.started_at, run.finished_at)
+            same = kept is not None and kept.status == run.status
+            since = kept.since if kept is not None and same else run.started_at
+            latest[run.location] = Seen(run.status, since, run.finished_at)
     return latest
 
 
