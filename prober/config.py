@@ -163,6 +163,7 @@ class TargetConfig(_Model):
     credentials: dict[str, CredentialConfig] = Field(default_factory=dict)
     services: dict[str, list[str]] = Field(default_factory=dict)
     extra_origins: list[str] = Field(default_factory=list)
+    trace_documents: bool = False
     service_header: str = "x-service"
     error_service_field: str = "error.service"
     error_upstream_field: str = "error.upstream"
@@ -524,6 +525,7 @@ def build_target(name: str, cfg: TargetConfig) -> Target:
         credentials=tuple(c.credential(name) for name, c in cfg.credentials.items()),
         services=ServiceMap.from_mapping(cfg.services),
         extra_origins=tuple(cfg.extra_origins),
+        trace_documents=cfg.trace_documents,
         service_header=cfg.service_header,
         error_service_field=cfg.error_service_field,
         error_upstream_field=cfg.error_upstream_field,

@@ -139,6 +139,9 @@ class Target:
     services: ServiceMap = ServiceMap()
     # Other origins of the same platform that should also get trace headers (e.g. an API host).
     extra_origins: tuple[str, ...] = ()
+    # The browser's documents of the target's origins carry trace headers too: one round trip
+    # to Python per navigation, which the page's timings count (prober/drivers/page_trace.py).
+    trace_documents: bool = False
     # Where the platform names the service that answered or failed.
     service_header: str = "x-service"
     error_service_field: str = "error.service"

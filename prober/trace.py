@@ -13,6 +13,8 @@ from prober import __version__
 
 PRODUCT_TOKEN = f"cuj-prober/{__version__}"
 PROBE_HEADER = "x-cuj-probe"
+# The headers whose value is the request's own span id; the others are the attempt's.
+SPAN_HEADERS = ("traceparent", "x-datadog-parent-id")
 
 
 def _nonzero_hex(nbytes: int) -> str:
@@ -36,8 +38,14 @@ class TraceContext:
         span = _nonzero_hex(8)
         return {
             "traceparent": f"00-{self.trace_id}-{span}-01",
-            "x-datadog-trace-id": datadog_trace_id(self.trace_id),
             "x-datadog-parent-id": str(int(span, 16)),
+            **self.attempt_headers(probe),
+        }
+
+    def attempt_headers(self, probe: str) -> dict[str, str]:
+        """The headers every request of the attempt shares (all but `SPAN_HEADERS`)."""
+        return {
+            "x-datadog-trace-id": datadog_trace_id(self.trace_id),
             "x-datadog-origin": "synthetics",
             "x-datadog-sampling-priority": "1",
             # The high 64 bits, so Datadog rebuilds the full 128-bit id.

@@ -57,10 +57,11 @@ def test_every_sub_benchmark_runs_in_smoke_mode_and_reports(tmp_path: Path) -> N
     assert _is_summary(sbs["ratio"]["cpu_s"]) and sbs["cpu_counted_by"]
     assert all(_is_summary(results["api"]["ratio"][k]) for k in ("wall_s", "cpu_s"))
     costs = results["costs"]
-    assert set(costs["route"]) == {"none", "per-origin", "catch-all"}
+    assert set(costs["route"]) == {"none", "in-page", "per-origin"}
     assert all(_is_summary(costs["trace_extra"][lv]["cpu_s"]) for lv in ("light", "full"))
     fidelity = results["fidelity"]
     assert fidelity["levels"][0] == 0 and len(fidelity["levels"]) >= 2
+    assert _is_summary(fidelity["pairs"]["0"]["diff"])
     assert all(_is_summary(results["startup"]["wall_s"][k]) for k in ("prober", "raw", "help"))
     for channel in ("browser", "api"):
         assert results["throughput"][channel]["rows"][0]["runs"] >= 1

@@ -10,9 +10,11 @@ Each row (a `Leg`) runs one bundled journey once, as `prober run` does (no retri
 failure is the verdict; the journeys' waits and timeouts are the shipped ones, untouched), and
 compares (status, error_type, failed_service, blame_source) and a piece of the message; it
 records the failed attempt's duration (the time to verdict). The legs of one fault run side by
-side. Every rule is scoped to its leg's own run (`x-cuj-probe: <journey>/<run_id>`, and
-Sec-Fetch-Mode for what only Chromium must meet), so a journey's API setup (the fixture check,
-the sweep) passes and the fault meets the channel the row names.
+side. Every rule on a request that carries the trace headers (the API client's, the page's own
+calls) is scoped to its leg's own run (`x-cuj-probe: <journey>/<run_id>`, and Sec-Fetch-Mode for
+what only Chromium must meet), so a journey's API setup (the fixture check, the sweep) passes and
+the fault meets the channel the row names; a rule on a page's document or static file, which
+carry none, is scoped by Sec-Fetch-Mode alone, in a fault with one browser leg.
 
 Canned answers from the proxy carry no `x-service` header, so their blame comes from the route
 map (`route`); answers the sandbox sent and the proxy only broke keep the platform's own header
@@ -200,8 +202,15 @@ def _fixture_path(wf: str) -> str:
 
 
 def _page(sel: Headers) -> Headers:
-    """The run's requests that Chromium sends (the page), not its httpx setup."""
+    """The run's requests that Chromium sends (the page's own calls), not its httpx setup."""
     return sel + FROM_BROWSER
+
+
+# The page's documents and static files carry no trace headers (the prober adds them in the
+# page, to its calls: prober/drivers/page_trace.py), so no run id scopes a rule on them: only
+# that Chromium sent them. A fault with such a rule has one browser leg, so the rule meets that
+# leg's run and no other (test_a_rule_no_run_scopes_meets_one_browser_leg).
+PAGE_FILE = FROM_BROWSER
 
 
 def _service_503(upstream: str | None) -> bytes:
@@ -336,13 +345,16 @@ FAULTS = [
             (FAILURE, "dependency_error", OPT, "platform"), OPT),
     )),
     # Both keep the sandbox's own head (x-service: frontend-monolith); only Chromium meets them.
-    Fault("the canvas's scripts are blocked", (
+    # Two faults, not two legs of one: both journeys open the fixture's canvas.
+    Fault("the canvas's scripts are blocked by its CSP", (
         Leg("browser", C, lambda wf, sel: [AddHeaders(
-                "GET", f"/workflows/{wf}", when=_page(sel),
+                "GET", f"/workflows/{wf}", when=PAGE_FILE,
                 headers=(("content-security-policy", "script-src 'none'"),))],
             (FAILURE, "assertion", FE, None), r"content.security.policy|csp|script"),
+    )),
+    Fault("the canvas's script is text/plain with nosniff", (
         Leg("browser", RB, lambda wf, sel: [AddHeaders(
-                "GET", "/static/canvas.js", when=_page(sel),
+                "GET", "/static/canvas.js", when=PAGE_FILE,
                 headers=(("content-type", "text/plain"), ("x-content-type-options", "nosniff")))],
             (FAILURE, "assertion", FE, None), r"mime|nosniff|text/plain"),
     )),
@@ -401,21 +413,24 @@ FAULTS = [
                (FAILURE, "assertion", WF, "route")),
     )),
     # A script that answers 404 never runs: the step fails fast, not at its 20 s deadline.
+    Fault("a page script answers 404", (
+        Leg("browser", C, lambda wf, sel: [Respond("GET", "/static/canvas.js", status=404,
+                                                   when=PAGE_FILE)],
+            (FAILURE, "client_error", FE, "route"), r"404", max_s=8.0),
+    )),
     # What is not the target's - the browser's own favicon, a third-party script and image
     # whose host does not resolve - never fails a run.
-    Fault("a page script answers 404; noise outside the target", (
-        Leg("browser", C, lambda wf, sel: [Respond("GET", "/static/canvas.js", status=404,
-                                                   when=_page(sel))],
-            (FAILURE, "client_error", FE, "route"), r"404", max_s=8.0),
-        Leg("browser", RB, lambda wf, sel: [Respond("GET", "/favicon.ico", status=500,
-                                                    when=_page(sel))], (SUCCESS, None, None, None)),
-        Leg("browser", CB, lambda wf, sel: [InjectHtml("GET", "/", when=_page(sel), html=(
-            '<script src="http://no-such-host.invalid/tag.js"></script>'
-            '<img src="http://no-such-host.invalid/pixel.png">'))], (SUCCESS, None, None, None)),
+    Fault("noise outside the target", (
+        Leg("browser", CB, lambda wf, sel: [
+            Respond("GET", "/favicon.ico", status=500, when=PAGE_FILE),
+            InjectHtml("GET", "/", when=PAGE_FILE, html=(
+                '<script src="http://no-such-host.invalid/tag.js"></script>'
+                '<img src="http://no-such-host.invalid/pixel.png">'))],
+            (SUCCESS, None, None, None)),
     )),
     Fault("500 on the canvas document", (
         Leg("browser", C, lambda wf, sel: [Respond("GET", f"/workflows/{wf}", status=500,
-                                                   body=b"frontend exploded", when=_page(sel))],
+                                                   body=b"frontend exploded", when=PAGE_FILE)],
             (FAILURE, "server_error", FE, "route"), r"500", max_s=8.0),
     )),
     # A 503 holds nothing back: a second run right after succeeds.
@@ -666,6 +681,20 @@ def test_a_slow_fixture_read_fails_the_runs_waiting_for_it_in_their_own_setup(
     got = (waiting.error_type, waiting.failed_step, waiting.failed_service)
     assert got == ("timeout", "ensure fixture", WF), waiting.to_json()
     assert waiting.failure is not None and "another run" in waiting.failure.message
+
+
+def test_a_rule_no_run_scopes_meets_one_browser_leg() -> None:
+    """A rule on what Chromium sends without trace headers (PAGE_FILE) would meet every browser
+    leg of its fault, so such a fault has one."""
+    for fault in FAULTS:
+        unscoped = [
+            leg.journey
+            for leg in fault.legs
+            for rule in leg.rules("wf", of_run(leg.journey, "r1"))
+            if not any(name == "x-cuj-probe" for name, _ in rule.when)
+        ]
+        browser_legs = [leg for leg in fault.legs if leg.channel == "browser"]
+        assert not unscoped or len(browser_legs) == 1, (fault.name, unscoped)
 
 
 def _trickling(proxy: WireProxy, run_id: str) -> bool:

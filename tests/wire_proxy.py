@@ -187,7 +187,8 @@ def _header_matches(headers: Headers, name: str, glob: str) -> bool:
 
 
 # `when` selectors. Chromium sends Sec-Fetch-* on every request (httpx never does), and the
-# prober tags every request of a run with `x-cuj-probe: <journey>/<run_id>`.
+# prober tags a run's API requests and its pages' own calls (fetch, XHR) with
+# `x-cuj-probe: <journey>/<run_id>` (not documents or static files: prober/drivers/page_trace.py).
 FROM_BROWSER: Headers = (("sec-fetch-mode", "*"),)
 
 

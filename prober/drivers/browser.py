@@ -4,12 +4,14 @@ Chromium is launched on first use and relaunched after it crashes or disconnects
 context sends trace headers to the target's origins only (other origins on the page see none),
 and reports every target request, failed request and console error to the run's Observer.
 
-What it costs (docs/performance.md measures each): the trace headers are added by a route per
-target origin (`origin_pattern`), so Playwright's driver lets every other request through
-without asking Python, and a target request costs one driver round trip; the headers are read
-from the request itself (`Request.headers`), since Playwright keeps the browser's cookie and
-other forbidden headers when a route overrides headers. Playwright tracing is what `record_trace`
-asks for (`TraceLevel`: the runner's policy decides per attempt). The user agent is read once per
+What it costs (docs/performance.md measures each): nothing stands in the way of a request. The
+trace headers are added inside the page, by an init script that wraps `fetch` and
+`XMLHttpRequest` for calls from a target page to its own origin (prober/drivers/page_trace.py),
+so no request waits for Python and a page timing is what the page would have measured without
+the prober; a target that wants its documents traced too (`trace_documents`) pays one round
+trip to Python per navigation for it. The page's `authorization` headers join the run's
+redactor as the request listener sees them. Playwright tracing is what `record_trace` asks for
+(`TraceLevel`: the runner's policy decides per attempt). The user agent is read once per
 launch from the browser itself (`Browser.getVersion`), not from a throwaway page. An init
 script keeps each document's paints, layout shifts and long tasks for the page timings read
 after every step (prober/drivers/timing_probe.py): three buffered observers, no round trip.
@@ -32,13 +34,13 @@ from playwright.async_api import (
     Playwright,
     Request,
     Response,
-    Route,
     WebSocket,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
 
 from prober.drivers.chromium import ChromiumNotFound, find_chromium, launch_args
+from prober.drivers.page_trace import DocumentTracer, init_script
 from prober.drivers.timing_probe import INIT_SCRIPT
 from prober.errors import BrowserUnavailable
 from prober.observe import Exchange, Observer, Wiring, inspect_body, script_url
@@ -49,7 +51,6 @@ DEFAULT_VIEWPORT = {"width": 1280, "height": 800}
 # Reading the bodies of a failed step's answers is bounded: evidence, not a download.
 INSPECT_LIMIT_S = 2.0
 INSPECT_MAX_ANSWERS = 30
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 class TraceLevel(StrEnum):
@@ -63,19 +64,6 @@ class TraceLevel(StrEnum):
     OFF = "off"
     LIGHT = "light"
     FULL = "full"
-
-
-def origin_pattern(origin: str) -> re.Pattern[str]:
-    """A URL regex matching exactly one origin, written as `origin_of` writes it
-    (`scheme://host:port`, an IPv6 host without brackets); a default port may be written or
-    left out, as browsers leave it out."""
-    scheme, _, rest = origin.partition("://")
-    host, _, port = rest.rpartition(":")
-    scheme, host = scheme.lower(), host.lower()
-    host = re.escape(f"[{host}]" if ":" in host else host)
-    default = bool(port) and int(port) == _DEFAULT_PORTS.get(scheme)
-    port_part = f"(?::{port})?" if default else f":{port}"
-    return re.compile(f"^{re.escape(scheme)}://{host}{port_part}(?:[/?#]|$)", re.IGNORECASE)
 
 
 @dataclass
@@ -93,6 +81,7 @@ class BrowserSession:
     _answers: dict[int, Response] = field(default_factory=dict)
     # Requests to other origins that follow one of the target's redirects -> that 3xx.
     _off_target: dict[Request, Exchange] = field(default_factory=dict)
+    _documents: DocumentTracer | None = None
 
     async def settle(self, limit_s: float = 2.0) -> None:
         """Let response handlers that are still reading error bodies finish (bounded)."""
@@ -113,9 +102,11 @@ class BrowserSession:
             for exchange, response in wanted:
                 try:
                     body = await response.body()
+                    # Asked of the browser: the headers Playwright reports at once lack the
+                    # page's own (accept...) on a redirect's next hop.
+                    accept = await response.request.header_value("accept") or ""
                 except PlaywrightError:
                     continue  # the page navigated away: Chromium dropped the body
-                accept = response.request.headers.get("accept", "")
                 inspect_body(exchange, body, accept, by_journey=False)
 
         with contextlib.suppress(TimeoutError):
@@ -137,6 +128,8 @@ class BrowserSession:
     async def close(self) -> None:
         for task in self._pending:
             task.cancel()
+        if self._documents is not None:
+            self._documents.close()
         with contextlib.suppress(PlaywrightError):
             await self.context.close()
 
@@ -221,15 +214,21 @@ class BrowserDriver:
             raise BrowserUnavailable(f"could not open a browser context: {exc}") from exc
         try:
             tracing = level is not TraceLevel.OFF
-            router = _TraceRouter(wiring)
-            for origin in sorted(wiring.target.origins):
-                await context.route(origin_pattern(origin), router)
+            target, trace, probe = wiring.target, wiring.trace, wiring.probe
+            # The page's calls to its own (target) origin carry the trace headers, added in
+            # the page: no request waits for Python (prober/drivers/page_trace.py).
+            await context.add_init_script(init_script(target.origins, trace, probe))
             # Paints, layout shifts and long tasks are kept from each document's start, for
             # the page timings read after every step (prober/drivers/timing_probe.py).
             await context.add_init_script(INIT_SCRIPT)
             page = await context.new_page()
             session = BrowserSession(context, page, tracing, wiring.redactor if tracing else None)
-            _watch(session, wiring.observer)
+            if target.trace_documents:
+                documents = DocumentTracer(target.origins, trace, probe)
+                session._documents = documents
+                await documents.attach(context, page)
+                context.on("page", lambda opened: documents.attach_later(context, opened))
+            _watch(session, wiring.observer, wiring.redactor)
             wiring.observer.readers.append(session.inspect)
             if tracing:
                 full = level is TraceLevel.FULL
@@ -251,41 +250,21 @@ class BrowserDriver:
                 self._playwright = None
 
 
-class _TraceRouter:
-    """Adds trace headers to a request for one of the target's origins (it is routed only for
-    those: `origin_pattern`). `Request.headers` is what the page set; Playwright's driver adds
-    back the browser's own forbidden headers (cookie, origin, referer...) to the override, so
-    no `all_headers()` round trip is needed."""
-
-    def __init__(self, wiring: Wiring) -> None:
-        self._target = wiring.target
-        self._trace = wiring.trace
-        self._probe = wiring.probe
-        self._redactor = wiring.redactor
-
-    async def __call__(self, route: Route, request: Request) -> None:
-        try:
-            headers = dict(request.headers)
-            if "authorization" in headers:
-                self._redactor.add(headers["authorization"])
-            headers.update(self._trace.headers(self._probe))
-            await route.fallback(headers=headers)
-        except PlaywrightError:
-            pass  # the page navigated away or closed; the request no longer matters
-
-
-def _watch(session: BrowserSession, observer: Observer) -> None:
+def _watch(session: BrowserSession, observer: Observer, redactor: Redactor) -> None:
     """Record what the page does: requests and how they end, page errors with their script."""
-    _watch_network(session, observer)
+    _watch_network(session, observer, redactor)
     _watch_page(session, observer)
 
 
-def _watch_network(session: BrowserSession, observer: Observer) -> None:
-    """Requests to the target and how they end: answered, finished, failed, redirected away."""
+def _watch_network(session: BrowserSession, observer: Observer, redactor: Redactor) -> None:
+    """Requests to the target and how they end: answered, finished, failed, redirected away.
+    Every `authorization` header a page sends joins the run's redactor here, before anything
+    about the request can reach evidence or an artifact."""
     context = session.context
     page = session.page
 
     def on_request(request: Request) -> None:
+        redactor.add(request.headers.get("authorization"))
         hop = request.redirected_from
         via = None if hop is None else session._requests.get(hop)
         exchange = observer.started(request.method, request.url, request.resource_type, via)

@@ -44,8 +44,8 @@ def worker(
             str(bench.src),
             "--url",
             url,
-            "--password",
-            password,
+            # One argument: a generated password may begin with "-" (token_urlsafe).
+            f"--password={password}",
             "--out",
             str(out),
             *extra,

@@ -1,6 +1,6 @@
-"""What the prober's own features cost: the trace-header route per request (no route, the
-route per target origin, the old catch-all route), and Playwright tracing per canvas journey
-(off, light, full), interleaved."""
+"""What the prober's own features cost: trace headers per request (none, added in the page as
+now, the route per target origin of before), and Playwright tracing per canvas journey (off,
+light, full), interleaved."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def run(bench: Bench, plat: Platform) -> dict[str, Any]:
     route = {
         v: {k: summary([r[k] for r in rows if r["variant"] == v])
             for k in ("target_ms", "other_ms")}
-        for v in ("none", "per-origin", "catch-all")
+        for v in ("none", "in-page", "per-origin")
     }  # fmt: skip
     rounds = bench.pick(1, 1, 5)
     per_worker = ["--runs", str(bench.pick(1, 1, 4)), "--warmup", str(bench.pick(0, 1, 1))]
@@ -48,11 +48,11 @@ def markdown(res: dict[str, Any]) -> list[str]:
         "Sequential `fetch()` of a small static file from the page, ms per request (the "
         "`other` origin is the same server as `localhost`, which the target does not own):",
         "",
-        "| route | to the target, ms | to another origin, ms |",
+        "| trace headers | to the target, ms | to another origin, ms |",
         "|---|---|---|",
     ]
-    names = {"none": "no route", "per-origin": "per target origin (now)",
-             "catch-all": "`**/*` + `all_headers()` (before)"}  # fmt: skip
+    names = {"none": "no trace headers", "in-page": "added in the page (now)",
+             "per-origin": "a route per target origin (before)"}  # fmt: skip
     for key, label in names.items():
         lines.append(f"| {label} | {fmt(rt[key]['target_ms'], 1, 2)} | "
                      f"{fmt(rt[key]['other_ms'], 1, 2)} |")  # fmt: skip

@@ -1,5 +1,7 @@
 """Timing fidelity: the prober's `open canvas` step against raw Playwright's and against a
-latency injected on the canvas's API call (the sandbox's fault API), 0/100/500/2000 ms."""
+latency injected on the canvas's API call (the sandbox's fault API), 0/100/500/2000 ms; and the
+page's own timing of that call in the prober's browser session against a raw context's, paired
+in one process (worker.py page-pairs), where load from other work cannot tell them apart."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ def run(bench: Bench, plat: Platform) -> dict[str, Any]:
     per_worker = ["--runs", str(bench.pick(1, 3, 5)), "--warmup", str(bench.pick(0, 1, 1))]
     table: dict[str, dict[int, dict[str, Any]]] = {"prober": {}, "raw": {}}
     raw_runs: dict[str, dict[int, Any]] = {"prober": {}, "raw": {}}
+    pairs: dict[int, dict[str, Any]] = {}
     for i, delay in enumerate(levels):
         if delay:
             plat.fault(
@@ -46,10 +49,22 @@ def run(bench: Bench, plat: Platform) -> dict[str, Any]:
                         [r["reported"]["api_end_ms"] for r in runs
                          if r["reported"]["api_end_ms"] is not None]
                     )  # fmt: skip
+            if bench.mode == "smoke" and i > 0:
+                continue  # smoke mode proves it runs: one level is enough
+            got, _ = worker(bench, "page-pairs", plat.url, plat.password, f"fid-pairs-{delay}",
+                            "--runs", str(bench.pick(1, 8, 20)),
+                            "--warmup", str(bench.pick(0, 1, 1)))  # fmt: skip
+            rows = got["runs"]
+            pairs[delay] = {
+                "prober": summary([r["prober_ms"] for r in rows]),
+                "raw": summary([r["raw_ms"] for r in rows]),
+                "diff": summary([r["prober_ms"] - r["raw_ms"] for r in rows]),
+            }
+            raw_runs.setdefault("pairs", {})[delay] = rows
         finally:
             if delay:
                 plat.fault(None)
-    return {"levels": levels, "table": table, "raw": raw_runs}
+    return {"levels": levels, "table": table, "pairs": pairs, "raw": raw_runs}
 
 
 def markdown(res: dict[str, Any]) -> list[str]:
@@ -94,6 +109,33 @@ def markdown(res: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {delay} | {fmt(reported, 1, 1)} | {fmt(page, 1, 1)} | {diff:+.1f} | {noise:.1f} "
             f"| {'yes' if abs(diff) <= noise else 'no'} |"
+        )
+    pairs = res.get("pairs")
+    if not pairs:
+        return lines
+    n = next(iter(pairs.values()))["diff"].get("n", 0)
+    lines += [
+        "",
+        "**Paired in one process** (`worker.py page-pairs`): the same API answer end in the "
+        "prober's browser session (`BrowserDriver.session`: its init scripts, listeners and "
+        f"trace headers) and in a raw Playwright context, alternating on one Chromium, {n} "
+        "pairs a level, each after the list page as in the journey. The difference is the "
+        "median of the per-pair differences; noise is the raw page's own interquartile range "
+        "(max - min under 4 pairs).",
+        "",
+        "| injected ms | prober's page ms | raw page ms | paired difference ms | "
+        "raw page noise ms | within noise |",
+        "|---|---|---|---|---|---|",
+    ]
+    for delay in res["levels"]:
+        got = pairs.get(delay) or pairs.get(str(delay))
+        if not got or not got["diff"].get("n"):
+            lines.append(f"| {delay} | - | - | - | - | - |")
+            continue
+        diff, noise = got["diff"]["median"], noise_ms(got["raw"])
+        lines.append(
+            f"| {delay} | {fmt(got['prober'], 1, 1)} | {fmt(got['raw'], 1, 1)} | {diff:+.1f} "
+            f"| {noise:.1f} | {'yes' if abs(diff) <= noise else 'no'} |"
         )
     return lines
 

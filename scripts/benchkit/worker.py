@@ -5,8 +5,10 @@
 
 MODE: prober-browser (workflow_canvas_load through the prober's App, as `prober run` does),
 raw-browser (scripts/benchkit/raw_canvas.py), prober-api (workflow_crud_api through the App),
-raw-api (the same requests from one shared httpx client). `--src` is the source tree whose
-`prober` package and journeys are measured (the checkout under test, or an older one).
+raw-api (the same requests from one shared httpx client), page-pairs (the canvas page in a raw
+context and in the prober's session, alternating: the page's own timings side by side). `--src`
+is the source tree whose `prober` package and journeys are measured (the checkout under test,
+or an older one).
 Writes per-run wall seconds, CPU seconds of the worker's whole process tree (cgroup) and step
 durations as JSON to FILE.
 """
@@ -163,6 +165,74 @@ async def raw_browser(args: argparse.Namespace) -> list[dict[str, Any]]:
             await browser.close()
 
 
+async def page_pairs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The canvas API answer's end as the page measures it (ms after the navigation began), in
+    a raw Playwright context and in the prober's own session (`BrowserDriver.session`: its
+    init scripts, listeners and trace headers), alternating on one Chromium in one process, so
+    load from other work falls on both alike. Each opens the list page first, as the journey
+    does, then the fixture's canvas; both start signed in (the token in local storage)."""
+    import httpx
+    from raw_canvas import FIXTURE, MARKS_JS
+
+    from prober.drivers.browser import BrowserDriver
+    from prober.observe import Observer, Wiring
+    from prober.redact import Redactor
+    from prober.target import Target
+    from prober.trace import TraceContext
+
+    async with httpx.AsyncClient(base_url=args.url) as api:
+        login = {"username": "prober", "password": args.password}
+        token = (await api.post("/api/auth/login", json=login)).json()["token"]
+        listed = await api.get(
+            "/api/workflows",
+            params={"name_prefix": FIXTURE},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    wf_id = next(w["id"] for w in listed.json()["workflows"] if w["name"] == FIXTURE)
+    state = {
+        "cookies": [],
+        "origins": [{"origin": args.url, "localStorage": [{"name": "sandbox-token",
+                                                          "value": token}]}],
+    }  # fmt: skip
+    target = Target("sandbox", args.url)
+    driver = BrowserDriver()
+    browser = await driver.browser()
+
+    async def one(who: str) -> float:
+        if who == "raw":
+            context = await browser.new_context(
+                storage_state=state,  # type: ignore[arg-type]
+                viewport={"width": 1280, "height": 800},
+            )
+            page, close = await context.new_page(), context.close
+        else:
+            wiring = Wiring(target, Observer(target), TraceContext.new(), "pairs/1", Redactor(()))
+            session = await driver.session(wiring, storage_state=state)
+            page, close = session.page, session.close
+        try:
+            await page.goto(f"{args.url}/")
+            await page.get_by_test_id("list-status").filter(has_text="ready").wait_for()
+            await page.goto(f"{args.url}/workflows/{wf_id}")
+            await page.get_by_test_id("canvas-status").filter(has_text="ready").wait_for()
+            marks = await page.evaluate(MARKS_JS)
+        finally:
+            await close()
+        return float(marks["api_end_ms"])
+
+    rows: list[dict[str, Any]] = []
+    try:
+        for _ in range(args.warmup):
+            await one("raw")
+            await one("prober")
+        for i in range(args.runs):
+            order = ("raw", "prober") if i % 2 == 0 else ("prober", "raw")
+            got = {who: await one(who) for who in order}
+            rows.append({"raw_ms": got["raw"], "prober_ms": got["prober"]})
+    finally:
+        await driver.close()
+    return rows
+
+
 async def prober_api(args: argparse.Namespace) -> list[dict[str, Any]]:
     from prober.result import Status, Trigger
 
@@ -300,14 +370,14 @@ async def soak(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 async def route_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """ms per fetch the page makes, to the target and to another origin, with no route, with
-    the prober's route per target origin, and with a catch-all route calling all_headers()
-    (the prober before this measurement)."""
+    """ms per fetch the page makes, to the target and to another origin: with no trace headers,
+    with the prober's (added in the page, prober/drivers/page_trace.py), and with the route per
+    target origin that added them before (every request of the context paused for Python)."""
+    import re
     from urllib.parse import urlsplit
 
-    from prober.drivers.browser import BrowserDriver, _TraceRouter, origin_pattern
-    from prober.observe import Observer, Wiring
-    from prober.redact import Redactor
+    from prober.drivers.browser import BrowserDriver
+    from prober.drivers.page_trace import browser_origin, init_script
     from prober.target import Target
     from prober.trace import TraceContext
 
@@ -315,16 +385,10 @@ async def route_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     port = urlsplit(args.url).port
     other = f"http://localhost:{port}"  # the same server under another origin: a third party
     driver = BrowserDriver()
-    wiring = Wiring(target, Observer(target), TraceContext.new(), "bench/1", Redactor(()))
-    router = _TraceRouter(wiring)
+    trace, probe = TraceContext.new(), "bench/1"
 
-    async def catch_all(route: Any, request: Any) -> None:
-        if not target.owns(request.url):
-            await route.fallback()
-            return
-        headers = await request.all_headers()
-        headers.update(wiring.trace.headers(wiring.probe))
-        await route.fallback(headers=headers)
+    async def route(route: Any, request: Any) -> None:  # the prober's before this change
+        await route.fallback(headers={**request.headers, **trace.headers(probe)})
 
     fetches = args.runs
     js = """async ([url, n]) => { const t = performance.now();
@@ -334,13 +398,14 @@ async def route_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     try:
         for round_ in range(max(1, args.warmup)):
-            for variant in ("none", "per-origin", "catch-all"):
+            for variant in ("none", "in-page", "per-origin"):
                 context = await browser.new_context()
-                if variant == "per-origin":
+                if variant == "in-page":
+                    await context.add_init_script(init_script(target.origins, trace, probe))
+                elif variant == "per-origin":
                     for origin in target.origins:
-                        await context.route(origin_pattern(origin), router)
-                elif variant == "catch-all":
-                    await context.route("**/*", catch_all)
+                        pattern = "^" + re.escape(browser_origin(origin)) + "(?:[/?#]|$)"
+                        await context.route(re.compile(pattern), route)
                 page = await context.new_page()
                 await page.goto(f"{args.url}/login")
                 row: dict[str, Any] = {"round": round_, "variant": variant}
@@ -356,6 +421,7 @@ async def route_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 _MODES = {
+    "page-pairs": page_pairs,
     "route-cost": route_cost,
     "soak": soak,
     "prober-browser": prober_browser,
