@@ -26,16 +26,9 @@ LONGEST_FIRST = (
 )
 
 
-@pytest.hookimpl(trylast=True)  # after the plugins' own reordering (pytest-playwright's)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    # Files using pytest-playwright's `page` go last: its sync Playwright lives for the rest of
-    # the session and leaves an event loop running in the main thread, so an in-process
-    # `prober` command after it in the same worker fails in asyncio.run().
-    sync_browser = {item.path for item in items if "page" in getattr(item, "fixturenames", ())}
-    items.sort(
-        key=lambda item: (item.path in sync_browser, rank.get(item.path.name, len(rank)))
-    )  # stable within a file
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
 
 
 @pytest.fixture(scope="session")
