@@ -36,7 +36,7 @@ ROOT = HERE.parent.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 import httpx  # noqa: E402
-from raw_canvas import MARKS_JS  # noqa: E402
+from raw_canvas import list_then_canvas  # noqa: E402
 from reference import platform  # noqa: E402
 
 from prober.drivers.browser import BrowserDriver  # noqa: E402
@@ -116,11 +116,7 @@ async def measure(rounds: int, delays: list[int]) -> None:
                 await _variant(session, variant, plat.url, trace)
                 page, close = session.page, session.close
             try:
-                await page.goto(f"{plat.url}/")
-                await page.get_by_test_id("list-status").filter(has_text="ready").wait_for()
-                await page.goto(f"{plat.url}/workflows/{wf_id}")
-                await page.get_by_test_id("canvas-status").filter(has_text="ready").wait_for()
-                return float((await page.evaluate(MARKS_JS))["api_end_ms"])
+                return float((await list_then_canvas(page, plat.url, wf_id))["api_end_ms"])
             finally:
                 await close()
 

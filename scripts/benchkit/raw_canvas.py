@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, Playwright, async_playwright, expect
+from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
 
 CHROMIUM = os.environ.get("BENCH_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -40,6 +40,17 @@ MARKS_JS = """() => {
           api_end_ms: api ? api.responseEnd : null,
           ready_ms: performance.now()};
 }"""
+
+
+async def list_then_canvas(page: Page, url: str, wf_id: str) -> dict[str, Any]:
+    """Open the list page, then workflow `wf_id`'s canvas, as the journey does; the canvas
+    page's own marks (MARKS_JS)."""
+    await page.goto(f"{url}/")
+    await page.get_by_test_id("list-status").filter(has_text="ready").wait_for()
+    await page.goto(f"{url}/workflows/{wf_id}")
+    await page.get_by_test_id("canvas-status").filter(has_text="ready").wait_for()
+    marks: dict[str, Any] = await page.evaluate(MARKS_JS)
+    return marks
 
 
 async def launch(pw: Playwright) -> Browser:

@@ -172,7 +172,7 @@ async def page_pairs(args: argparse.Namespace) -> list[dict[str, Any]]:
     load from other work falls on both alike. Each opens the list page first, as the journey
     does, then the fixture's canvas; both start signed in (the token in local storage)."""
     import httpx
-    from raw_canvas import FIXTURE, MARKS_JS
+    from raw_canvas import FIXTURE, list_then_canvas
 
     from prober.drivers.browser import BrowserDriver
     from prober.observe import Observer, Wiring
@@ -210,11 +210,7 @@ async def page_pairs(args: argparse.Namespace) -> list[dict[str, Any]]:
             session = await driver.session(wiring, storage_state=state)
             page, close = session.page, session.close
         try:
-            await page.goto(f"{args.url}/")
-            await page.get_by_test_id("list-status").filter(has_text="ready").wait_for()
-            await page.goto(f"{args.url}/workflows/{wf_id}")
-            await page.get_by_test_id("canvas-status").filter(has_text="ready").wait_for()
-            marks = await page.evaluate(MARKS_JS)
+            marks = await list_then_canvas(page, args.url, wf_id)
         finally:
             await close()
         return float(marks["api_end_ms"])
